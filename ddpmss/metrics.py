@@ -1,0 +1,140 @@
+"""Objective metrics: SI-SDR (+ improvement), permutation matching, PESQ, STOI/ESTOI, DNSMOS.
+
+SI-SDR is written here (a few lines, float64, zero-mean per the definition of Le Roux et al. 2019);
+the perceptual metrics come from their reference packages (pesq, pystoi, speechmos).
+A metric that cannot be computed is a missing value (NaN) plus a reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+
+from ddpmss.audio import resample
+
+EPS = 1e-12
+METRIC_NAMES = (
+    "si_sdr",
+    "si_sdr_i",
+    "pesq_nb",
+    "pesq_wb",
+    "stoi",
+    "estoi",
+    "dnsmos_sig",
+    "dnsmos_bak",
+    "dnsmos_ovrl",
+)
+
+
+def si_sdr(est: np.ndarray, ref: np.ndarray) -> float:
+    """Scale-invariant SDR in dB of `est` against `ref` (both zero-meaned first)."""
+    est = np.asarray(est, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    n = min(est.shape[-1], ref.shape[-1])
+    est = est[..., :n] - est[..., :n].mean()
+    ref = ref[..., :n] - ref[..., :n].mean()
+    alpha = np.dot(est, ref) / (np.dot(ref, ref) + EPS)
+    target = alpha * ref
+    noise = est - target
+    return float(10 * np.log10((np.dot(target, target) + EPS) / (np.dot(noise, noise) + EPS)))
+
+
+def si_sdr_improvement(est: np.ndarray, ref: np.ndarray, mixture: np.ndarray) -> float:
+    """SI-SDR of the estimate minus SI-SDR of the unprocessed mixture, against the same reference."""
+    return si_sdr(est, ref) - si_sdr(mixture, ref)
+
+
+def match_permutation(estimates: np.ndarray, references: np.ndarray) -> tuple[int, ...]:
+    """Order of estimates that maximises the summed SI-SDR against the references.
+
+    Returns `perm` such that estimates[perm[i]] belongs to references[i]. Chosen by SI-SDR only:
+    PESQ can prefer the wrong talker (see shared/data/ddpm-ss-samples/README.md).
+    """
+    n = len(references)
+    scores = np.array([[si_sdr(e, r) for r in references] for e in estimates])
+    best = max(itertools.permutations(range(n)), key=lambda p: sum(scores[p[i], i] for i in range(n)))
+    return tuple(best)
+
+
+def pesq_score(est: np.ndarray, ref: np.ndarray, sr: int, mode: str) -> tuple[float, str | None]:
+    """PESQ (ITU-T P.862, withdrawn in 2024: a legacy metric). mode 'nb' at 8 kHz, 'wb' at 16 kHz."""
+    from pesq import pesq
+
+    rate = 8000 if mode == "nb" else 16000
+    if mode == "wb" and sr < 16000:
+        return math.nan, f"wide-band PESQ needs a reference sampled at 16 kHz or more (got {sr} Hz)"
+    ref_r = resample(np.asarray(ref, dtype=np.float32), sr, rate)
+    est_r = resample(np.asarray(est, dtype=np.float32), sr, rate)
+    n = min(len(ref_r), len(est_r))
+    try:
+        return float(pesq(rate, ref_r[:n], est_r[:n], mode)), None
+    except Exception as exc:  # pesq raises for silence, too-short input, no utterance found
+        return math.nan, f"PESQ-{mode.upper()} not defined: {exc}"
+
+
+def stoi_score(est: np.ndarray, ref: np.ndarray, sr: int, extended: bool) -> tuple[float, str | None]:
+    """STOI (Taal et al.) or ESTOI (Jensen & Taal) from pystoi, at the reference's rate."""
+    from pystoi import stoi
+
+    n = min(len(ref), len(est))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(stoi(np.asarray(ref[:n], np.float64), np.asarray(est[:n], np.float64), sr, extended=extended))
+    if not math.isfinite(value):
+        return math.nan, "STOI not defined: the reference has too few speech frames"
+    return value, None
+
+
+def dnsmos(x: np.ndarray, sr: int) -> dict[str, float]:
+    """Non-intrusive DNSMOS P.835 (SIG, BAK, OVRL) from the speechmos wheel's ONNX models, at 16 kHz."""
+    from speechmos import dnsmos as _dnsmos
+
+    x16 = np.asarray(resample(np.asarray(x, dtype=np.float32), sr, 16000), dtype=np.float64)
+    peak = np.max(np.abs(x16))
+    if peak > 1.0:  # speechmos requires samples in [-1, 1]
+        x16 = x16 / peak
+    out = _dnsmos.run(x16, sr=16000)
+    return {
+        "dnsmos_sig": float(out["sig_mos"]),
+        "dnsmos_bak": float(out["bak_mos"]),
+        "dnsmos_ovrl": float(out["ovrl_mos"]),
+    }
+
+
+def score(
+    est: np.ndarray,
+    ref: np.ndarray | None,
+    sr: int,
+    *,
+    mixture: np.ndarray | None = None,
+    with_dnsmos: bool = True,
+) -> dict[str, float | dict[str, str]]:
+    """All metrics of one estimate. Intrusive metrics need `ref`; SI-SDRi also needs `mixture`.
+
+    Returns a flat dict keyed by METRIC_NAMES (NaN where undefined) plus `reasons`: metric -> why.
+    """
+    result: dict[str, float] = {name: math.nan for name in METRIC_NAMES}
+    reasons: dict[str, str] = {}
+    if ref is not None:
+        result["si_sdr"] = si_sdr(est, ref)
+        if mixture is not None:
+            result["si_sdr_i"] = si_sdr_improvement(est, ref, mixture)
+        for mode in ("nb", "wb"):
+            value, why = pesq_score(est, ref, sr, mode)
+            result[f"pesq_{mode}"] = value
+            if why:
+                reasons[f"pesq_{mode}"] = why
+        for key, extended in (("stoi", False), ("estoi", True)):
+            value, why = stoi_score(est, ref, sr, extended)
+            result[key] = value
+            if why:
+                reasons[key] = why
+    if with_dnsmos:
+        try:
+            result.update(dnsmos(est, sr))
+        except Exception as exc:  # e.g. a clip shorter than DNSMOS's window
+            reasons["dnsmos"] = f"DNSMOS not defined: {exc}"
+    return {**result, "reasons": reasons}
