@@ -1,0 +1,76 @@
+"""Export stored ratings as the tidy `ratings.csv` of DESIGN.md section 6, screening applied.
+
+Excluded ratings are exported too (`excluded=true` with the reason); nothing is dropped or deleted.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from datetime import UTC
+from pathlib import Path
+
+from listening_tests.screening import DEFAULT_RULES, Rules, screen
+from listening_tests.storage import RatingRecord, Store
+
+RATINGS_COLUMNS = (
+    "rating_id",
+    "rater_id",
+    "session_id",
+    "protocol",
+    "item_id",
+    "condition",
+    "scale",
+    "score",
+    "listen_s",
+    "created_at",
+    "excluded",
+    "exclusion_reason",
+)
+
+
+def rating_rows(records: Sequence[RatingRecord], rules: Rules = DEFAULT_RULES) -> list[dict[str, str]]:
+    """One ratings.csv row per record, with the screening decision."""
+    reasons = screen(records, rules)
+    return [
+        {
+            "rating_id": str(r.rating_id),
+            "rater_id": r.rater_id,
+            "session_id": r.session_id,
+            "protocol": r.protocol,
+            "item_id": r.item_id,
+            "condition": r.condition,
+            "scale": r.scale,
+            "score": _number(r.score),
+            "listen_s": f"{r.listen_s:.3f}",
+            "created_at": r.created_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "excluded": "true" if reasons[r.rating_id] else "false",
+            "exclusion_reason": reasons[r.rating_id],
+        }
+        for r in records
+    ]
+
+
+def write_ratings_csv(rows: Sequence[dict[str, str]], path: str | Path) -> Path:
+    """Write ratings.csv atomically; returns its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(RATINGS_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+def export_ratings(store: Store, path: str | Path, study_id: str | None = None, rules: Rules = DEFAULT_RULES) -> int:
+    """Write every rating of the database (or of one study) to `path`; returns the number of rows."""
+    rows = rating_rows(store.list_ratings(study_id), rules)
+    write_ratings_csv(rows, path)
+    return len(rows)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

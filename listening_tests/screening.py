@@ -1,0 +1,136 @@
+"""Which ratings to leave out of the analysis, and why (computed at export time; nothing is deleted).
+
+ACR and P.835 (ITU-T P.808), per session: a failed trapping clip, a failed gold clip (+-tolerance),
+a rating variance below 0.1, a clip not played to the end, or a session left unfinished excludes every
+rating of that session. Trapping and gold ratings themselves are always excluded (quality control).
+MUSHRA (ITU-R BS.1534-3 post-screening), per listener: the hidden reference rated below 90 on more than
+15 % of items, or the mid anchor rated above 90 on more than 15 % of items.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+CONTROL_REASON = "control clip (trapping or gold), not a stimulus"
+
+
+class Rated(Protocol):
+    """The fields screening reads (storage.RatingRecord has them)."""
+
+    rating_id: int
+    rater_id: str
+    session_id: str
+    study_id: str
+    protocol: str
+    item_id: str
+    condition: str
+    kind: str
+    scale: str
+    score: float
+    listen_s: float
+    duration_s: float
+    expected_score: float | None
+    tolerance: float | None
+    session_finished: bool
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Screening thresholds (defaults from P.808 and BS.1534-3)."""
+
+    min_variance: float = 0.1
+    listen_slack_s: float = 0.0  # a clip counts as played fully when listen_s >= duration - slack
+    reference_min: float = 90.0
+    anchor_max: float = 90.0
+    max_share: float = 0.15
+    mid_anchors: tuple[str, ...] = ("anchor_lp7000", "mixture")  # first one present is the mid anchor
+
+
+DEFAULT_RULES = Rules()
+
+
+def screen(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> dict[int, str]:
+    """Exclusion reasons per rating id ('' when the rating is kept)."""
+    reasons: dict[int, list[str]] = {r.rating_id: [] for r in records}
+    by_session: dict[str, list[Rated]] = defaultdict(list)
+    by_rater: dict[tuple[str, str], list[Rated]] = defaultdict(list)
+    for r in records:
+        if r.protocol == "mushra":
+            by_rater[(r.study_id, r.rater_id)].append(r)
+        else:
+            by_session[r.session_id].append(r)
+            if r.kind != "test":
+                reasons[r.rating_id].append(CONTROL_REASON)
+    for group in by_session.values():
+        _add(reasons, group, p808_reasons(group, rules))
+    mid = _mid_anchors(records, rules)
+    for (study_id, _), group in by_rater.items():
+        _add(reasons, group, mushra_reasons(group, rules, mid.get(study_id)))
+    return {rid: "; ".join(dict.fromkeys(rs)) for rid, rs in reasons.items()}
+
+
+def p808_reasons(session: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list[str]:
+    """Why one ACR/P.835 session is rejected (empty when it passes)."""
+    found = []
+    if not all(r.session_finished for r in session):
+        found.append("session not finished")
+    if any(_missed(r) for r in session if r.kind == "trap" and r.scale == "ovrl"):
+        found.append("failed a trapping clip")
+    if any(_missed(r) for r in session if r.kind == "gold" and r.scale == "ovrl"):
+        found.append("failed a gold clip")
+    scores = [r.score for r in session if r.kind == "test" and r.scale == "ovrl"]
+    if len(scores) >= 2 and statistics.pvariance(scores) < rules.min_variance:
+        found.append(f"rating variance below {rules.min_variance:g}")
+    if any(r.listen_s < r.duration_s - rules.listen_slack_s for r in session):
+        found.append("not every clip was played to the end")
+    return found
+
+
+def mushra_reasons(listener: Sequence[Rated], rules: Rules = DEFAULT_RULES, mid_anchor: str | None = None) -> list[str]:
+    """Why one MUSHRA listener is excluded (BS.1534-3 post-screening; empty when they pass)."""
+    found = []
+    share = _share(listener, "reference", lambda s: s < rules.reference_min)
+    if share > rules.max_share:
+        found.append(
+            f"hidden reference rated below {rules.reference_min:g} on {share:.0%} of items "
+            f"(more than {rules.max_share:.0%})"
+        )
+    if mid_anchor is not None:
+        share = _share(listener, mid_anchor, lambda s: s > rules.anchor_max)
+        if share > rules.max_share:
+            found.append(
+                f"mid anchor ({mid_anchor}) rated above {rules.anchor_max:g} on {share:.0%} of items "
+                f"(more than {rules.max_share:.0%})"
+            )
+    return found
+
+
+def _missed(r: Rated) -> bool:
+    return r.expected_score is not None and abs(r.score - r.expected_score) > (r.tolerance or 0.0)
+
+
+def _share(listener: Sequence[Rated], condition: str, fails: Callable[[float], bool]) -> float:
+    scores = [r.score for r in listener if r.condition == condition]
+    return sum(fails(s) for s in scores) / len(scores) if scores else 0.0
+
+
+def _mid_anchors(records: Iterable[Rated], rules: Rules) -> dict[str, str]:
+    """The mid anchor of each MUSHRA study: the 7 kHz low-pass, or the mixture for narrow-band material."""
+    present: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        if r.protocol == "mushra":
+            present[r.study_id].add(r.condition)
+    return {
+        study: next(c for c in rules.mid_anchors if c in conditions)
+        for study, conditions in present.items()
+        if any(c in conditions for c in rules.mid_anchors)
+    }
+
+
+def _add(reasons: dict[int, list[str]], group: Sequence[Rated], found: list[str]) -> None:
+    for r in group:
+        reasons[r.rating_id] += found

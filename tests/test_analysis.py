@@ -1,0 +1,373 @@
+"""Statistics of listening_tests.analysis checked against scipy/statsmodels on synthetic ratings."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from listening_tests import analysis
+from listening_tests.analysis import RATINGS_COLUMNS
+
+# Known effects: true mean score per condition (ACR, 1-5) and mean SI-SDR per condition.
+TRUE_MEANS = {
+    "reference": 4.6,
+    "anchor_lp2000": 1.5,
+    "mixture": 2.0,
+    "sepformer": 3.5,
+    "sepformer_diffwave": 4.0,
+    "sepformer_diffwave_fusion": 3.0,
+}
+SI_SDR = {"mixture": 0.0, "sepformer": 16.0, "sepformer_diffwave": -20.0, "sepformer_diffwave_fusion": 15.0}
+N_RATERS, N_ITEMS, N_EXCLUDED = 8, 6, 12
+N_BOOT = 200
+
+
+def manifest_rows(item_offsets: np.ndarray, rng: np.random.Generator) -> list[dict]:
+    """One row per stimulus; within sepformer_diffwave, SI-SDR falls as the item gets better."""
+    rows = []
+    for (i, offset), condition in itertools.product(enumerate(item_offsets), TRUE_MEANS):
+        row = {"item_id": f"{i:03d}", "condition": condition, "path": f"s/{i}_{condition}.wav", "sha256": "0"}
+        if condition in SI_SDR:
+            sign = -1 if condition == "sepformer_diffwave" else 1
+            sdr = SI_SDR[condition] + sign * 4 * offset + rng.normal(0, 0.5)
+            quality = TRUE_MEANS[condition] + offset
+            row |= {
+                "si_sdr": sdr,
+                "si_sdr_i": sdr - 0.5,
+                "pesq_nb": quality * 0.8,
+                "pesq_wb": quality * 0.9,
+                "stoi": 0.5 + quality / 10,
+                "estoi": 0.4 + quality / 10,
+            }
+        if condition != "anchor_lp2000":
+            row |= {
+                "dnsmos_sig": 3 + rng.normal(0, 0.3),
+                "dnsmos_bak": 3.5,
+                "dnsmos_ovrl": 2.5 + rng.normal(0, 0.3),
+            }
+        rows.append(row)
+    return rows
+
+
+def rating(
+    n: int,
+    protocol: str,
+    rater: str,
+    item: str,
+    condition: str,
+    scale: str,
+    score: float,
+    excluded: bool = False,
+    reason: str = "",
+) -> dict:
+    """One ratings.csv row."""
+    return {
+        "rating_id": str(n),
+        "rater_id": rater,
+        "session_id": f"s-{rater}",
+        "protocol": protocol,
+        "item_id": item,
+        "condition": condition,
+        "scale": scale,
+        "score": score,
+        "listen_s": 5.0,
+        "created_at": "2025-01-01T00:00:00Z",
+        "excluded": "true" if excluded else "false",
+        "exclusion_reason": reason,
+    }
+
+
+def make_study(tmp_path: Path, seed: int = 0, conditions: dict | None = None) -> tuple[Path, Path]:
+    """ratings.csv and manifest.csv with known condition means, rater and item offsets.
+
+    ACR votes from every rater on every stimulus; MUSHRA votes from 4 raters (scores x 20);
+    plus excluded votes (all 1.0), trap/gold clips and demo ratings that must not count.
+    """
+    rng = np.random.default_rng(seed)
+    conditions = conditions or TRUE_MEANS
+    rater_offsets = rng.normal(0, 0.3, N_RATERS)
+    item_offsets = rng.normal(0, 0.3, N_ITEMS)
+    rows = []
+    for r, i, condition in itertools.product(range(N_RATERS), range(N_ITEMS), conditions):
+        score = conditions[condition] + rater_offsets[r] + item_offsets[i] + rng.normal(0, 0.25)
+        rows.append(rating(len(rows), "acr", f"r{r}", f"{i:03d}", condition, "ovrl", score))
+        if r < 4:
+            rows.append(rating(len(rows), "mushra", f"r{r}", f"{i:03d}", condition, "mushra", 20 * score))
+    for k in range(N_EXCLUDED):
+        reason = "failed trap" if k % 3 else "low variance"
+        rows.append(
+            rating(len(rows), "acr", "bad", f"{k % N_ITEMS:03d}", "sepformer", "ovrl", 1.0, True, reason)
+        )
+    rows.append(rating(len(rows), "acr", "r0", "trap1", "trap_3", "ovrl", 3.0))
+    rows.append(rating(len(rows), "acr", "r0", "gold1", "gold_excellent", "ovrl", 5.0))
+    rows.append(rating(len(rows), "demo", "r0", "000", "sepformer", "ovrl", 1.0))
+    ratings_csv, manifest_csv = tmp_path / "ratings.csv", tmp_path / "manifest.csv"
+    pd.DataFrame(rows, columns=list(RATINGS_COLUMNS)).to_csv(ratings_csv, index=False)
+    pd.DataFrame(manifest_rows(item_offsets, rng)).to_csv(manifest_csv, index=False)
+    return ratings_csv, manifest_csv
+
+
+def retained_votes(ratings_csv: Path) -> pd.DataFrame:
+    """The votes that should count, selected independently of the code under test."""
+    df = pd.read_csv(ratings_csv, dtype={"item_id": str})
+    keep = (~df["excluded"]) & (df["protocol"] != "demo") & ~df["condition"].str.match("trap|gold")
+    return df[keep]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, analysis.AnalysisResult]:
+    ratings_csv, manifest_csv = make_study(tmp_path_factory.mktemp("study"))
+    return ratings_csv, manifest_csv, analysis.run_analysis(ratings_csv, manifest_csv, n_boot=N_BOOT)
+
+
+def test_summary_schema_and_values_match_scipy(study) -> None:
+    ratings_csv, _, result = study
+    summary = result.summary
+    assert list(summary.columns) == [
+        "protocol",
+        "scale",
+        "condition",
+        "n_ratings",
+        "n_raters",
+        "mean",
+        "std",
+        "ci95_low",
+        "ci95_high",
+        "median",
+    ]
+    votes = retained_votes(ratings_csv)
+    assert len(summary) == votes.groupby(["protocol", "scale", "condition"]).ngroups == 2 * len(TRUE_MEANS)
+    for row in summary.itertuples():
+        scores = votes.loc[
+            (votes["protocol"] == row.protocol) & (votes["condition"] == row.condition), "score"
+        ]
+        low, high = stats.t.interval(0.95, len(scores) - 1, loc=scores.mean(), scale=stats.sem(scores))
+        assert row.n_ratings == len(scores)
+        assert row.n_raters == (N_RATERS if row.protocol == "acr" else 4)
+        assert row.mean == pytest.approx(scores.mean())
+        assert row.std == pytest.approx(scores.std(ddof=1))
+        assert (row.ci95_low, row.ci95_high) == pytest.approx((low, high))
+        assert row.median == pytest.approx(scores.median())
+    acr = summary[summary["protocol"] == "acr"].set_index("condition")
+    assert list(acr.index[:3]) == ["reference", "anchor_lp2000", "mixture"]
+    assert acr.loc["reference", "mean"] == pytest.approx(4.6, abs=0.4)
+
+
+def test_excluded_demo_trap_and_gold_ratings_are_left_out(study) -> None:
+    _, _, result = study
+    counts = result.counts
+    assert counts.excluded == N_EXCLUDED
+    assert counts.exclusion_reasons == {"failed trap": 8, "low variance": 4}
+    assert (counts.demo, counts.trap_gold) == (1, 2)
+    assert counts.retained == N_RATERS * N_ITEMS * len(TRUE_MEANS) + 4 * N_ITEMS * len(TRUE_MEANS)
+    assert result.summary["n_ratings"].sum() == counts.retained
+    assert not result.summary["condition"].str.match("trap|gold").any()
+    assert set(result.summary["protocol"]) == {"acr", "mushra"}
+    assert counts.raters_retained == N_RATERS and counts.items == N_ITEMS
+    sepformer = result.summary.query("protocol == 'acr' and condition == 'sepformer'").iloc[0]
+    assert sepformer.n_ratings == N_RATERS * N_ITEMS and sepformer.n_raters == N_RATERS
+
+
+def expected_correlations(ratings_csv: Path, manifest_csv: Path, protocol: str) -> dict:
+    """Stimulus- and system-level (x, y) pairs for si_sdr, built directly with pandas."""
+    votes = retained_votes(ratings_csv)
+    votes = votes[
+        (votes["protocol"] == protocol) & votes["condition"].isin(SI_SDR) & (votes["condition"] != "mixture")
+    ]
+    manifest = pd.read_csv(manifest_csv, dtype={"item_id": str})
+    stimuli = votes.groupby(["item_id", "condition"], as_index=False)["score"].mean().merge(manifest)
+    systems = (
+        stimuli.groupby("condition")["si_sdr"]
+        .mean()
+        .to_frame()
+        .join(votes.groupby("condition")["score"].mean())
+    )
+    return {"stimulus": stimuli, "system": systems}
+
+
+def check_si_sdr_row(table: pd.DataFrame, protocol: str, level: str, data: pd.DataFrame) -> None:
+    """The si_sdr row of one protocol and level equals scipy on the expected pairs."""
+    row = table.query("protocol == @protocol and metric == 'si_sdr' and level == @level").iloc[0]
+    x, y = data["score"].to_numpy(), data["si_sdr"].to_numpy()
+    assert row.n == len(x) == (3 * N_ITEMS if level == "stimulus" else 3)
+    assert row.pearson == pytest.approx(stats.pearsonr(x, y).statistic)
+    assert row.spearman == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert row.kendall == pytest.approx(stats.kendalltau(x, y).statistic)
+
+
+def test_correlations_schema_and_values_match_scipy(study) -> None:
+    ratings_csv, manifest_csv, result = study
+    table = result.correlations
+    assert list(table.columns) == [
+        "protocol",
+        "scale",
+        "metric",
+        "level",
+        "n",
+        "pearson",
+        "spearman",
+        "kendall",
+        "pearson_ci_low",
+        "pearson_ci_high",
+        "spearman_ci_low",
+        "spearman_ci_high",
+        "kendall_ci_low",
+        "kendall_ci_high",
+    ]
+    for protocol in ("acr", "mushra"):
+        for level, data in expected_correlations(ratings_csv, manifest_csv, protocol).items():
+            check_si_sdr_row(table, protocol, level, data)
+    constant = table["metric"] == "dnsmos_bak"  # the same value for every stimulus: undefined
+    assert table.loc[constant, ["pearson", "spearman", "kendall"]].isna().all().all()
+    stimulus = table[(table["level"] == "stimulus") & ~constant]
+    for name in ("pearson", "spearman", "kendall"):
+        low, high, point = stimulus[f"{name}_ci_low"], stimulus[f"{name}_ci_high"], stimulus[name]
+        assert ((low <= high) & (low >= -1) & (high <= 1)).all()
+        assert ((low - 0.05 <= point) & (point <= high + 0.05)).all()
+    # dnsmos is undefined for the anchor only, which is not a processed condition anyway.
+    assert set(table["metric"]) == set(analysis.METRIC_NAMES)
+
+
+def test_negative_si_sdr_correlation_within_one_condition(study) -> None:
+    _, _, result = study
+    diffwave = result.stimuli.query("protocol == 'acr' and condition == 'sepformer_diffwave'")
+    assert stats.pearsonr(diffwave["score"], diffwave["si_sdr"]).statistic < -0.5
+    system = result.correlations.query("protocol == 'acr' and metric == 'si_sdr' and level == 'system'").iloc[
+        0
+    ]
+    assert system.pearson < 0  # the best-heard system has by far the lowest SI-SDR
+
+
+def test_bootstrap_is_seeded(study) -> None:
+    ratings_csv, manifest_csv, result = study
+    again = analysis.run_analysis(ratings_csv, manifest_csv, n_boot=N_BOOT)
+    pd.testing.assert_frame_equal(result.correlations, again.correlations)
+    other = analysis.run_analysis(ratings_csv, manifest_csv, n_boot=N_BOOT, seed=1)
+    assert not np.allclose(result.correlations["pearson_ci_low"], other.correlations["pearson_ci_low"])
+
+
+@pytest.mark.parametrize("n", [2, 12, analysis.KENDALL_VECTOR_MAX + 1])
+def test_kendall_rows_equal_scipy_with_ties(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x, y = rng.integers(0, 4, (30, n)).astype(float), rng.integers(0, 5, (30, n)).astype(float)
+    x[0] = 1.0  # constant row: undefined
+    expected = [stats.kendalltau(a, b).statistic for a, b in zip(x, y)]
+    np.testing.assert_allclose(analysis.kendall_rows(x, y), expected, equal_nan=True)
+
+
+def test_pairwise_matches_scipy_wilcoxon_and_holm(study) -> None:
+    ratings_csv, _, result = study
+    votes = retained_votes(ratings_csv)
+    acr = votes[votes["protocol"] == "acr"].pivot_table(index="item_id", columns="condition", values="score")
+    table = result.pairwise[result.pairwise["protocol"] == "acr"]
+    assert len(table) == len(TRUE_MEANS) * (len(TRUE_MEANS) - 1) // 2
+    for row in table.itertuples():
+        a, b = acr[row.condition_a], acr[row.condition_b]
+        test = stats.wilcoxon(a, b)
+        assert row.n_items == N_ITEMS
+        assert row.p_value == pytest.approx(test.pvalue)
+        assert row.wilcoxon_stat == pytest.approx(test.statistic)
+        assert row.mean_diff == pytest.approx((a - b).mean())
+        assert np.sign(row.rank_biserial) == np.sign(
+            TRUE_MEANS[row.condition_a] - TRUE_MEANS[row.condition_b]
+        )
+    np.testing.assert_allclose(table["p_holm"], multipletests(table["p_value"], method="holm")[1])
+
+
+def test_rank_biserial_by_hand() -> None:
+    # |d| ranks: 1 -> 1, -2 -> 2, 3 -> 3, 4 -> 4; W+ = 8, W- = 2; zeros are dropped.
+    assert analysis.rank_biserial(np.array([1.0, -2.0, 3.0, 4.0, 0.0])) == pytest.approx(0.6)
+    assert np.isnan(analysis.rank_biserial(np.zeros(3)))
+
+
+def test_mixed_model_recovers_condition_effects(study) -> None:
+    _, _, result = study
+    mixed = result.mixed[result.mixed["protocol"] == "acr"].set_index("condition")
+    assert mixed["converged"].all()
+    reference = mixed.loc["reference", "estimate"]
+    for condition, mean in TRUE_MEANS.items():
+        contrast = mixed.loc[condition, "estimate"] - reference
+        assert contrast == pytest.approx(mean - TRUE_MEANS["reference"], abs=0.15)
+        assert (
+            mixed.loc[condition, "ci95_low"]
+            < mixed.loc[condition, "estimate"]
+            < mixed.loc[condition, "ci95_high"]
+        )
+    assert 0.01 < mixed["residual_var"].iloc[0] < 0.2  # true 0.0625
+    assert mixed["rater_var"].iloc[0] > 0
+
+
+def test_single_rater_and_single_rating_condition(tmp_path: Path) -> None:
+    rows = [
+        rating(k, "acr", "only", f"{k % 4}", c, "ovrl", s)
+        for k, (c, s) in enumerate(
+            [
+                ("sepformer", 4),
+                ("sepformer", 3),
+                ("mixture", 2),
+                ("mixture", 1),
+                ("sepformer", 5),
+                ("mixture", 2),
+                ("sepformer", 4),
+                ("mixture", 1),
+            ]
+        )
+    ]
+    rows.append(rating(99, "acr", "only", "0", "sepformer_diffwave", "ovrl", 4.0))
+    ratings_csv = tmp_path / "ratings.csv"
+    pd.DataFrame(rows).to_csv(ratings_csv, index=False)
+    pd.DataFrame({"item_id": ["0"], "condition": ["sepformer"], "si_sdr": [10.0]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
+    result = analysis.run_analysis(ratings_csv, tmp_path / "m.csv", n_boot=N_BOOT)
+    lone = result.summary.set_index("condition").loc["sepformer_diffwave"]
+    assert lone["n_ratings"] == 1 and lone["mean"] == 4.0
+    assert np.isnan(lone["std"]) and np.isnan(lone["ci95_low"]) and np.isnan(lone["ci95_high"])
+    assert result.summary["n_raters"].eq(1).all()
+    assert result.mixed["note"].str.contains("one rater only").all()
+    assert result.correlations.empty  # fewer than 3 finite pairs
+    assert (
+        result.pairwise.set_index("condition_b").loc["sepformer_diffwave", "note"]
+        == "fewer than 2 items rated in both conditions"
+    ).all()
+
+
+def test_mixed_model_that_cannot_be_fitted_gives_a_note(tmp_path: Path) -> None:
+    rows = [rating(k, "acr", "r", "0", c, "ovrl", s) for k, (c, s) in enumerate([("a", 1), ("b", 2)])]
+    pd.DataFrame(rows).to_csv(tmp_path / "ratings.csv", index=False)
+    pd.DataFrame({"item_id": ["0"], "condition": ["a"]}).to_csv(tmp_path / "m.csv", index=False)
+    mixed = analysis.run_analysis(tmp_path / "ratings.csv", tmp_path / "m.csv").mixed
+    assert list(mixed["condition"]) == ["a", "b"]
+    assert mixed["estimate"].isna().all()
+    assert mixed["note"].str.startswith("cannot fit a mixed model").all()
+
+
+@pytest.mark.parametrize("content", ["", ",".join(RATINGS_COLUMNS) + "\n"])
+def test_empty_ratings_file_is_a_clear_error(tmp_path: Path, content: str) -> None:
+    (tmp_path / "ratings.csv").write_text(content)
+    (tmp_path / "m.csv").write_text("item_id,condition\n")
+    with pytest.raises(ValueError, match="no ratings"):
+        analysis.run_analysis(tmp_path / "ratings.csv", tmp_path / "m.csv")
+
+
+def test_all_ratings_excluded_is_a_clear_error(tmp_path: Path) -> None:
+    rows = [
+        rating(0, "acr", "r", "0", "sepformer", "ovrl", 3, True, "failed gold"),
+        rating(1, "acr", "r", "0", "trap_1", "ovrl", 3),
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "ratings.csv", index=False)
+    (tmp_path / "m.csv").write_text("item_id,condition\n")
+    with pytest.raises(ValueError, match="No rating is left to analyse"):
+        analysis.run_analysis(tmp_path / "ratings.csv", tmp_path / "m.csv")
+
+
+def test_missing_column_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "ratings.csv").write_text("rating_id,score\n1,3\n")
+    with pytest.raises(ValueError, match="lacks the column"):
+        analysis.run_analysis(tmp_path / "ratings.csv", tmp_path / "m.csv")

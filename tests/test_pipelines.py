@@ -1,0 +1,97 @@
+"""The three pipelines end to end through the real SpeechBrain loading code."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ddpmss.checkpoints import TINY_SEPFORMER, write_random_model
+from ddpmss.models import ModelError, resolve_sources
+from ddpmss.pipelines import Separator
+from ddpmss.settings import PIPELINES, Settings
+
+
+def test_all_three_pipelines(tiny_separator: Separator, speechlike) -> None:
+    a, b, sr = speechlike
+    mix8k = (a + b)[::2]  # any input rate: here 8 kHz in, 16 kHz out
+    result = tiny_separator.separate(mix8k, 8000)
+    assert set(result.outputs) == set(PIPELINES)
+    assert result.sample_rate == 16000
+    for out in result.outputs.values():
+        assert out.shape == (2, len(a)) and np.all(np.isfinite(out))
+    assert set(result.timings) == {"sepformer", "vocoder", "fusion"}
+    assert len(result.details["fusion_d_share"]) == 2
+
+
+def test_sepformer_and_vocoder_run_once(tiny_separator: Separator, speechlike, monkeypatch) -> None:
+    a, b, sr = speechlike
+    calls = {"sepformer": 0, "vocoder": 0}
+    for stage, name in (("sepformer", "run_sepformer"), ("vocoder", "run_vocoder")):
+        original = getattr(tiny_separator, name)
+
+        def counting(*args, _stage=stage, _original=original):
+            calls[_stage] += 1
+            return _original(*args)
+
+        monkeypatch.setattr(tiny_separator, name, counting)
+    tiny_separator.separate(a + b, sr)
+    assert calls == {"sepformer": 1, "vocoder": 1}
+
+
+def test_untrained_fusion_is_identity_on_sepformer(tiny_separator: Separator, speechlike) -> None:
+    a, b, sr = speechlike
+    out = tiny_separator.separate(a + b, sr).outputs
+    np.testing.assert_allclose(out["sepformer_diffwave_fusion"], out["sepformer"], atol=1e-5)
+
+
+def test_only_requested_pipelines(tiny_separator: Separator, speechlike) -> None:
+    a, b, sr = speechlike
+    result = tiny_separator.separate(a + b, sr, pipelines=["sepformer"])
+    assert list(result.outputs) == ["sepformer"] and "vocoder" not in result.timings
+    with pytest.raises(ValueError, match="Unknown pipeline"):
+        tiny_separator.separate(a + b, sr, pipelines=["nope"])
+
+
+def test_models_setting(tiny_models: Path, tmp_path: Path) -> None:
+    offline = resolve_sources(Settings(models="offline"))
+    assert offline.offline and "demo models" in offline.describe()
+    local = resolve_sources(Settings(models=str(tiny_models)))
+    assert not local.offline and local.sepformer.endswith("sepformer")
+    with pytest.raises(ModelError, match="must hold sepformer"):
+        resolve_sources(Settings(models=str(tmp_path)))
+    with pytest.raises(ModelError, match="cannot be reached"):
+        resolve_sources(Settings(models="hub", cache_dir=tmp_path, hub_timeout_s=0.5))
+    auto = resolve_sources(Settings(models="auto", cache_dir=tmp_path, hub_timeout_s=0.5))
+    assert auto.offline  # no network here: auto falls back to the offline models
+
+
+@pytest.mark.parametrize("change", [{"dual_blocks": 2}, {"enc_channels": 8, "d_model": 8}])
+def test_wrong_architecture_is_refused(tiny_models: Path, tmp_path: Path, change: dict) -> None:
+    """Missing weights (which SpeechBrain's non-strict loading ignores) and mis-shaped ones are refused."""
+    root = tmp_path / "models"
+    shutil.copytree(tiny_models, root)
+    write_random_model(root / "other", "sepformer", **(TINY_SEPFORMER | change))
+    shutil.copy(root / "other" / "masknet.ckpt", root / "sepformer" / "masknet.ckpt")
+    with pytest.raises(ModelError, match="does not match its architecture") as err:
+        Separator.from_settings(Settings(models=str(root), device="cpu", cache_dir=tmp_path))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_full_size_public_architectures_load_from_local_folders(tmp_path: Path) -> None:
+    """The public checkpoints' architectures (random weights), loaded as a local SpeechBrain folder."""
+    write_random_model(tmp_path / "sepformer", "sepformer")
+    write_random_model(tmp_path / "diffwave", "diffwave")
+    sep = Separator.from_settings(Settings(models=str(tmp_path), device="cpu", cache_dir=tmp_path / "c"))
+    n_sep = sum(p.numel() for p in sep.sepformer.mods.parameters())
+    n_voc = sum(p.numel() for p in sep.vocoder.mods.diffwave.parameters())
+    assert 25e6 < n_sep < 27e6  # SepFormer WSJ0-2mix: 25.7 M parameters
+    assert 2.5e6 < n_voc < 2.7e6  # DiffWave LJSpeech: 30 layers x 64 channels
+    assert sep.mel.sample_rate == 22050 and sep.mel.n_mels == 80 and sep.mel.hop_length == 256
+    with torch.random.fork_rng():
+        result = sep.separate(np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1, 16000)
+    assert result.outputs["sepformer_diffwave"].shape == (2, 8000)

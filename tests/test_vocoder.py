@@ -1,0 +1,51 @@
+"""Our fast DiffWave sampler equals SpeechBrain's stock sampler with the same noise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from speechbrain.inference.vocoders import DiffWaveVocoder
+
+from ddpmss.checkpoints import TINY_DIFFWAVE, write_random_model
+from ddpmss.metrics import si_sdr
+from ddpmss.settings import Settings
+from ddpmss.vocoder import FastDiffWave, MelConfig
+
+SCHEDULE = list(Settings().fast_steps)
+
+
+@pytest.fixture(scope="module")
+def vocoder(tmp_path_factory: pytest.TempPathFactory) -> DiffWaveVocoder:
+    folder = write_random_model(tmp_path_factory.mktemp("voc") / "diffwave", "diffwave", seed=3, **TINY_DIFFWAVE)
+    model = DiffWaveVocoder.from_hparams(source=str(folder), savedir=None)
+    torch.manual_seed(1)
+    torch.nn.init.normal_(model.mods.diffwave.output_projection.conv.weight, std=0.1)  # non-trivial output
+    return model
+
+
+def test_mel_settings_come_from_the_model(vocoder: DiffWaveVocoder) -> None:
+    mel = MelConfig.from_hparams(vocoder.hparams)
+    assert (mel.sample_rate, mel.n_mels, mel.n_fft) == (16000, 20, 512)
+    assert mel.mel(torch.randn(2, 16000) * 0.1).shape == (2, 20, 16000 // 256 + 1)
+
+
+def test_fast_sampler_equals_stock(vocoder: DiffWaveVocoder) -> None:
+    mel_config = MelConfig.from_hparams(vocoder.hparams)
+    mel = mel_config.mel(torch.randn(1, 8000) * 0.1)
+    torch.manual_seed(0)
+    stock = vocoder.decode_batch(mel, hop_len=256, fast_sampling=True, fast_sampling_noise_schedule=SCHEDULE)
+    torch.manual_seed(0)
+    ours = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, SCHEDULE)(mel, 256)
+    assert ours.shape == stock.squeeze(1).shape
+    torch.testing.assert_close(ours, stock.squeeze(1), atol=1e-5, rtol=0)
+
+
+def test_bf16_stays_close_to_fp32(vocoder: DiffWaveVocoder) -> None:
+    mel = MelConfig.from_hparams(vocoder.hparams).mel(torch.randn(2, 8000) * 0.1)
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        generator = torch.Generator().manual_seed(0)
+        outs[precision] = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, SCHEDULE, precision)(
+            mel, 256, generator)
+    for row in range(2):
+        assert si_sdr(outs["bf16"][row].numpy(), outs["fp32"][row].numpy()) >= 25.0
