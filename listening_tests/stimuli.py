@@ -204,10 +204,10 @@ def insert_message(x: np.ndarray, message: np.ndarray, sr: int, fade_ms: float) 
 
 
 def gold_bad(reference: np.ndarray, sr: int, seed: int) -> np.ndarray:
-    """An obviously bad version of the reference: 1 kHz low-pass buried in white noise at 0 dB SNR."""
+    """An obviously bad version of the reference: its 1 kHz low-pass plus white noise as loud as the reference."""
     muffled = lowpass(reference, sr, GOLD_BAD_CUTOFF_HZ)
     noise = np.random.default_rng(seed).standard_normal(len(reference)).astype(np.float32)
-    power = float(np.mean(np.square(muffled))) or 1e-8
+    power = float(np.mean(np.square(reference))) or 1e-8
     noise *= math.sqrt(power / 10 ** (GOLD_BAD_SNR_DB / 10)) / max(float(np.std(noise)), 1e-8)
     return (muffled + noise).astype(np.float32)
 
@@ -571,4 +571,5 @@ def _init_worker() -> None:
 def _fmt(value: float | None, digits: int) -> str:
     if value is None or not math.isfinite(value):
         return ""
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    return text if float(text) != 0 else f"{0.0:.{digits}f}"  # no "-0.0000"

@@ -335,7 +335,7 @@ def _parse_build(section: object, base: Path, problems: list[str]) -> BuildConfi
 def _parse_anchors(value: object, problems: list[str]) -> tuple[int, ...] | None:
     if value == "auto":
         return None
-    if value in (None, False):
+    if value in (None, False, "none"):
         return ()
     if isinstance(value, list) and all(
         isinstance(v, int) and not isinstance(v, bool) and 500 <= v <= 20000 for v in value
