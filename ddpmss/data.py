@@ -12,6 +12,7 @@ import argparse
 import csv
 import hashlib
 import math
+import os
 import random
 import re
 import shutil
@@ -574,11 +575,14 @@ def _remove_stale(split_dir: Path, keep: set[str]) -> None:
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """Write via a temporary file so a reader never sees a half-written list."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+    os.replace(tmp, path)
 
 
 def generate_corpus(

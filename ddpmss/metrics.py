@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -138,3 +140,25 @@ def score(
         except Exception as exc:  # e.g. a clip shorter than DNSMOS's window
             reasons["dnsmos"] = f"DNSMOS not defined: {exc}"
     return {**result, "reasons": reasons}
+
+
+def _score_job(job: tuple) -> dict:
+    est, ref, sr, mixture, with_dnsmos = job
+    return score(est, ref, sr, mixture=mixture, with_dnsmos=with_dnsmos)
+
+
+def score_many(jobs: Sequence[tuple], workers: int = 2) -> list[dict]:
+    """`score` over many (est, ref, sr, mixture, with_dnsmos) jobs, in `workers` processes.
+
+    Each metric call is single-threaded C/numpy work, so processes (not threads) use all cores.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        return [_score_job(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_single_thread) as pool:
+        return list(pool.map(_score_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+
+
+def _single_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)

@@ -127,7 +127,9 @@ def load_pretrained(cls: type, source: str, settings: Settings, device: str) -> 
         model = cls.from_hparams(source=source, savedir=savedir, run_opts={"device": device})
     except Exception as exc:
         if "size mismatch" in str(exc):
-            raise ModelError(f"A checkpoint of '{source}' does not match its architecture (mis-shaped weights).") from exc
+            raise ModelError(
+                f"A checkpoint of '{source}' does not match its architecture (mis-shaped weights)."
+            ) from exc
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"The model '{source}' could not be loaded: {first_line}") from exc
     verify_weights(model, source)

@@ -100,7 +100,8 @@ def train_fusion(config: dict, train_set: str, val_set: str, out: Path, separato
     sr = config["sample_rate"]
     stats = CacheStats()
     cache_dir = Path(config.get("cache_dir") or out / "cache")
-    train_items = frozen_outputs(read_mixture_list(train_set)[: config.get("max_train")], separator, cache_dir, sr, stats)
+    train_entries = read_mixture_list(train_set)[: config.get("max_train")]
+    train_items = frozen_outputs(train_entries, separator, cache_dir, sr, stats)
     val_items = frozen_outputs(read_mixture_list(val_set)[: config["val_items"]], separator, cache_dir, sr, stats)
     print(f"frozen outputs: {stats.hits} cache hits, {stats.misses} computed in {stats.seconds_computing:.1f} s")
 

@@ -334,7 +334,7 @@ def build_stimuli(
             if note and note not in notes:
                 notes.append(note)
             pending.append(mixture_rows)
-            rows += _finish(pending, out, keep=1)
+            rows += _finish(pending, out, keep=1 if pool else 0)  # overlap separation and metrics
             bar.update(1)
         rows += _finish(pending, out, keep=0)
     write_rows(out / "manifest.csv", MANIFEST_COLUMNS, rows)

@@ -39,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 
 from listening_tests.assignment import (
     Clip,
@@ -711,7 +711,10 @@ def _engine(url: str) -> Engine:
         return create_engine(parsed, pool_pre_ping=True)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         raise StoreError(f"'{url}' is not supported: use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB.")
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        raise StoreError(f"The folder of the database {parsed.database} cannot be created.") from None
     engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
@@ -735,9 +738,11 @@ def _create_tables(engine: Engine) -> None:
         try:
             metadata.create_all(engine)
             return
-        except (OperationalError, IntegrityError):
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
             if attempt == 2:
-                raise
+                where = engine.url.render_as_string(hide_password=True)
+                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                raise StoreError(f"The database {where} cannot be opened: {reason}.") from None
 
 
 def _now() -> datetime:
