@@ -35,7 +35,7 @@ from listening_tests.stimuli import (
 )
 from listening_tests.study import BuildConfig
 
-FAST = BuildConfig(excerpt_s=2.0, pipelines=("sepformer",), with_dnsmos=False, trap_clips=1, gold_clips=2)
+FAST = BuildConfig(excerpt_s=1.5, pipelines=("sepformer",), with_dnsmos=False, trap_clips=1, gold_clips=2)
 
 
 def noise_talkers(sr: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +63,7 @@ class BandSplitter:
         return types.SimpleNamespace(sample_rate=sr, outputs={p: out for p in pipelines})
 
 
-def make_mixtures(root: Path, sr: int = 16000, count: int = 2, seconds: float = 2.5) -> list[MixtureEntry]:
+def make_mixtures(root: Path, sr: int = 16000, count: int = 1, seconds: float = 2.0) -> list[MixtureEntry]:
     entries = []
     for k in range(count):
         folder = root / f"m{k}"
@@ -93,13 +93,12 @@ def test_fades_are_raised_cosine() -> None:
     assert np.isclose(y[n // 2 - 1] + y[n // 2], 1.0, atol=0.05)
 
 
-@pytest.mark.parametrize("cutoff", [3500, 7000])
-def test_anchor_lowpass_removes_the_band_above_the_cutoff(cutoff: int) -> None:
-    sr = 16000
+@pytest.mark.parametrize(("cutoff", "sr"), [(3500, 16000), (7000, 32000), (2000, 8000)])
+def test_anchor_lowpass_removes_the_band_above_the_cutoff(cutoff: int, sr: int) -> None:
     x = np.random.default_rng(0).standard_normal(sr).astype(np.float32)
     freqs, power = signal.welch(lowpass(x, sr, cutoff), sr, nperseg=1024)
     passband = power[(freqs > 200) & (freqs < cutoff * 0.8)].mean()
-    stopband = power[freqs > cutoff * 1.3].mean()
+    stopband = power[freqs > cutoff * 1.5].mean()
     assert 10 * np.log10(passband / stopband) > 40
 
 
@@ -110,11 +109,12 @@ def test_loudness_normalisation_reaches_target_and_never_clips() -> None:
     y, lufs, gain = normalise_loudness(speech, sr, -26.0)
     assert abs(lufs + 26) < 0.01 and abs(loudness(y, sr) + 26) < 0.05
     assert np.isclose(gain, 20 * np.log10(np.abs(y).max() / np.abs(speech).max()), atol=1e-3)
-    spiky = np.zeros(2 * sr, dtype=np.float32)
-    spiky[::4000] = 0.01  # a huge crest factor: -26 LUFS would need a peak far above full scale
+    spiky = speech * 0.1
+    spiky[::4000] = 0.5  # a huge crest factor: -26 LUFS would need a peak far above full scale
     y, lufs, gain = normalise_loudness(spiky, sr, -26.0)
-    assert np.abs(y).max() <= PEAK_LIMIT + 1e-6 and lufs < -26
-    assert np.isclose(20 * np.log10(np.abs(y).max() / 0.01), gain, atol=1e-3)
+    assert np.abs(y).max() == pytest.approx(PEAK_LIMIT) and lufs < -30
+    assert np.isclose(20 * np.log10(np.abs(y).max() / 0.5), gain, atol=1e-3)
+    assert abs(loudness(y, sr) - lufs) < 0.05
     assert normalise_loudness(spiky[:100], sr, -26.0)[1:] == (pytest.approx(float("nan"), nan_ok=True), 0.0)
 
 
@@ -137,22 +137,19 @@ def test_build_writes_manifest_trials_and_matched_stimuli(tmp_path: Path) -> Non
     assert tuple(header) == MANIFEST_COLUMNS
     rows = {(r["item_id"], r["condition"]): r for r in read_manifest(out / "manifest.csv")}
     tests = ["reference", "mixture", "anchor_lp3500", "anchor_lp7000", "sepformer"]
-    assert {(i, c) for i in ("mix0_s1", "mix0_s2", "mix1_s1", "mix1_s2") for c in tests} <= set(rows)
+    assert {(i, c) for i in ("mix0_s1", "mix0_s2") for c in tests} <= set(rows)
     controls = {k for k in rows if k[1].startswith(("trap_", "gold_"))}
-    assert controls == {("mix0_s1", "trap_2"), ("mix0_s2", "gold_excellent"), ("mix1_s1", "gold_bad")}
-    for (item, condition), row in rows.items():
+    assert controls == {("mix0_s1", "trap_2"), ("mix0_s2", "gold_excellent"), ("mix0_s1", "gold_bad")}
+    for (_, condition), row in rows.items():
         audio, sr = sf.read(out / row["path"])
         assert sr == 16000 and row["sha256"] == sha256_file(out / row["path"])
         assert float(row["duration_s"]) == pytest.approx(len(audio) / sr, abs=1e-4)
         assert abs(loudness(audio, sr) - float(row["loudness_lufs"])) < 0.1
         assert np.abs(audio).max() <= PEAK_LIMIT + 1e-4
         if not condition.startswith("trap_"):
-            assert len(audio) == 2 * sr
-    ref_row, sep_row, mix_row = (
-        rows[("mix0_s1", "reference")],
-        rows[("mix0_s1", "sepformer")],
-        rows[("mix0_s1", "mixture")],
-    )
+            assert len(audio) == 1.5 * sr
+    ref_row, sep_row = rows[("mix0_s1", "reference")], rows[("mix0_s1", "sepformer")]
+    mix_row = rows[("mix0_s1", "mixture")]
     assert ref_row["si_sdr"] == ref_row["pesq_wb"] == ref_row["stoi"] == "" and ref_row["dnsmos_ovrl"] == ""
     assert float(sep_row["si_sdr"]) > 15  # matched to the right talker although the separator swapped them
     assert float(sep_row["si_sdr_i"]) > 15 and mix_row["si_sdr_i"] == "0.0000"
@@ -163,14 +160,14 @@ def test_build_writes_manifest_trials_and_matched_stimuli(tmp_path: Path) -> Non
         ("gold_excellent", "5", "1"),
         ("gold_bad", "1", "1"),
     }
-    assert stimuli.trials[("mix1_s1", "gold_bad")].expected_score == 1
+    assert stimuli.trials[("mix0_s1", "gold_bad")].expected_score == 1
     assert stimuli.stimuli[("mix0_s1", "reference")].path == (out / ref_row["path"]).resolve()
     assert json.loads((out / "build.json").read_text())["config"] == FAST.fingerprint()
     assert not (out / "manifest.partial.csv").exists()
 
 
 def test_build_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
-    entries = make_mixtures(tmp_path / "in")
+    entries = make_mixtures(tmp_path / "in", count=2)
     out = tmp_path / "stim"
     first = BandSplitter()
     build_stimuli(entries, out, FAST, first, workers=1, progress=False)
@@ -190,12 +187,12 @@ def test_build_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_interrupted_build_keeps_finished_mixtures(tmp_path: Path) -> None:
-    entries = make_mixtures(tmp_path / "in", count=3)
+    entries = make_mixtures(tmp_path / "in", count=2)
     out = tmp_path / "stim"
 
     class Crashing(BandSplitter):
         def separate(self, mixture, sr, pipelines):
-            if self.calls == 2:
+            if self.calls == 1:
                 raise KeyboardInterrupt
             return super().separate(mixture, sr, pipelines)
 
@@ -203,10 +200,10 @@ def test_interrupted_build_keeps_finished_mixtures(tmp_path: Path) -> None:
         build_stimuli(entries, out, FAST, Crashing(), workers=1, progress=False)
     assert not (out / "manifest.csv").exists()
     partial = {r["item_id"] for r in read_manifest(out / "manifest.partial.csv")}
-    assert partial == {"mix0_s1", "mix0_s2", "mix1_s1", "mix1_s2"}
+    assert partial == {"mix0_s1", "mix0_s2"}
     resumed = BandSplitter()
     stimuli = build_stimuli(entries, out, FAST, resumed, workers=1, progress=False)
-    assert resumed.calls == 1 and len(stimuli.items) == 6
+    assert resumed.calls == 1 and len(stimuli.items) == 4
 
 
 def test_narrow_band_material_uses_mixture_and_2khz_anchor(tmp_path: Path) -> None:
@@ -229,6 +226,7 @@ def test_bad_manifests_are_refused(tmp_path: Path) -> None:
         load_stimulus_set(tmp_path / "manifest.csv")
 
 
+@pytest.mark.slow  # worker processes start torch (spawn)
 def test_build_with_the_real_pipelines_on_tiny_models(tmp_path: Path, tiny_separator) -> None:
     entries = read_mixture_list(PROJECT_DIR / "examples" / "examples.csv")[:1]
     config = BuildConfig(excerpt_s=2.0, with_dnsmos=False, trap_clips=1, gold_clips=0)
