@@ -148,3 +148,13 @@ def _secret(path: Path) -> str:
     tmp.chmod(0o600)
     tmp.replace(path)
     return value
+
+
+def models_line(settings: LabSettings) -> str:
+    """One line naming the models that will be loaded (the `auto` hub probe takes at most hub_timeout_s)."""
+    from ddpmss.models import ModelError, resolve_sources
+
+    try:
+        return f"models: {resolve_sources(settings).describe()} (loading in the background)"
+    except ModelError as exc:
+        return f"models: not available: {exc}"

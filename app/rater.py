@@ -26,9 +26,11 @@ from listening_tests.storage import MAX_LISTEN_S, RatingError, StoreError, Study
 if TYPE_CHECKING:
     from app.context import Lab
 
-LISTEN_TOLERANCE_S = 0.5  # event timing jitter allowed between "played to the end" and the clip duration
+LISTEN_TOLERANCE_S = 0.25  # event timing jitter allowed between "played to the end" and the clip duration
 PARTICIPANT_PARAMS = ("PROLIFIC_PID", "participant_id", "pid")
 BLIND_MAX_AGE_S = 6 * 3600.0
+LISTEN_MAX_AGE_S = 6 * 3600.0
+LISTEN_MAX_ENTRIES = 50_000
 RELOAD = "This page is out of date: please reload it to continue where you left off."
 ANSWER_ALL = "Please answer every question on this page before continuing."
 LISTEN_FIRST = "Please listen to the whole clip, to its end, before rating it."
@@ -79,6 +81,7 @@ class Visit:
 
 @dataclass
 class _Listen:
+    touched: float
     first: float | None = None
     since: float | None = None
     total: float = 0.0
@@ -86,7 +89,10 @@ class _Listen:
 
 
 class ListenLog:
-    """How long each clip has played in each tab, from the audio players' play/pause/end events."""
+    """How long each clip has played in each tab, from the audio players' play/pause/end events.
+
+    Records untouched for LISTEN_MAX_AGE_S are dropped once the log holds more than LISTEN_MAX_ENTRIES.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -96,39 +102,43 @@ class ListenLog:
     def play(self, key: tuple[str, str]) -> None:
         """Playback started (a repeated start while playing changes nothing)."""
         with self._lock:
-            entry = self._clips.setdefault(key, _Listen())
-            now = self._clock()
-            entry.first = entry.first if entry.first is not None else now
-            entry.since = entry.since if entry.since is not None else now
+            entry = self._entry(key)
+            entry.first = entry.first if entry.first is not None else entry.touched
+            entry.since = entry.since if entry.since is not None else entry.touched
 
     def pause(self, key: tuple[str, str]) -> None:
         """Playback stopped for any reason."""
         with self._lock:
-            self._close(self._clips.setdefault(key, _Listen()))
+            self._close(self._entry(key))
 
     def end(self, key: tuple[str, str]) -> None:
         """Playback reached the end of the clip."""
         with self._lock:
-            entry = self._clips.setdefault(key, _Listen())
+            entry = self._entry(key)
             self._close(entry)
             entry.ended = entry.first is not None
 
     def heard(self, key: tuple[str, str]) -> tuple[float, bool, bool]:
         """(seconds played so far, whether it ever started, whether it played to the end)."""
         with self._lock:
-            entry = self._clips.get(key, _Listen())
+            entry = self._clips.get(key)
+            if entry is None:
+                return 0.0, False, False
             running = self._clock() - entry.since if entry.since is not None else 0.0
             return entry.total + running, entry.first is not None, entry.ended
 
-    def forget(self, tab: str) -> None:
-        """Drop every record of one tab (after its page was saved)."""
-        with self._lock:
-            for key in [k for k in self._clips if k[0] == tab]:
-                del self._clips[key]
+    def _entry(self, key: tuple[str, str]) -> _Listen:
+        now = self._clock()
+        if key not in self._clips and len(self._clips) >= LISTEN_MAX_ENTRIES:
+            for old in [k for k, e in self._clips.items() if now - e.touched > LISTEN_MAX_AGE_S]:
+                del self._clips[old]
+        entry = self._clips.setdefault(key, _Listen(now))
+        entry.touched = now
+        return entry
 
     def _close(self, entry: _Listen) -> None:
         if entry.since is not None:
-            entry.total += self._clock() - entry.since
+            entry.total += entry.touched - entry.since
             entry.since = None
 
 
@@ -262,7 +272,6 @@ def submit(
     if page is None or visit.session_id is None or visit.rater_id is None:
         return visit, View("message", text=RELOAD)
     if page.training:  # practice: nothing is stored
-        lab.listens.forget(visit.tab)
         visit.training_index += 1
         return visit, _training_or_rating_view(lab, visit)
     scores, problem = _scores(page, answers, sliders)
@@ -281,7 +290,6 @@ def submit(
             replayed = replayed or saved.score != score
     except RatingError as exc:
         return visit, _rating_view(lab, visit, notice=str(exc))
-    lab.listens.forget(visit.tab)
     return visit, _rating_view(lab, visit, notice=OTHER_TAB if replayed else "")
 
 

@@ -16,13 +16,13 @@ import json
 import math
 import multiprocessing
 import os
-import re
+import secrets
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyloudnorm
@@ -31,7 +31,7 @@ from scipy import signal
 from tqdm import tqdm
 
 from ddpmss.audio import PEAK_LIMIT, fit_length, load_audio, resample, write_audio
-from ddpmss.data import synthesize
+from ddpmss.data import MixtureEntry, synthesize
 from ddpmss.metrics import METRIC_NAMES, match_permutation, score
 from listening_tests.study import (
     ACR_LABELS,
@@ -64,14 +64,6 @@ FRAME_S = 0.01
 
 class BuildError(RuntimeError):
     """A stimulus set that cannot be built or read; the message is one sentence."""
-
-
-class MixtureEntry(Protocol):
-    """One mixture of the list (ddpmss.data.read_mixture_list gives these)."""
-
-    mixture_id: str
-    mixture_path: Path
-    source_paths: Sequence[Path]
 
 
 @dataclass(frozen=True)
@@ -233,7 +225,7 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
         return list(reader)
 
 
-def write_rows(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
     """Write a CSV atomically (temporary file, then rename)."""
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -294,8 +286,9 @@ def _read_trials(folder: Path) -> dict[tuple[str, str], Trial]:
 class _Pending:
     """Rows of one mixture waiting for their metrics."""
 
-    rows: list[dict[str, Any]]
-    futures: dict[int, cf.Future]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    futures: dict[int, cf.Future] = field(default_factory=dict)
+    new: list[int] = field(default_factory=list)  # indices of rows made in this run
 
 
 @dataclass(frozen=True)
@@ -304,6 +297,18 @@ class _Control:
     kind: str
     expected: int
     tolerance: int
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one build needs."""
+
+    out: Path
+    config: BuildConfig
+    separator: Any
+    controls: Mapping[str, list[_Control]]
+    done: Mapping[tuple[str, str], dict[str, str]]
+    pool: cf.Executor | None
 
 
 def build_stimuli(
@@ -320,25 +325,26 @@ def build_stimuli(
     `separator` is a `ddpmss.pipelines.Separator` (or anything with the same `separate` method).
     Metrics run in `workers` processes (0 or 1: in this process). Stimuli already built with a
     matching file and SHA-256 are kept, so an interrupted build continues where it stopped.
+    WAV files are named by their content hash, so a browser never sees which condition it plays.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     notes = _start_record(out, config)
-    done = _valid_rows(out)
     controls = _plan_controls(entries, config)
     rows: list[dict[str, Any]] = []
     pending: deque[_Pending] = deque()
     with _pool(workers) as pool, tqdm(total=len(entries), desc="stimuli", unit="mix", disable=not progress) as bar:
+        run = _Run(out, config, separator, controls, _valid_rows(out), pool)
         for entry in entries:
-            mixture_rows, note = _build_mixture(entry, out, config, separator, controls, done, pool)
+            mixture_rows, note = _build_mixture(entry, run)
             if note and note not in notes:
                 notes.append(note)
             pending.append(mixture_rows)
             rows += _finish(pending, out, keep=1 if pool else 0)  # overlap separation and metrics
             bar.update(1)
         rows += _finish(pending, out, keep=0)
-    write_rows(out / "manifest.csv", MANIFEST_COLUMNS, rows)
-    write_rows(out / "trials.csv", TRIALS_COLUMNS, _trial_rows(controls, rows))
+    _write_csv(out / "manifest.csv", MANIFEST_COLUMNS, rows)
+    _write_csv(out / "trials.csv", TRIALS_COLUMNS, _trial_rows(controls, rows))
     _write_record(out, config, notes)
     (out / PARTIAL_MANIFEST).unlink(missing_ok=True)
     return load_stimulus_set(out / "manifest.csv")
@@ -370,6 +376,8 @@ def _valid_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
             rows += read_manifest(out / name)
     valid = {}
     for row in rows:
+        if None in row.values():  # a row cut short by a crash
+            continue
         path = out / row["path"]
         if path.is_file() and sha256_file(path) == row["sha256"]:
             valid[(row["item_id"], row["condition"])] = row
@@ -382,14 +390,16 @@ def _plan_controls(entries: Sequence[MixtureEntry], config: BuildConfig) -> dict
     plan: dict[str, list[_Control]] = {item: [] for item in items}
     if not items:
         return plan
+    wanted = []
     for j in range(config.trap_clips):
         expected = TRAP_SCORES[j % len(TRAP_SCORES)]
-        plan[items[j % len(items)]].append(_Control(f"trap_{expected}", "trap", expected, 0))
-    for j in range(config.gold_clips):
+        wanted.append((items[j % len(items)], _Control(f"trap_{expected}", "trap", expected, 0)))
+    for j in range(config.gold_clips):  # excellent and bad alternate, and move on to the next item
         condition, expected = GOLD_CONDITIONS[j % 2]
-        control = _Control(condition, "gold", expected, GOLD_TOLERANCE)
-        item = items[(j + config.trap_clips) % len(items)]
-        if control not in plan[item]:
+        item = items[(j // 2 + j % 2 + config.trap_clips) % len(items)]
+        wanted.append((item, _Control(condition, "gold", expected, GOLD_TOLERANCE)))
+    for item, control in wanted:
+        if control not in plan[item]:  # more clips asked than items x answers: no duplicates
             plan[item].append(control)
     return plan
 
@@ -411,35 +421,27 @@ def _trial_rows(controls: Mapping[str, list[_Control]], rows: Sequence[Mapping[s
     ]
 
 
-def _build_mixture(
-    entry: MixtureEntry,
-    out: Path,
-    config: BuildConfig,
-    separator: Any,
-    controls: Mapping[str, list[_Control]],
-    done: Mapping[tuple[str, str], dict[str, str]],
-    pool: cf.Executor | None,
-) -> tuple[_Pending, str | None]:
-    """All stimuli of one mixture; metrics are submitted to `pool` (or computed now when it is None)."""
+def _build_mixture(entry: MixtureEntry, run: _Run) -> tuple[_Pending, str | None]:
+    """All stimuli of one mixture (skipped when every one is already built), plus the anchor note."""
+    config = run.config
     sr = sf.info(str(entry.mixture_path)).samplerate
     cutoffs, note = anchor_cutoffs(config, sr)
     items = [f"{entry.mixture_id}_s{k + 1}" for k in range(len(entry.source_paths))]
     conditions = build_conditions(config, sr)
-    wanted = [(i, c) for i in items for c in conditions] + [(i, c.condition) for i in items for c in controls[i]]
-    if all(key in done for key in wanted):
-        return _Pending([dict(done[key]) for key in wanted], {}), note
-    mixture, refs, estimates = _separate(entry, sr, config, separator)
-    pending = _Pending([], {})
+    wanted = [(i, c) for i in items for c in conditions] + [(i, c.condition) for i in items for c in run.controls[i]]
+    if all(key in run.done for key in wanted):
+        return _Pending([dict(run.done[key]) for key in wanted]), note
+    mixture, refs, estimates = _separate(entry, sr, config, run.separator)
+    pending = _Pending()
     for k, item in enumerate(items):
         start, end = excerpt_window(refs[k], sr, config.excerpt_s)
         ref = apply_fades(refs[k][start:end], sr, config.fade_ms)
         mix = apply_fades(mixture[start:end], sr, config.fade_ms)
         signals = _condition_signals(ref, mix, sr, cutoffs, {n: e[k][start:end] for n, e in estimates.items()}, config)
         for condition in conditions:
-            _add(pending, item, condition, signals[condition], ref, mix, sr, out, config, done, pool)
-        for c in controls[item]:
-            audio = _control_signal(c, ref, sr, config, seed=k)
-            _add(pending, item, c.condition, audio, None, None, sr, out, config, done, None)
+            _add(run, pending, (item, condition), signals[condition], sr, (ref, mix))
+        for c in run.controls[item]:
+            _add(run, pending, (item, c.condition), _control_signal(c, ref, sr, config, seed=k), sr, None)
     return pending, note
 
 
@@ -486,50 +488,44 @@ def _control_signal(control: _Control, ref: np.ndarray, sr: int, config: BuildCo
     return ref
 
 
-def _file_name(item_id: str, condition: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", item_id)
-    return f"wav/{safe}/{condition}.wav"
-
-
 def _add(
+    run: _Run,
     pending: _Pending,
-    item: str,
-    condition: str,
+    key: tuple[str, str],
     audio: np.ndarray,
-    ref: np.ndarray | None,
-    mix: np.ndarray | None,
     sr: int,
-    out: Path,
-    config: BuildConfig,
-    done: Mapping[tuple[str, str], dict[str, str]],
-    pool: cf.Executor | None,
+    scored_against: tuple[np.ndarray, np.ndarray] | None,
 ) -> None:
-    """Write one stimulus (unless already built) and schedule its metrics."""
-    if (item, condition) in done:
-        pending.rows.append(dict(done[(item, condition)]))
+    """Write one stimulus (unless already built) and schedule its metrics against (reference, mixture)."""
+    if key in run.done:
+        pending.rows.append(dict(run.done[key]))
         return
-    normalised, lufs, gain_db = normalise_loudness(audio, sr, config.target_lufs)
-    rel = _file_name(item, condition)
-    gain_db += write_audio(out / rel, normalised, sr)
+    normalised, lufs, gain_db = normalise_loudness(audio, sr, run.config.target_lufs)
+    part = run.out / "wav" / f"{secrets.token_hex(8)}.part.wav"
+    gain_db += write_audio(part, normalised, sr)
+    digest = sha256_file(part)
+    rel = f"wav/{digest[:24]}.wav"
+    os.replace(part, run.out / rel)
     row: dict[str, Any] = {
-        "item_id": item,
-        "condition": condition,
+        "item_id": key[0],
+        "condition": key[1],
         "path": rel,
-        "sha256": sha256_file(out / rel),
+        "sha256": digest,
         "duration_s": _fmt(len(audio) / sr, 4),
         "sample_rate": sr,
         "loudness_lufs": _fmt(lufs, 2),
         "gain_db": _fmt(gain_db, 2),
     }
     pending.rows.append(row)
-    if ref is None and condition != "reference":
+    pending.new.append(len(pending.rows) - 1)
+    if scored_against is None:
         return  # control clips: no metrics
-    args = (normalised, None if condition == "reference" else ref, sr, mix, config.with_dnsmos)
-    index = len(pending.rows) - 1
-    if pool is None:
+    ref, mix = scored_against
+    args = (normalised, None if key[1] == "reference" else ref, sr, mix, run.config.with_dnsmos)
+    if run.pool is None:
         row.update(_metrics(*args))
     else:
-        pending.futures[index] = pool.submit(_metrics, *args)
+        pending.futures[len(pending.rows) - 1] = run.pool.submit(_metrics, *args)
 
 
 def _metrics(
@@ -547,7 +543,7 @@ def _finish(pending: deque[_Pending], out: Path, keep: int) -> list[dict[str, An
         mixture = pending.popleft()
         for index, future in mixture.futures.items():
             mixture.rows[index].update(future.result())
-        _append_rows(out / PARTIAL_MANIFEST, mixture.rows)
+        _append_rows(out / PARTIAL_MANIFEST, [mixture.rows[i] for i in mixture.new])
         finished += mixture.rows
     return finished
 

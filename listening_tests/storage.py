@@ -8,6 +8,7 @@ Every refusal is a `RatingError` (or another `StoreError`) whose message is one 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -260,7 +261,7 @@ class Store:
         """
         conditions = check_conditions(study, stimuli.conditions)
         definition = json.dumps(
-            {"study": study.definition, "conditions": list(conditions), "manifest": str(stimuli.manifest)},
+            {"study": study.definition, "conditions": list(conditions), "stimuli": _stimuli_digest(stimuli)},
             sort_keys=True,
             default=str,
         )
@@ -743,6 +744,12 @@ def _create_tables(engine: Engine) -> None:
                 where = engine.url.render_as_string(hide_password=True)
                 reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
                 raise StoreError(f"The database {where} cannot be opened: {reason}.") from None
+
+
+def _stimuli_digest(stimuli: StimulusSet) -> str:
+    """A fingerprint of the stimulus set that is the same on every replica (no absolute paths)."""
+    listing = sorted((*key, s.duration_s, s.sample_rate) for key, s in stimuli.stimuli.items())
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
 def _now() -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import types
 from pathlib import Path
@@ -21,6 +22,7 @@ from listening_tests.__main__ import main
 from listening_tests.stimuli import (
     MANIFEST_COLUMNS,
     BuildError,
+    _plan_controls,
     apply_fades,
     build_stimuli,
     excerpt_window,
@@ -162,6 +164,7 @@ def test_build_writes_manifest_trials_and_matched_stimuli(tmp_path: Path) -> Non
     }
     assert stimuli.trials[("mix0_s1", "gold_bad")].expected_score == 1
     assert stimuli.stimuli[("mix0_s1", "reference")].path == (out / ref_row["path"]).resolve()
+    assert all(re.fullmatch(r"wav/[0-9a-f]{24}\.wav", r["path"]) for r in rows.values())  # blind file names
     assert json.loads((out / "build.json").read_text())["config"] == FAST.fingerprint()
     assert not (out / "manifest.partial.csv").exists()
 
@@ -175,8 +178,9 @@ def test_build_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
     again = BandSplitter()
     build_stimuli(entries, out, FAST, again, workers=1, progress=False)
     assert again.calls == 0  # everything was there with a matching SHA-256
-    (out / "wav" / "mix1_s2" / "sepformer.wav").unlink()
-    (out / "wav" / "mix1_s1" / "mixture.wav").write_bytes(b"damaged")
+    paths = {(r["item_id"], r["condition"]): out / r["path"] for r in read_manifest(out / "manifest.csv")}
+    paths[("mix1_s2", "sepformer")].unlink()
+    paths[("mix1_s1", "mixture")].write_bytes(b"damaged")
     third = BandSplitter()
     build_stimuli(entries, out, FAST, third, workers=1, progress=False)
     assert third.calls == 1  # only mix1 was separated again
@@ -201,9 +205,23 @@ def test_interrupted_build_keeps_finished_mixtures(tmp_path: Path) -> None:
     assert not (out / "manifest.csv").exists()
     partial = {r["item_id"] for r in read_manifest(out / "manifest.partial.csv")}
     assert partial == {"mix0_s1", "mix0_s2"}
+    with open(out / "manifest.partial.csv", "a") as f:
+        f.write("mix1_s1,reference,wav/mix1_s1/ref")  # a row cut short by the crash
     resumed = BandSplitter()
     stimuli = build_stimuli(entries, out, FAST, resumed, workers=1, progress=False)
     assert resumed.calls == 1 and len(stimuli.items) == 4
+
+
+def test_control_clips_are_spread_and_never_duplicated() -> None:
+    entries = [MixtureEntry("m", Path("m.wav"), (Path("a.wav"), Path("b.wav")), None)]
+    plan = _plan_controls(entries, BuildConfig(trap_clips=12, gold_clips=5))
+    for item in ("m_s1", "m_s2"):
+        conditions = [c.condition for c in plan[item]]
+        assert len(conditions) == len(set(conditions))
+    traps = sorted(c.expected for cs in plan.values() for c in cs if c.kind == "trap")
+    assert traps == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    golds = {(item, c.condition) for item, cs in plan.items() for c in cs if c.kind == "gold"}
+    assert len(golds) == 4
 
 
 def test_narrow_band_material_uses_mixture_and_2khz_anchor(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def make_study(tmp_path: Path, protocol: str = "acr", **overrides: object) -> St
     return Study(**defaults)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database of each backend."""
     if request.param == "sqlite":
@@ -124,6 +124,11 @@ def test_acr_session_pages_are_blind_and_include_trap_and_gold(db_url: str, tmp_
     assert "condition" not in vars(page.clips[0])
     kinds = [e["kind"] for e in store.events(session.id)]
     assert kinds == ["session_started", "session_resumed"]
+    assert store.get_session(session.id) == session and store.get_session("s_nope") is None
+    training = store.training_pages(session.id, rater.id)
+    assert len(training) == 3 and all(p.training and len(p.clips) == 1 for p in training)
+    assert all(p.clips[0].assignment_id is None for p in training)
+    assert store.progress(session.id).ratings_done == 0  # training answers are never stored
     store.close()
 
 
@@ -237,6 +242,8 @@ def test_mushra_pages_hold_every_condition_with_open_reference(db_url: str, tmp_
         store.save_rating(session.id, rater.id, page.clips[1].assignment_id, "mushra", 101, 12.0, "key-mushra-2")
     resumed = store.next_page(session.id, rater.id)
     assert resumed.index == 0 and resumed.clips[0].rated == {"mushra": 87.5}
+    (training,) = store.training_pages(session.id, rater.id)
+    assert training.reference is not None and len(training.clips) == len(CONDITIONS)
     finish_session(store, session.id, rater.id, score=50)
     assert store.progress(session.id).finished
     store.close()

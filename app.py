@@ -1,0 +1,60 @@
+"""Start the listening lab: `python app.py [--host H] [--port P] [--data-dir D] [--models M] [--study S]`.
+
+Every flag also has an environment variable (LAB_HOST, LAB_PORT, LAB_DATA_DIR, LAB_STUDY, DDPMSS_MODELS,
+...; see listening_tests.settings.LabSettings); flags win. On Hugging Face Spaces the host comes from
+GRADIO_SERVER_NAME and the data directory is /data when persistent storage is enabled. Models load in
+the background, so the page is served within seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+RUNTIME_DIR = Path(tempfile.gettempdir()) / "ddpmss-lab"  # served scratch files (never the data directory)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line flags (all optional)."""
+    parser = argparse.ArgumentParser(description="Listening tests and side-by-side lab for speech separation")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1; $LAB_HOST)")
+    parser.add_argument("--port", type=int, help="port (default 7860; $LAB_PORT)")
+    parser.add_argument("--data-dir", type=Path, help="ratings database and app secret (default ./data; $LAB_DATA_DIR)")
+    parser.add_argument("--db", dest="db_url", help="database URL (default SQLite in the data dir; $LAB_DB_URL)")
+    parser.add_argument("--study", type=Path, help="study YAML (default studies/example.yaml; $LAB_STUDY)")
+    parser.add_argument("--models", help="auto | hub | offline | PATH (default auto; $DDPMSS_MODELS)")
+    parser.add_argument("--device", help="auto | cpu | cuda (default auto; $DDPMSS_DEVICE)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load settings, study and store, print what is served, start the models loading and launch."""
+    args = parse_args(argv)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(RUNTIME_DIR / "gradio"))
+    if args.host is None and not os.environ.get("LAB_HOST"):
+        args.host = os.environ.get("GRADIO_SERVER_NAME")  # set by Hugging Face Spaces
+
+    from app.context import models_line, open_lab, study_line
+    from app.hf_sync import start_sync
+    from app.results import admin_access
+    from app.ui import build_app, launch_options
+    from listening_tests.settings import LabSettings
+
+    settings = LabSettings.from_env(**vars(args))
+    lab = open_lab(settings, RUNTIME_DIR)
+    print(study_line(lab), flush=True)
+    print(models_line(settings), flush=True)
+    lab.models.start()
+    access = admin_access(lab)
+    print(f"results tab: {access.mode}", flush=True)
+    if start_sync(lab) is not None:
+        print(f"ratings are pushed to the private dataset {settings.hf_dataset}", flush=True)
+    build_app(lab, access).queue().launch(**launch_options(lab))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

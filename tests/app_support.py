@@ -1,0 +1,162 @@
+"""Helpers for the app tests: a small hand-made stimulus set, a study over it, and a Lab around both."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from app import rater
+from app.context import Lab, ModelLoader, open_lab
+from app.rater import ListenLog, Visit
+from ddpmss.audio import write_audio
+from listening_tests.settings import LabSettings
+from listening_tests.stimuli import MANIFEST_COLUMNS, TRIALS_COLUMNS
+
+SR = 16000
+CONDITIONS = ("reference", "mixture", "anchor_lp3500", "anchor_lp7000", "sepformer", "sepformer_diffwave")
+QUALITY = {"reference": 5.0, "mixture": 1.5, "anchor_lp3500": 2.0, "anchor_lp7000": 3.0, "sepformer": 4.0,
+           "sepformer_diffwave": 3.5}  # fmt: skip
+CONTROLS = (("trap_2", "trap", 2, 0), ("gold_excellent", "gold", 5, 1))
+
+
+def make_stimuli(folder: Path, n_items: int = 4, duration_s: float = 0.5) -> Path:
+    """WAVs, manifest.csv and trials.csv of a tiny stimulus set; returns the manifest path."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(duration_s * SR)) / SR
+    rows, trials = [], []
+    items = [f"mix{i // 2}_s{i % 2 + 1}" for i in range(n_items)]
+    for k, item in enumerate(items):
+        for condition in (*CONDITIONS, *(c[0] for c in CONTROLS if k == 0)):
+            audio = 0.1 * np.sin(2 * np.pi * (150 + 20 * k) * t) + 0.01 * rng.standard_normal(len(t))
+            rel = f"wav/{item}/{condition}.wav"
+            write_audio(folder / rel, audio.astype(np.float32), SR)
+            quality = QUALITY.get(condition)
+            rows.append(
+                {
+                    "item_id": item,
+                    "condition": condition,
+                    "path": rel,
+                    "sha256": "",
+                    "duration_s": f"{duration_s:.4f}",
+                    "sample_rate": SR,
+                    "loudness_lufs": "-26.00",
+                    "gain_db": "0.00",
+                    "si_sdr": "" if quality is None or condition == "reference" else f"{quality * 4:.4f}",
+                    "stoi": "" if quality is None or condition == "reference" else f"{quality / 5:.4f}",
+                }
+            )
+    for item, (condition, kind, expected, tolerance) in ((items[0], c) for c in CONTROLS):
+        trials.append({"item_id": item, "condition": condition, "kind": kind, "scale": "ovrl",
+                       "expected_score": expected, "tolerance": tolerance})  # fmt: skip
+    _write(folder / "manifest.csv", MANIFEST_COLUMNS, rows)
+    _write(folder / "trials.csv", TRIALS_COLUMNS, trials)
+    return folder / "manifest.csv"
+
+
+def write_study(folder: Path, manifest: Path, protocol: str = "acr", **fields: object) -> Path:
+    """A study YAML over `manifest`; returns its path."""
+    conditions = list(CONDITIONS) if protocol == "mushra" else ["reference", "mixture", "sepformer"]
+    study = {
+        "id": f"app-{protocol}",
+        "title": f"App test ({protocol})",
+        "protocol": protocol,
+        "stimuli": {"manifest": str(manifest)},
+        "conditions": conditions,
+        "items_per_session": 2 if protocol == "mushra" else 4,
+        "votes_per_stimulus": 5,
+        "trapping": 0 if protocol == "mushra" else 1,
+        "gold": 0 if protocol == "mushra" else 1,
+        "training_items": 1,
+        "completion_code_prefix": "APP",
+        **fields,
+    }
+    path = folder / f"study-{protocol}.yaml"
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    return path
+
+
+class Clock:
+    """A hand-driven clock for the ListenLog."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_lab(
+    tmp_path: Path,
+    protocol: str = "acr",
+    loader: ModelLoader | None = None,
+    clock: Clock | None = None,
+    **settings: object,
+) -> Lab:
+    """A Lab over a fresh stimulus set, study and SQLite store in `tmp_path` (listening timed by `clock`)."""
+    manifest = make_stimuli(tmp_path / "stimuli")
+    study = write_study(tmp_path, manifest, protocol, **settings.pop("study_fields", {}))
+    values = {"study": study, "data_dir": tmp_path / "data", "device": "cpu", **settings}
+    lab = open_lab(LabSettings(**values), tmp_path / "runtime", loader or ModelLoader(_no_models))
+    if clock is not None:
+        lab.listens = ListenLog(clock)
+    return lab
+
+
+def listen(lab: Lab, visit: Visit, clock: Clock, slot: int = 0, seconds: float | None = None) -> bool:
+    """Play clip `slot` of the page on screen to its end; returns whether its controls open."""
+    rater.played(lab, visit, slot)
+    clock.now += visit.page.clips[slot].duration_s if seconds is None else seconds
+    rater.paused(lab, visit, slot)  # browsers send pause, then ended
+    return rater.ended(lab, visit, slot)
+
+
+def expected_answer(lab: Lab, visit: Visit, other: int = 4) -> int:
+    """The right answer for the ACR clip on screen: the trap/gold expectation, else alternating `other` and 2."""
+    clip = visit.page.clips[0]
+    for key, trial in lab.stimuli.trials.items():
+        if lab.stimuli.stimuli[key].path == clip.path:
+            return int(trial.expected_score)
+    return other if visit.page.index % 2 else 2
+
+
+def start(lab: Lab, query: dict | None = None) -> tuple[Visit, dict]:
+    """Open a tab and consent; returns the visit and the browser-storage value."""
+    visit, view, stored = rater.open_visit(lab, None, query or {})
+    assert view.stage == "consent"
+    visit, view, stored = rater.consent(lab, visit)
+    assert view.stage == "instructions" and stored["rater_id"] == visit.rater_id
+    return visit, stored
+
+
+def run_training(lab: Lab, visit: Visit) -> rater.View:
+    """Go through the training pages; returns the first rating page's view."""
+    visit, view = rater.begin(lab, visit)
+    while view.stage == "page" and view.training:
+        assert not view.clips[0].enabled  # rating opens only after listening, in training too
+        visit, view = rater.submit(lab, visit, [3], [])
+    return view
+
+
+def finish_acr_session(lab: Lab, clock: Clock, other: int = 4) -> rater.View:
+    """One rater's whole ACR session, answering trap and gold clips correctly; returns the final view."""
+    visit, _ = start(lab)
+    view = run_training(lab, visit)
+    while view.stage == "page":
+        listen(lab, visit, clock)
+        visit, view = rater.submit(lab, visit, [expected_answer(lab, visit, other)], [])
+    return view
+
+
+def _no_models() -> None:
+    raise RuntimeError("no models in this test")
+
+
+def _write(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns), restval="")
+        writer.writeheader()
+        writer.writerows(rows)

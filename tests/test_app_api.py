@@ -1,0 +1,108 @@
+"""The built Blocks and the running server: API visibility, the `separate` endpoint, admin data protection."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app import lab as lab_mod
+from app.context import ModelLoader
+from app.results import DENIED, admin_access
+from app.ui import build_app, launch_options
+from tests.app_support import Clock, finish_acr_session, make_lab
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def labels(demo: Any) -> set[str]:
+    return {getattr(b, "label", None) for b in demo.blocks.values()} - {None}
+
+
+def test_only_separate_is_public_and_results_tab_needs_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    lab = make_lab(tmp_path / "open")
+    demo = build_app(lab, admin_access(lab))
+    public = [f.api_name for f in demo.fns.values() if f.api_visibility != "private"]
+    assert public == ["separate"]
+    assert "Admin password" in labels(demo) and "Screening per rater" in labels(demo)
+
+    exposed = make_lab(tmp_path / "exposed", host="0.0.0.0")  # no credentials: results are not built at all
+    demo = build_app(exposed, admin_access(exposed))
+    assert "Screening per rater" not in labels(demo) and "Admin password" not in labels(demo)
+    assert [f.api_name for f in demo.fns.values() if f.api_visibility != "private"] == ["separate"]
+
+
+@pytest.fixture()
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_separator):
+    """A running app with an admin password, tiny models and one finished ACR session."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    clock = Clock()
+    lab = make_lab(
+        tmp_path, loader=ModelLoader(lambda: tiny_separator), clock=clock, port=free_port(), admin_password="s3cret"
+    )
+    finish_acr_session(lab, clock)
+    demo = build_app(lab, admin_access(lab))
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **launch_options(lab))
+    try:
+        yield demo, f"http://127.0.0.1:{lab.settings.port}"
+    finally:
+        demo.close()
+
+
+def call_raw(url: str, fn_index: int, data: list[Any]) -> dict[str, Any]:
+    """Call any event by index over plain HTTP, as a client ignoring api_visibility would."""
+    session = uuid.uuid4().hex
+    with httpx.Client(base_url=url, timeout=60) as http:
+        joined = http.post(
+            "/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session}
+        )
+        joined.raise_for_status()
+        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as events:
+            for line in events.iter_lines():
+                if line.startswith("data:"):
+                    message = json.loads(line[5:])
+                    if message.get("msg") == "process_completed":
+                        return message
+    raise AssertionError("no answer from the server")
+
+
+def test_server_api_separate_and_private_results(served) -> None:
+    from gradio_client import Client, handle_file
+
+    demo, url = served
+    client = Client(url, verbose=False)
+    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/separate"]
+    mixture = lab_mod.example_files(lab_mod.examples()[0].mixture_id)[0]
+    *files, summary = client.predict(handle_file(mixture), None, None, api_name="/separate")
+    assert len(files) == 6 and all(Path(f).suffix == ".wav" and Path(f).is_file() for f in files)
+    assert summary["metrics"] is None and set(summary["timings_s"]) >= {"sepformer", "vocoder"}
+
+    results = next(i for i, f in demo.fns.items() if f.name == "results_password" and f.api_visibility == "private")
+    denied = call_raw(url, results, ["wrong"])
+    assert denied["success"] is False and DENIED in json.dumps(denied)
+    granted = call_raw(url, results, ["s3cret"])
+    assert granted["success"] is True and "ratings" in json.dumps(granted["output"]["data"][0])
+
+
+def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    _, url = served
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio " * 50)
+    with pytest.raises(Exception, match="not a readable audio file") as caught:
+        Client(url, verbose=False).predict(handle_file(str(bad)), None, None, api_name="/separate")
+    assert "Traceback" not in str(caught.value)

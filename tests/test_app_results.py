@@ -1,0 +1,76 @@
+"""Results tab without a browser: who may see results, and what is computed from the store."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from app.results import Access, admin_access, authorize, compute_results, screening_table
+from tests.app_support import Clock, finish_acr_session, make_lab
+
+
+class Profile:
+    """Stands in for gr.OAuthProfile (only `username` is read)."""
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+
+
+def test_access_modes_follow_host_and_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert admin_access(make_lab(tmp_path / "a")).mode == "open"  # loopback, no password
+    assert admin_access(make_lab(tmp_path / "b", host="0.0.0.0")).mode == "off"
+    assert admin_access(make_lab(tmp_path / "c", host="0.0.0.0", admin_users="alice")).mode == "off"  # not Spaces
+    protected = admin_access(make_lab(tmp_path / "d", host="0.0.0.0", admin_password="s3cret"))
+    assert protected == Access("protected", "s3cret")
+    monkeypatch.setenv("SPACE_ID", "me/lab")
+    spaces = admin_access(make_lab(tmp_path / "e", host="0.0.0.0", admin_users="alice, bob"))
+    assert spaces.mode == "protected" and spaces.oauth and spaces.users == {"alice", "bob"}
+
+
+def test_authorize_checks_password_or_allowed_user() -> None:
+    access = Access("protected", "s3cret", frozenset({"alice"}))
+    authorize(access, "s3cret")
+    authorize(access, None, Profile("alice"))
+    for password, profile in ((None, None), ("", None), ("S3CRET", None), ("wrong", Profile("mallory"))):
+        with pytest.raises(PermissionError):
+            authorize(access, password, profile)
+    with pytest.raises(PermissionError):
+        authorize(Access("off"), "anything")
+    authorize(Access("open"), None)
+
+
+def test_results_export_screening_and_report(tmp_path: Path) -> None:
+    clock = Clock()
+    lab = make_lab(tmp_path, clock=clock, study_fields={"votes_per_stimulus": 10})
+    empty = compute_results(lab, n_boot=50)
+    assert empty.message.startswith("No ratings yet") and [p.name for p in empty.files] == [
+        "ratings.csv",
+        "manifest.csv",
+    ]
+    for other in (4, 5, 3):
+        assert finish_acr_session(lab, clock, other).stage == "done"
+    found = compute_results(lab, n_boot=50)
+    with open(next(p for p in found.files if p.name == "ratings.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(lab.store.list_ratings()) == 18
+    assert "3 raters" in found.message
+    assert set(found.summary["condition"]) == {"reference", "mixture", "sepformer"}
+    assert len(found.screening) == 3 and set(found.screening["status"]) == {"kept"}
+    assert not found.correlations.empty and found.plots
+    assert {"report.html", "report.md", "summary.csv", "correlations.csv"} <= {p.name for p in found.files}
+
+
+def test_screening_table_reports_reasons_but_not_control_clips() -> None:
+    def row(rater: str, reason: str) -> dict[str, str]:
+        return {"rater_id": rater, "session_id": f"s-{rater}", "excluded": "true" if reason else "false",
+                "exclusion_reason": reason}  # fmt: skip
+
+    control = "control clip (trapping or gold), not a stimulus"
+    rows = [row("a", ""), row("a", control), row("b", "failed a trapping clip"), row("b", "failed a trapping clip")]
+    table = screening_table(rows).set_index("rater_id")
+    assert table.loc["a", "status"] == "kept" and table.loc["a", "reasons"] == ""
+    assert table.loc["b", "status"] == "excluded" and table.loc["b", "reasons"] == "failed a trapping clip"
+    assert table.loc["b", "excluded_ratings"] == 2
