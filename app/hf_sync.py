@@ -34,12 +34,17 @@ class RatingsScheduler(CommitScheduler):
         super().__init__(**kwargs)
 
     def write_exports(self) -> Path:
-        """Write `<study_id>/ratings.csv` and `manifest.csv` into the watched folder; returns that subfolder."""
+        """Write `<study_id>/ratings.csv` and `manifest.csv` into the watched folder; returns that subfolder.
+
+        A file whose content did not change is left untouched, so the scheduler has nothing to commit.
+        """
         study = self.lab.study
         target = self.folder_path / study.id
         target.mkdir(parents=True, exist_ok=True)
-        export_ratings(self.lab.store, target / "ratings.csv", study_id=study.id)
-        shutil.copyfile(study.manifest, target / "manifest.csv")
+        export_ratings(self.lab.store, target / "ratings.csv.new", study_id=study.id)
+        _replace_if_changed(target / "ratings.csv.new", target / "ratings.csv")
+        shutil.copyfile(study.manifest, target / "manifest.csv.new")
+        _replace_if_changed(target / "manifest.csv.new", target / "manifest.csv")
         return target
 
     def push_to_hub(self) -> object:
@@ -47,6 +52,13 @@ class RatingsScheduler(CommitScheduler):
         with self.lock:
             self.write_exports()
         return super().push_to_hub()
+
+
+def _replace_if_changed(new: Path, target: Path) -> None:
+    if target.is_file() and target.read_bytes() == new.read_bytes():
+        new.unlink()
+    else:
+        os.replace(new, target)
 
 
 def start_sync(lab: Lab, every_min: float = SYNC_EVERY_MIN) -> RatingsScheduler | None:

@@ -43,7 +43,6 @@ METRIC_COLUMNS = (
     ("dnsmos_ovrl", "DNSMOS OVRL"),
 )
 EXAMPLES_CSV = EXAMPLES_DIR / "examples.csv"
-DEMO_SCALE = "ovrl"
 
 Progress = Callable[..., object]
 
@@ -182,7 +181,6 @@ def rate_output(lab: Lab, run_id: str, pipeline: str, talker: int, value: int | 
         run_id=run_id,
         item_id=f"lab-{run_id}_s{talker}",
         condition=pipeline,
-        scale=DEMO_SCALE,
         score=value,
         submission_key=f"demo.{run_id}.{pipeline}.{talker}",
     )

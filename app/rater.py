@@ -188,8 +188,10 @@ def open_visit(lab: Lab, stored: Mapping | None, query: Mapping[str, str]) -> tu
         return visit, View("message", text=f"The listening test is not available: {lab.study_problem}"), stored
     visit.participant_id = _participant(query) if lab.study.ask_participant_id else None
     rater = lab.store.get_rater(str(stored["rater_id"])) if stored.get("rater_id") else None
-    if rater is None or rater.study_id != lab.study.id or (
-        visit.participant_id and rater.participant_id != visit.participant_id
+    if (
+        rater is None
+        or rater.study_id != lab.study.id
+        or (visit.participant_id and rater.participant_id != visit.participant_id)
     ):
         return visit, _consent_view(lab, visit), {}
     visit.rater_id = rater.id
@@ -354,11 +356,11 @@ def _listening_problem(lab: Lab, visit: Visit, page: Page) -> str:
 def _consent_view(lab: Lab, visit: Visit) -> View:
     study = lab.study
     ask = bool(study.ask_participant_id and not visit.participant_id)
-    return View("consent", title=study.title, text=study.consent, ask_participant_id=ask)
+    return View("consent", text=study.consent, ask_participant_id=ask)
 
 
 def _instructions_view(lab: Lab) -> View:
-    return View("instructions", title=lab.study.title, text=lab.study.instructions, protocol=lab.study.protocol)
+    return View("instructions", text=lab.study.instructions)
 
 
 def _done_view(lab: Lab, visit: Visit) -> View:

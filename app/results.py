@@ -113,12 +113,7 @@ def screening_table(rows: list[dict[str, str]]) -> pd.DataFrame:
     for row in rows:
         by_rater.setdefault(row["rater_id"], []).append(row)
     for rater, own in by_rater.items():
-        reasons = {
-            part
-            for r in own
-            for part in r["exclusion_reason"].split("; ")
-            if part and part != CONTROL_REASON
-        }
+        reasons = {part for r in own for part in r["exclusion_reason"].split("; ") if part and part != CONTROL_REASON}
         excluded = sum(r["excluded"] == "true" for r in own)
         status = "kept" if not reasons else "excluded" if excluded == len(own) else "partly excluded"
         table.append(

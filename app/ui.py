@@ -27,7 +27,7 @@ USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
 MAX_SCALES = 3  # P.835: SIG, BAK, OVRL
 MUSHRA_INFO = "0-20 Bad · 20-40 Poor · 40-60 Fair · 60-80 Good · 80-100 Excellent"
 CSS = """
-.gradio-container {max-width: 1180px !important; margin: auto;}
+.gradio-container {width: 100%; max-width: 1180px !important; margin: auto;}
 .lab-progress {display: flex; align-items: center; gap: .75rem; margin: .25rem 0 .5rem;}
 .lab-progress progress {flex: 1; height: 1rem; accent-color: var(--color-accent);}
 .lab-notice {color: var(--error-text-color, #b91c1c); font-weight: 600;}
@@ -97,7 +97,7 @@ class RaterUI:
             self.done_box: gr.update(visible=stage == "done"),
         }
         if stage == "consent":
-            updates[self.consent_text] = f"## {view.title}\n\n{view.text}"
+            updates[self.consent_text] = f"## Consent\n\n{view.text}"
             updates[self.participant] = gr.update(visible=view.ask_participant_id)
         if stage == "instructions":
             updates[self.instructions_text] = f"## Instructions\n\n{view.text}"
@@ -292,7 +292,12 @@ def _lab_tab(demo: gr.Blocks, lab: Lab) -> None:
                         buttons=["download"],
                     )
                     images[(name, talker)] = gr.Image(
-                        label="Spectrogram", type="filepath", interactive=False, height=190, buttons=["fullscreen"]
+                        label=f"Spectrogram, {lab_mod.PIPELINE_TITLES[name]}, talker {talker}",
+                        show_label=False,
+                        type="filepath",
+                        interactive=False,
+                        height=190,
+                        buttons=["fullscreen"],
                     )
                     quick[(name, talker)] = gr.Radio(
                         choices=[1, 2, 3, 4, 5], label="Quick rating (1 Bad - 5 Excellent)", interactive=True
@@ -370,24 +375,27 @@ def _results_tab(lab: Lab, access: Access) -> None:
         gr.LoginButton()
     show = gr.Button("Show results", variant="primary")
     status = gr.Markdown()
-    summary = gr.Dataframe(label="Per-condition summary (retained ratings)", interactive=False)
-    screening = gr.Dataframe(label="Screening per rater", interactive=False)
-    correlations = gr.Dataframe(label="Listener scores against objective metrics", interactive=False)
-    plots = gr.Gallery(label="Plots", columns=2, height="auto")
-    files = gr.File(label="Downloads: ratings.csv, manifest.csv, report", file_count="multiple", interactive=False)
-    outputs = [status, summary, screening, correlations, plots, files]
+    with gr.Column(visible=False) as found_box:
+        summary = gr.Dataframe(label="Per-condition summary (retained ratings)", interactive=False)
+        screening = gr.Dataframe(label="Screening per rater", interactive=False)
+        correlations = gr.Dataframe(label="Listener scores against objective metrics", interactive=False)
+        plots = gr.Gallery(label="Plots", columns=2, height="auto", object_fit="contain")
+        files = gr.File(label="Downloads: ratings.csv, manifest.csv, report", file_count="multiple", interactive=False)
+    outputs = [status, found_box, summary, screening, correlations, plots, files]
 
     def results(password_text: str | None, profile: Any = None) -> tuple[Any, ...]:
         try:
             authorize(access, password_text, profile)
         except PermissionError:
-            raise gr.Error(DENIED) from None
+            denied = f'<p class="lab-notice" role="alert">{DENIED}</p>'
+            return denied, gr.update(visible=False), None, None, None, None, None
         found = compute_results(lab)
         return (
             found.message,
-            found.summary,
+            gr.update(visible=bool(found.files)),
+            found.summary.round(3),
             found.screening,
-            found.correlations,
+            found.correlations.round(3),
             [str(p) for p in found.plots],
             [str(p) for p in found.files],
         )
@@ -404,5 +412,5 @@ def _results_tab(lab: Lab, access: Access) -> None:
             return results(password_text)
 
         handler = results_password
-    show.click(handler, [password], outputs, **PRIVATE)
-    password.submit(handler, [password], outputs, **PRIVATE)
+    show.click(handler, [password], outputs, show_progress_on=[status], **PRIVATE)
+    password.submit(handler, [password], outputs, show_progress_on=[status], **PRIVATE)

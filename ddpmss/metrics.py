@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 import warnings
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -147,15 +149,27 @@ def _score_job(job: tuple) -> dict:
     return score(est, ref, sr, mixture=mixture, with_dnsmos=with_dnsmos)
 
 
-def score_many(jobs: Sequence[tuple], workers: int = 2) -> list[dict]:
-    """`score` over many (est, ref, sr, mixture, with_dnsmos) jobs, in `workers` processes.
+@contextmanager
+def metrics_pool(workers: int) -> Iterator[Executor | None]:
+    """Worker processes for metrics, or None for `workers <= 1` (compute inline).
 
-    Each metric call is single-threaded C/numpy work, so processes (not threads) use all cores.
+    Processes, not threads: PESQ, STOI and DNSMOS hold the GIL or use their own thread pools. Spawned,
+    not forked: forking a process whose torch or server threads are running can deadlock.
     """
-    if workers <= 1 or len(jobs) <= 1:
-        return [_score_job(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_single_thread) as pool:
-        return list(pool.map(_score_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+    if workers <= 1:
+        yield None
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_thread) as pool:
+        yield pool
+
+
+def score_many(jobs: Sequence[tuple], workers: int = 2) -> list[dict]:
+    """`score` over many (est, ref, sr, mixture, with_dnsmos) jobs, in `workers` processes."""
+    with metrics_pool(workers if len(jobs) > 1 else 1) as pool:
+        if pool is None:
+            return [_score_job(job) for job in jobs]
+        return list(pool.map(_score_job, jobs))
 
 
 def _single_thread() -> None:

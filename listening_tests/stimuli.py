@@ -14,12 +14,10 @@ import csv
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import secrets
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from tqdm import tqdm
 
 from ddpmss.audio import PEAK_LIMIT, fit_length, load_audio, resample, write_audio
 from ddpmss.data import MixtureEntry, synthesize
-from ddpmss.metrics import METRIC_NAMES, match_permutation, score
+from ddpmss.metrics import METRIC_NAMES, match_permutation, metrics_pool, score
 from listening_tests.study import (
     ACR_LABELS,
     BuildConfig,
@@ -333,7 +331,8 @@ def build_stimuli(
     controls = _plan_controls(entries, config)
     rows: list[dict[str, Any]] = []
     pending: deque[_Pending] = deque()
-    with _pool(workers) as pool, tqdm(total=len(entries), desc="stimuli", unit="mix", disable=not progress) as bar:
+    bar = tqdm(total=len(entries), desc="stimuli", unit="mix", disable=not progress)
+    with metrics_pool(workers) as pool, bar:
         run = _Run(out, config, separator, controls, _valid_rows(out), pool)
         for entry in entries:
             mixture_rows, note = _build_mixture(entry, run)
@@ -546,22 +545,6 @@ def _finish(pending: deque[_Pending], out: Path, keep: int) -> list[dict[str, An
         _append_rows(out / PARTIAL_MANIFEST, [mixture.rows[i] for i in mixture.new])
         finished += mixture.rows
     return finished
-
-
-@contextmanager
-def _pool(workers: int) -> Iterator[cf.Executor | None]:
-    if workers <= 1:
-        yield None
-        return
-    context = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
-    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-        yield pool
-
-
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def _fmt(value: float | None, digits: int) -> str:

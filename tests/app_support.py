@@ -106,9 +106,12 @@ def make_lab(
 
 
 def listen(lab: Lab, visit: Visit, clock: Clock, slot: int = 0, seconds: float | None = None) -> bool:
-    """Play clip `slot` of the page on screen to its end; returns whether its controls open."""
+    """Play clip `slot` of the page on screen to its end; returns whether its controls open.
+
+    By default the end arrives 0.05 s after the clip's duration, as browsers report it (start-up latency).
+    """
     rater.played(lab, visit, slot)
-    clock.now += visit.page.clips[slot].duration_s if seconds is None else seconds
+    clock.now += visit.page.clips[slot].duration_s + 0.05 if seconds is None else seconds
     rater.paused(lab, visit, slot)  # browsers send pause, then ended
     return rater.ended(lab, visit, slot)
 

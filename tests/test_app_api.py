@@ -66,9 +66,7 @@ def call_raw(url: str, fn_index: int, data: list[Any]) -> dict[str, Any]:
     """Call any event by index over plain HTTP, as a client ignoring api_visibility would."""
     session = uuid.uuid4().hex
     with httpx.Client(base_url=url, timeout=60) as http:
-        joined = http.post(
-            "/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session}
-        )
+        joined = http.post("/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session})
         joined.raise_for_status()
         with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as events:
             for line in events.iter_lines():
@@ -91,10 +89,11 @@ def test_server_api_separate_and_private_results(served) -> None:
     assert summary["metrics"] is None and set(summary["timings_s"]) >= {"sepformer", "vocoder"}
 
     results = next(i for i, f in demo.fns.items() if f.name == "results_password" and f.api_visibility == "private")
-    denied = call_raw(url, results, ["wrong"])
-    assert denied["success"] is False and DENIED in json.dumps(denied)
-    granted = call_raw(url, results, ["s3cret"])
-    assert granted["success"] is True and "ratings" in json.dumps(granted["output"]["data"][0])
+    denied = call_raw(url, results, ["wrong"])["output"]["data"]
+    assert DENIED in denied[0] and all(not table["data"] for table in denied[2:5])  # no table,
+    assert not denied[5] and denied[6] is None  # no plot, no file
+    granted = call_raw(url, results, ["s3cret"])["output"]["data"]
+    assert "6 ratings from 1 raters" in granted[0] and len(granted[6]) >= 2
 
 
 def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_path: Path) -> None:
@@ -106,3 +105,11 @@ def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_pa
     with pytest.raises(Exception, match="not a readable audio file") as caught:
         Client(url, verbose=False).predict(handle_file(str(bad)), None, None, api_name="/separate")
     assert "Traceback" not in str(caught.value)
+
+
+def test_launch_options_limit_uploads_and_never_serve_the_data_dir(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path, max_upload_mb=5)
+    options = launch_options(lab)
+    assert options["max_file_size"] == 5_000_000
+    assert options["blocked_paths"] == [str(lab.settings.data_dir)]
+    assert (options["server_name"], options["server_port"]) == ("127.0.0.1", 7860)

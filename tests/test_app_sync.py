@@ -43,5 +43,9 @@ def test_scheduler_targets_the_private_dataset_and_exports_before_each_commit(
         assert commit["repo_id"] == "me/ratings" and commit["repo_type"] == "dataset"
         uploaded = sorted(op.path_in_repo for op in commit["operations"])
         assert uploaded == [f"{lab.study.id}/manifest.csv", f"{lab.study.id}/ratings.csv"]
+        written = exported.stat().st_mtime_ns
+        scheduler.push_to_hub()  # nothing new: the export is not rewritten, so nothing is committed
+        assert exported.stat().st_mtime_ns == written and api.create_commit.call_count == 1
+        assert sorted(p.name for p in exported.parent.iterdir()) == ["manifest.csv", "ratings.csv"]
     finally:
         scheduler.stop()

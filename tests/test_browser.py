@@ -1,0 +1,210 @@
+"""The real app in headless Chromium: a full rater session of the example study, then the lab tab.
+
+The example study is built with tiny random models and 1 s excerpts (so clips play in full quickly),
+the app runs as `python app.py` on a free loopback port, and screenshots of every step are saved
+under test-output/browser/ (desktop, then phone width for the second half of the session).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-output" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",  # page.evaluate plays the clips
+]
+START_LIMIT_S = 30.0
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+PLAY_VISIBLE_CLIP = """() => {
+    const clip = [...document.querySelectorAll('audio')].find(a => a.offsetParent !== null && a.src);
+    if (!clip) return false;
+    clip.currentTime = 0;
+    clip.play();
+    return true;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[dict]:
+    """The example study (1 s clips, tiny models) built and served by `python app.py` on a free port."""
+    tmp = tmp_path_factory.mktemp("browser")
+    raw = yaml.safe_load((ROOT / "studies" / "example.yaml").read_text())
+    raw["stimuli"]["dir"] = str(tmp / "stimuli")
+    raw["stimuli"]["build"].update(mixtures=str(ROOT / "examples" / "examples.csv"), excerpt_s=1, dnsmos=False)
+    study = tmp / "example.yaml"
+    study.write_text(yaml.safe_dump(raw))
+    run("-m", "listening_tests", "build", "--study", str(study), "--models", str(tiny_models), "--device", "cpu",
+        "--workers", "0", "--quiet")  # fmt: skip
+    port = free_port()
+    (tmp / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp / "tmp"), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("GRADIO_TEMP_DIR", None)
+    log = open(tmp / "app.log", "w")
+    command = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(tmp / "data"),
+               "--models", str(tiny_models), "--study", str(study), "--device", "cpu"]  # fmt: skip
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while not _answers(url):
+            assert process.poll() is None, (tmp / "app.log").read_text()
+            assert time.monotonic() - started < 90, "the app did not start within 90 s"
+            time.sleep(0.25)
+        startup_s = time.monotonic() - started
+        yield {"url": url, "tmp": tmp, "study": study, "startup_s": startup_s, "log": tmp / "app.log"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def browser_page(app_server: dict) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(app_server["tmp"] / "chromium-profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport=DESKTOP,
+        )
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        context.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_app_starts_fast_and_says_what_it_serves(app_server: dict) -> None:
+    text = app_server["log"].read_text()
+    assert "study: example-acr (acr, " in text
+    assert "models: SepFormer: " in text and "tiny-models" in text
+    assert app_server["startup_s"] < START_LIMIT_S, f"start-up took {app_server['startup_s']:.1f} s"
+
+
+def test_full_rater_session_and_export(app_server: dict, browser_page) -> None:
+    page = browser_page
+    page.goto(app_server["url"])
+    page.get_by_role("button", name="I agree and want to take part").wait_for()
+    shot(page, "01-consent")
+    page.get_by_role("button", name="I agree and want to take part").click()
+    page.get_by_role("button", name="Start").wait_for()
+    shot(page, "02-instructions")
+    page.get_by_role("button", name="Start").click()
+
+    given: list[int] = []
+    step = 0
+    while True:
+        title = page.locator("h3", has_text=re.compile(r"Page \d+ of|Training page")).first
+        done = page.get_by_text("Your completion code is")
+        title.or_(done).first.wait_for()
+        if done.is_visible():
+            break
+        heading = title.inner_text()
+        step += 1
+        if step == 8:
+            page.set_viewport_size(PHONE)  # the second half of the session at phone width
+        score = 1 + step % 5
+        radio = page.get_by_role("radio", name=re.compile(rf"^{score} "))
+        assert radio.is_disabled(), "rating must wait until the clip played to the end"
+        assert page.evaluate(PLAY_VISIBLE_CLIP), "no playable clip on the page"
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('input[type=radio]')].some(r => !r.disabled && r.offsetParent)",
+            arg=None,
+            timeout=20_000,
+        )
+        radio.check()
+        if step in (1, 4, 9):
+            shot(page, f"03-step{step:02d}-{'phone' if step >= 8 else 'desktop'}")
+        page.get_by_role("button", name="Save and continue").click()
+        page.locator("h3", has_text=heading).wait_for(state="detached")
+        if not heading.startswith("Training"):
+            given.append(score)
+    code = re.search(r"completion code is (\S+)", page.get_by_text("Your completion code is").inner_text()).group(1)
+    shot(page, "04-done-phone")
+    page.reload()
+    page.get_by_text(code).wait_for()  # resume after reload: the same completion code
+
+    out = app_server["tmp"] / "ratings.csv"
+    run("-m", "listening_tests", "export", "--db", f"sqlite:///{app_server['tmp'] / 'data' / 'ratings.sqlite'}",
+        "--out", str(out))  # fmt: skip
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(given) == 12  # 10 test clips + 1 trap + 1 gold
+    assert [float(r["score"]) for r in rows] == given
+    assert len({r["session_id"] for r in rows}) == 1 and {r["protocol"] for r in rows} == {"acr"}
+    assert all(float(r["listen_s"]) >= 0.7 for r in rows)
+    page.set_viewport_size(DESKTOP)
+
+
+def test_lab_tab_separates_an_upload_into_six_players(app_server: dict, browser_page) -> None:
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    page.goto(app_server["url"])
+    page.get_by_role("tab", name="Side-by-side lab").click()
+    mixture = ROOT / "examples" / "tts_unseen_voices_1" / "mix.wav"
+    page.locator("input[type=file]").first.set_input_files(str(mixture))
+    page.get_by_role("button", name="Separate").click()
+    players = page.locator("audio[data-testid^='audio-player-SepFormer']")
+    page.wait_for_function(
+        "() => document.querySelectorAll(\"audio[data-testid^='audio-player-SepFormer']\").length === 6",
+        timeout=120_000,
+    )
+    assert players.count() == 6
+    page.locator("img[alt]").first.wait_for()
+    page.get_by_text("Models: SepFormer").wait_for()
+    shot(page, "05-lab-desktop")
+    page.set_viewport_size(PHONE)
+    shot(page, "06-lab-phone")
+    page.set_viewport_size(DESKTOP)
