@@ -172,7 +172,7 @@ def separate(
 
 
 def rate_output(lab: Lab, run_id: str, pipeline: str, talker: int, value: int | None) -> Rating | None:
-    """Store the quick 1-5 rating of one lab output under the protocol `demo` (idempotent per output)."""
+    """Store the quick 1-5 rating of one lab output under the protocol `demo` (a repeated click is a no-op)."""
     if value is None or not run_id:
         return None
     if pipeline not in PIPELINES or not 1 <= talker <= TALKERS:
@@ -182,7 +182,7 @@ def rate_output(lab: Lab, run_id: str, pipeline: str, talker: int, value: int | 
         item_id=f"lab-{run_id}_s{talker}",
         condition=pipeline,
         score=value,
-        submission_key=f"demo.{run_id}.{pipeline}.{talker}",
+        submission_key=f"demo.{run_id}.{PIPELINES.index(pipeline)}.{talker}.{value}",  # a changed score is refused
     )
 
 

@@ -11,6 +11,7 @@ import hmac
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import pandas as pd
 
 from listening_tests.export import rating_rows, write_ratings_csv
 from listening_tests.report import analyze
-from listening_tests.screening import CONTROL_REASON
+from listening_tests.screening import RaterStatus, rater_status
 
 if TYPE_CHECKING:
     from app.context import Lab
@@ -82,10 +83,12 @@ def compute_results(lab: Lab, n_boot: int = 2000) -> Results:
     if study is None or lab.stimuli is None:
         return Results(f"No study is loaded: {lab.study_problem}")
     out = Path(tempfile.mkdtemp(prefix="results-", dir=_results_root(lab)))
-    rows = rating_rows(lab.store.list_ratings(study.id))
+    records = lab.store.list_ratings(study.id)
+    rows = rating_rows(records)
     ratings_csv = write_ratings_csv(rows, out / "ratings.csv")
     manifest_csv = Path(shutil.copyfile(study.manifest, out / "manifest.csv"))
-    results = Results(message="", screening=screening_table(rows), files=[ratings_csv, manifest_csv])
+    screening = screening_table(rater_status(records))
+    results = Results(message="", screening=screening, files=[ratings_csv, manifest_csv])
     if not rows:
         results.message = f"No ratings yet for the study '{study.id}'."
         return results
@@ -106,26 +109,9 @@ def compute_results(lab: Lab, n_boot: int = 2000) -> Results:
     return results
 
 
-def screening_table(rows: list[dict[str, str]]) -> pd.DataFrame:
-    """One row per rater: sessions, ratings, how many are excluded, and why (control clips aside)."""
-    table = []
-    by_rater: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        by_rater.setdefault(row["rater_id"], []).append(row)
-    for rater, own in by_rater.items():
-        reasons = {part for r in own for part in r["exclusion_reason"].split("; ") if part and part != CONTROL_REASON}
-        excluded = sum(r["excluded"] == "true" for r in own)
-        status = "kept" if not reasons else "excluded" if excluded == len(own) else "partly excluded"
-        table.append(
-            {
-                "rater_id": rater,
-                "sessions": len({r["session_id"] for r in own}),
-                "ratings": len(own),
-                "excluded_ratings": excluded,
-                "status": status,
-                "reasons": "; ".join(sorted(reasons)),
-            }
-        )
+def screening_table(statuses: Sequence[RaterStatus]) -> pd.DataFrame:
+    """The screening per rater (from `listening_tests.screening.rater_status`) as a table."""
+    table = [[s.rater_id, s.sessions, s.ratings, s.excluded, s.status, s.reasons] for s in statuses]
     return pd.DataFrame(table, columns=SCREENING_COLUMNS)
 
 

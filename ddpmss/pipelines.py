@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,8 +61,12 @@ class Separator:
         fusion = load_pretrained(FusionModel, sources.fusion, settings, device) if sources.fusion else None
         return cls(sepformer, vocoder, fusion, sources, settings)
 
-    def separate(self, mixture: np.ndarray, sr: int, pipelines: Sequence[str] = PIPELINES) -> SeparationResult:
-        """Run the requested pipelines on a mono mixture of any sample rate."""
+    def separate(self, mixture: np.ndarray, sr: int, pipelines: Sequence[str] = PIPELINES,
+                 on_stage: Callable[[str], None] | None = None) -> SeparationResult:
+        """Run the requested pipelines on a mono mixture of any sample rate.
+
+        `on_stage(name)` is called as each stage (sepformer, vocoder, fusion) starts, for progress bars.
+        """
         unknown = [p for p in pipelines if p not in PIPELINES]
         if unknown:
             raise ValueError(f"Unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(PIPELINES)}.")
@@ -71,7 +75,9 @@ class Separator:
         timings: dict[str, float] = {}
         outputs: dict[str, np.ndarray] = {}
         details: dict[str, list[float]] = {}
+        report = on_stage or (lambda name: None)
 
+        report("sepformer")
         with _timed(timings, "sepformer"):
             s = self.run_sepformer(mixture, sr)
         s_out = fit_length(resample(s, self.sep_sr, out_sr), length)
@@ -80,12 +86,14 @@ class Separator:
         if len(set(pipelines) - {"sepformer"}) == 0:
             return SeparationResult(out_sr, outputs, timings, self.models, details)
 
+        report("vocoder")
         with _timed(timings, "vocoder"):
             d = self.run_vocoder(s, self.sep_sr)
         d_out = fit_length(resample(d, self.mel.sample_rate, out_sr), length)
         if "sepformer_diffwave" in pipelines:
             outputs["sepformer_diffwave"] = d_out
         if "sepformer_diffwave_fusion" in pipelines:
+            report("fusion")
             with _timed(timings, "fusion"):
                 mix_out = fit_length(resample(np.asarray(mixture, np.float32), sr, out_sr), length)
                 fused, share = self.run_fusion(s_out, d_out, mix_out, out_sr)

@@ -5,6 +5,7 @@ a rating variance below 0.1, a clip not played to the end, or a session left unf
 rating of that session. Trapping and gold ratings themselves are always excluded (quality control).
 MUSHRA (ITU-R BS.1534-3 post-screening), per listener: the hidden reference rated below 90 on more than
 15 % of items, or the mid anchor rated above 90 on more than 15 % of items.
+The side-by-side lab's quick ratings (protocol `demo`) are never screened.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from listening_tests.storage import DEMO_PROTOCOL
 
 CONTROL_REASON = "control clip (trapping or gold), not a stimulus"
 
@@ -43,7 +46,7 @@ class Rules:
     """Screening thresholds (defaults from P.808 and BS.1534-3)."""
 
     min_variance: float = 0.1
-    listen_slack_s: float = 0.0  # a clip counts as played fully when listen_s >= duration - slack
+    listen_slack_s: float = 0.25  # a clip counts as played fully when listen_s >= duration - slack (jitter)
     reference_min: float = 90.0
     anchor_max: float = 90.0
     max_share: float = 0.15
@@ -53,12 +56,59 @@ class Rules:
 DEFAULT_RULES = Rules()
 
 
+@dataclass(frozen=True)
+class RaterStatus:
+    """The screening outcome of one rater; `reasons` leaves out the control clips' own exclusion."""
+
+    rater_id: str
+    sessions: int
+    ratings: int
+    excluded: int
+    reasons: str
+
+    @property
+    def status(self) -> str:
+        """kept, excluded or partly excluded."""
+        if not self.reasons:
+            return "kept"
+        return "excluded" if self.excluded == self.ratings else "partly excluded"
+
+
 def screen(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> dict[int, str]:
     """Exclusion reasons per rating id ('' when the rating is kept)."""
+    return {rid: "; ".join(rs) for rid, rs in _reasons(records, rules).items()}
+
+
+def rater_status(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list[RaterStatus]:
+    """One status per rater, in order of their first rating (demo ratings aside)."""
+    reasons = _reasons(records, rules)
+    by_rater: dict[str, list[Rated]] = defaultdict(list)
+    for r in records:
+        if r.protocol != DEMO_PROTOCOL:
+            by_rater[r.rater_id].append(r)
+    statuses = []
+    for rater, own in by_rater.items():
+        found = {reason for r in own for reason in reasons[r.rating_id] if reason != CONTROL_REASON}
+        statuses.append(
+            RaterStatus(
+                rater_id=rater,
+                sessions=len({r.session_id for r in own}),
+                ratings=len(own),
+                excluded=sum(bool(reasons[r.rating_id]) for r in own),
+                reasons="; ".join(sorted(found)),
+            )
+        )
+    return statuses
+
+
+def _reasons(records: Sequence[Rated], rules: Rules) -> dict[int, list[str]]:
+    """Distinct exclusion reasons per rating id, in the order found."""
     reasons: dict[int, list[str]] = {r.rating_id: [] for r in records}
     by_session: dict[str, list[Rated]] = defaultdict(list)
     by_rater: dict[tuple[str, str], list[Rated]] = defaultdict(list)
     for r in records:
+        if r.protocol == DEMO_PROTOCOL:
+            continue
         if r.protocol == "mushra":
             by_rater[(r.study_id, r.rater_id)].append(r)
         else:
@@ -70,7 +120,7 @@ def screen(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> dict[int, 
     mid = _mid_anchors(records, rules)
     for (study_id, _), group in by_rater.items():
         _add(reasons, group, mushra_reasons(group, rules, mid.get(study_id)))
-    return {rid: "; ".join(dict.fromkeys(rs)) for rid, rs in reasons.items()}
+    return {rid: list(dict.fromkeys(rs)) for rid, rs in reasons.items()}
 
 
 def p808_reasons(session: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list[str]:

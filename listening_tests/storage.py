@@ -4,6 +4,7 @@
 own transaction before `save_rating` returns; a client-supplied submission key makes retries and
 double clicks idempotent. Nothing is updated in place without an event row, and nothing is deleted.
 Every refusal is a `RatingError` (or another `StoreError`) whose message is one clear sentence.
+The side-by-side lab's quick ratings are stored too, under the protocol `demo` (`save_demo_rating`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ MAX_DETAIL_CHARS = 2000
 STALE_SESSION_S = 2 * 3600.0  # an unfinished session idle this long no longer holds its stimuli
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 _EVENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_RUN_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,38}$")  # a lab run id; its demo session id is "d_" + run id
+
+DEMO_PROTOCOL = "demo"
+DEMO_STUDY_ID = "_demo"  # not a valid study id, so no real study can take it
+DEMO_RATER_ID = "r_demo"
+_SCALES = {**SCALES, DEMO_PROTOCOL: ("ovrl",)}
+_SCORE_RANGE = {**SCORE_RANGE, DEMO_PROTOCOL: (1, 5)}
+_INTEGER_SCORES = {**INTEGER_SCORES, DEMO_PROTOCOL: True}
 
 metadata = MetaData()
 studies = Table(
@@ -505,9 +514,8 @@ class Store:
 
         Raises RatingError (one sentence) when the rating is refused; refusals are logged as events.
         """
-        if not isinstance(submission_key, str) or not _KEY_RE.match(submission_key):
-            raise RatingError("The submission key must be 8 to 64 letters, digits or '_-.:' characters.")
         try:
+            _check_key(submission_key)
             return self._save(session_id, rater_id, assignment_id, scale, score, listen_s, submission_key)
         except IntegrityError:
             replay = self._replay(submission_key, session_id)
@@ -578,6 +586,81 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(select(ratings).where(ratings.c.submission_key == key)).first()
         return _rating(row) if row is not None and row.session_id == session_id else None
+
+    def save_demo_rating(
+        self, *, run_id: str, item_id: str, condition: str, score: int, submission_key: str
+    ) -> Rating:
+        """Commit the lab's quick 1-5 rating of one output (protocol `demo`, one session per lab run).
+
+        A replayed submission key returns the original rating. Raises RatingError (one sentence) when refused.
+        """
+        try:
+            _check_key(submission_key)
+            _check_demo(run_id, item_id, condition)
+            value = _check_score(DEMO_PROTOCOL, score)
+            for _ in range(3):  # a concurrent first rating of this run, or a concurrent replay: read back
+                try:
+                    return self._save_demo(f"d_{run_id}", item_id, condition, value, submission_key)
+                except IntegrityError:
+                    continue
+            raise RatingError("The rating could not be stored; please try again.")
+        except RatingError as exc:
+            self.log_event("rating_refused", study_id=DEMO_STUDY_ID, detail={"reason": str(exc)})
+            raise
+
+    def _save_demo(self, session_id: str, item_id: str, condition: str, score: float, key: str) -> Rating:
+        with self._write() as conn:
+            original = conn.execute(select(ratings).where(ratings.c.submission_key == key)).first()
+            if original is not None:
+                if original.session_id != session_id:
+                    raise RatingError("This submission key was already used by another session.")
+                return _rating(original)
+            _demo_session(conn, session_id)
+            output = (assignments.c.session_id == session_id) & (assignments.c.item_id == item_id)
+            row = conn.execute(select(assignments.c.id).where(output, assignments.c.condition == condition)).first()
+            if row is not None:
+                if conn.execute(select(ratings.c.id).where(ratings.c.assignment_id == row.id)).first():
+                    raise RatingError("This output has already been rated.")
+                assignment_id = row.id
+            else:
+                page = conn.execute(
+                    select(func.count()).select_from(assignments).where(assignments.c.session_id == session_id)
+                ).scalar_one()
+                assignment_id = conn.execute(
+                    insert(assignments)
+                    .values(
+                        session_id=session_id,
+                        page=page,
+                        slot=0,
+                        item_id=item_id,
+                        condition=condition,
+                        kind=DEMO_PROTOCOL,
+                        duration_s=0.0,  # the lab neither knows nor times playback
+                    )
+                    .returning(assignments.c.id)
+                ).scalar_one()
+            rating_id = conn.execute(
+                insert(ratings)
+                .values(
+                    submission_key=key,
+                    session_id=session_id,
+                    assignment_id=assignment_id,
+                    scale="ovrl",
+                    score=score,
+                    listen_s=0.0,
+                    created_at=_now(),
+                )
+                .returning(ratings.c.id)
+            ).scalar_one()
+            _event(
+                conn,
+                "rating_saved",
+                study_id=DEMO_STUDY_ID,
+                rater_id=DEMO_RATER_ID,
+                session_id=session_id,
+                rating_id=rating_id,
+            )
+            return _rating(conn.execute(select(ratings).where(ratings.c.id == rating_id)).one())
 
     def progress(self, session_id: str) -> Progress:
         """Pages and ratings done in a session, and its completion code once finished."""
@@ -850,12 +933,61 @@ def _current_row(pages: list[list[Any]], rated: Mapping, scales: tuple[str, ...]
     raise RatingError("This clip is not part of this session.")
 
 
+def _demo_session(conn: Connection, session_id: str) -> None:
+    """Lock the demo session of a lab run, creating it (and the demo study and rater) when missing."""
+    if conn.execute(select(sessions.c.id).where(sessions.c.id == session_id).with_for_update()).first():
+        return
+    now = _now()
+    if conn.execute(select(studies.c.id).where(studies.c.id == DEMO_STUDY_ID)).first() is None:
+        conn.execute(
+            insert(studies).values(
+                id=DEMO_STUDY_ID,
+                title="Side-by-side lab: quick ratings",
+                protocol=DEMO_PROTOCOL,
+                definition="{}",
+                created_at=now,
+            )
+        )
+        _event(conn, "study_registered", study_id=DEMO_STUDY_ID)
+    if conn.execute(select(raters.c.id).where(raters.c.id == DEMO_RATER_ID)).first() is None:
+        conn.execute(insert(raters).values(id=DEMO_RATER_ID, study_id=DEMO_STUDY_ID, created_at=now))
+        _event(conn, "rater_created", study_id=DEMO_STUDY_ID, rater_id=DEMO_RATER_ID)
+    number = conn.execute(
+        select(func.count()).select_from(sessions).where(sessions.c.study_id == DEMO_STUDY_ID)
+    ).scalar_one()
+    conn.execute(
+        insert(sessions).values(
+            id=session_id,
+            rater_id=DEMO_RATER_ID,
+            study_id=DEMO_STUDY_ID,
+            number=number,
+            seed=0,
+            scale_order="ovrl",
+            started_at=now,
+        )
+    )
+    _event(conn, "session_started", study_id=DEMO_STUDY_ID, rater_id=DEMO_RATER_ID, session_id=session_id)
+
+
+def _check_key(key: Any) -> None:
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise RatingError("The submission key must be 8 to 64 letters, digits or '_-.:' characters.")
+
+
+def _check_demo(run_id: Any, item_id: Any, condition: Any) -> None:
+    if not isinstance(run_id, str) or not _RUN_RE.match(run_id):
+        raise RatingError("The run id must be 1 to 38 letters, digits or '_-.:' characters.")
+    for name, value, limit in (("item id", item_id, 200), ("condition", condition, 64)):
+        if not isinstance(value, str) or not 1 <= len(value) <= limit or not value.isprintable():
+            raise RatingError(f"The {name} must be 1 to {limit} printable characters.")
+
+
 def _check_score(protocol: str, score: Any) -> float:
-    low, high = SCORE_RANGE[protocol]
-    kind = "a whole number" if INTEGER_SCORES[protocol] else "a number"
+    low, high = _SCORE_RANGE[protocol]
+    kind = "a whole number" if _INTEGER_SCORES[protocol] else "a number"
     if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
         raise RatingError(f"The score must be {kind} from {low} to {high}.")
-    if not low <= score <= high or (INTEGER_SCORES[protocol] and score != int(score)):
+    if not low <= score <= high or (_INTEGER_SCORES[protocol] and score != int(score)):
         raise RatingError(f"The score must be {kind} from {low} to {high}.")
     return float(score)
 
@@ -882,7 +1014,7 @@ def _consistency_problems(conn: Connection) -> list[str]:
         .join(sessions, ratings.c.session_id == sessions.c.id)
         .join(studies, sessions.c.study_id == studies.c.id)
     ).all()
-    bad = [r.id for r in rows if r.scale not in SCALES[r.protocol] or not _in_range(r.protocol, r.score)]
+    bad = [r.id for r in rows if r.scale not in _SCALES[r.protocol] or not _in_range(r.protocol, r.score)]
     if bad:
         problems.append(f"{len(bad)} rating(s) have a scale or score outside their protocol (ids {bad[:10]}).")
     logged = set(conn.execute(select(events.c.rating_id).where(events.c.kind == "rating_saved")).scalars())
@@ -902,7 +1034,7 @@ def _consistency_problems(conn: Connection) -> list[str]:
 
 def _completion_problems(conn: Connection) -> list[str]:
     problems = []
-    for session in conn.execute(select(sessions)).all():
+    for session in conn.execute(select(sessions).where(sessions.c.study_id != DEMO_STUDY_ID)).all():
         info = _session(session)
         pages, rated = _pages(conn, info.id)
         complete = all((r.id, s) in rated for page in pages for r in page for s in info.scales)
@@ -914,5 +1046,5 @@ def _completion_problems(conn: Connection) -> list[str]:
 
 
 def _in_range(protocol: str, score: float) -> bool:
-    low, high = SCORE_RANGE[protocol]
-    return low <= score <= high and (not INTEGER_SCORES[protocol] or score == int(score))
+    low, high = _SCORE_RANGE[protocol]
+    return low <= score <= high and (not _INTEGER_SCORES[protocol] or score == int(score))

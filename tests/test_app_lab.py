@@ -14,7 +14,7 @@ from app import lab as lab_mod
 from app.context import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
-from listening_tests.storage import Store
+from listening_tests.storage import RatingError
 from tests.app_support import make_lab
 
 
@@ -99,16 +99,19 @@ def test_model_loading_errors_reach_the_user(tmp_path: Path) -> None:
     assert lab.models.status().startswith("Models: not available. The models folder")
 
 
-@pytest.mark.skipif(
-    not hasattr(Store, "save_demo_rating"),
-    reason="needs Store.save_demo_rating (requested from listening_tests)",
-)
 def test_quick_ratings_are_stored_once_under_the_demo_protocol(lab) -> None:
     assert lab_mod.rate_output(lab, "run1", "sepformer", 1, None) is None  # cleared: nothing stored
     first = lab_mod.rate_output(lab, "run1", "sepformer", 1, 4)
     again = lab_mod.rate_output(lab, "run1", "sepformer", 1, 4)  # a double click
     assert first.id == again.id
+    with pytest.raises(RatingError, match="already been rated"):  # a changed score is refused, not dropped
+        lab_mod.rate_output(lab, "run1", "sepformer", 1, 2)
+    lab_mod.rate_output(lab, "run1", "sepformer_diffwave", 2, 5)
     records = [r for r in lab.store.list_ratings() if r.protocol == "demo"]
-    assert [(r.condition, r.score) for r in records] == [("sepformer", 4)]
+    assert [(r.item_id, r.condition, r.score) for r in records] == [
+        ("lab-run1_s1", "sepformer", 4),
+        ("lab-run1_s2", "sepformer_diffwave", 5),
+    ]
+    assert len({r.session_id for r in records}) == 1
     with pytest.raises(ValueError, match="does not exist"):
         lab_mod.rate_output(lab, "run1", "other", 1, 3)

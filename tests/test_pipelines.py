@@ -18,7 +18,9 @@ from ddpmss.settings import PIPELINES, Settings
 def test_all_three_pipelines(tiny_separator: Separator, speechlike) -> None:
     a, b, sr = speechlike
     mix8k = (a + b)[::2]  # any input rate: here 8 kHz in, 16 kHz out
-    result = tiny_separator.separate(mix8k, 8000)
+    stages: list[str] = []
+    result = tiny_separator.separate(mix8k, 8000, on_stage=stages.append)
+    assert stages == ["sepformer", "vocoder", "fusion"]
     assert set(result.outputs) == set(PIPELINES)
     assert result.sample_rate == 16000
     for out in result.outputs.values():
