@@ -587,9 +587,7 @@ class Store:
             row = conn.execute(select(ratings).where(ratings.c.submission_key == key)).first()
         return _rating(row) if row is not None and row.session_id == session_id else None
 
-    def save_demo_rating(
-        self, *, run_id: str, item_id: str, condition: str, score: int, submission_key: str
-    ) -> Rating:
+    def save_demo_rating(self, *, run_id: str, item_id: str, condition: str, score: int, submission_key: str) -> Rating:
         """Commit the lab's quick 1-5 rating of one output (protocol `demo`, one session per lab run).
 
         A replayed submission key returns the original rating. Raises RatingError (one sentence) when refused.
@@ -610,12 +608,12 @@ class Store:
 
     def _save_demo(self, session_id: str, item_id: str, condition: str, score: float, key: str) -> Rating:
         with self._write() as conn:
+            _demo_session(conn, session_id)  # locked first, so a concurrent replay sees the original below
             original = conn.execute(select(ratings).where(ratings.c.submission_key == key)).first()
             if original is not None:
                 if original.session_id != session_id:
                     raise RatingError("This submission key was already used by another session.")
                 return _rating(original)
-            _demo_session(conn, session_id)
             output = (assignments.c.session_id == session_id) & (assignments.c.item_id == item_id)
             row = conn.execute(select(assignments.c.id).where(output, assignments.c.condition == condition)).first()
             if row is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.results import Access, admin_access, authorize, compute_results, screening_table
+from listening_tests.screening import RaterStatus
 from tests.app_support import Clock, finish_acr_session, make_lab
 
 
@@ -52,10 +53,12 @@ def test_results_export_screening_and_report(tmp_path: Path) -> None:
     ]
     for other in (4, 5, 3):
         assert finish_acr_session(lab, clock, other).stage == "done"
+    lab.store.save_demo_rating(run_id="run1", item_id="lab-run1_s1", condition="sepformer", score=2,
+                               submission_key="demo.run1.0.1.2")  # fmt: skip
     found = compute_results(lab, n_boot=50)
     with open(next(p for p in found.files if p.name == "ratings.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(lab.store.list_ratings()) == 18
+    assert len(rows) == len(lab.store.list_ratings(lab.study.id)) == 18  # the lab's demo ratings stay out
     assert "3 raters" in found.message
     assert set(found.summary["condition"]) == {"reference", "mixture", "sepformer"}
     assert len(found.screening) == 3 and set(found.screening["status"]) == {"kept"}
@@ -63,14 +66,15 @@ def test_results_export_screening_and_report(tmp_path: Path) -> None:
     assert {"report.html", "report.md", "summary.csv", "correlations.csv"} <= {p.name for p in found.files}
 
 
-def test_screening_table_reports_reasons_but_not_control_clips() -> None:
-    def row(rater: str, reason: str) -> dict[str, str]:
-        return {"rater_id": rater, "session_id": f"s-{rater}", "excluded": "true" if reason else "false",
-                "exclusion_reason": reason}  # fmt: skip
-
-    control = "control clip (trapping or gold), not a stimulus"
-    rows = [row("a", ""), row("a", control), row("b", "failed a trapping clip"), row("b", "failed a trapping clip")]
-    table = screening_table(rows).set_index("rater_id")
-    assert table.loc["a", "status"] == "kept" and table.loc["a", "reasons"] == ""
-    assert table.loc["b", "status"] == "excluded" and table.loc["b", "reasons"] == "failed a trapping clip"
-    assert table.loc["b", "excluded_ratings"] == 2
+def test_screening_table_formats_the_engine_status() -> None:
+    statuses = [
+        RaterStatus("a", sessions=1, ratings=8, excluded=2, reasons=""),
+        RaterStatus("b", sessions=2, ratings=16, excluded=8, reasons="failed a trapping clip"),
+    ]
+    table = screening_table(statuses)
+    assert list(table.columns) == ["rater_id", "sessions", "ratings", "excluded_ratings", "status", "reasons"]
+    assert table.values.tolist() == [
+        ["a", 1, 8, 2, "kept", ""],
+        ["b", 2, 16, 8, "partly excluded", "failed a trapping clip"],
+    ]
+    assert screening_table([]).empty

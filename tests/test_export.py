@@ -96,3 +96,20 @@ def test_cli_check_and_validate(db: str, capsys: pytest.CaptureFixture[str]) -> 
     assert "database consistent" in capsys.readouterr().out
     assert main(["validate", str(Path(__file__).parents[1] / "studies" / "example.yaml")]) == 0
     assert "example-acr: valid" in capsys.readouterr().out
+
+
+def test_demo_ratings_are_exported_as_protocol_demo_and_kept(db: str, tmp_path: Path) -> None:
+    from listening_tests.storage import DEMO_RATER_ID, DEMO_STUDY_ID, Store
+
+    store = Store(db)
+    store.save_demo_rating(
+        run_id="run1", item_id="lab-run1_s2", condition="sepformer_diffwave", score=4, submission_key="demo.run1.1.2.4"
+    )
+    assert export_ratings(store, tmp_path / "all.csv") == 25
+    demo = [r for r in read_csv(tmp_path / "all.csv")[1] if r["protocol"] == "demo"]
+    assert [(r["rater_id"], r["item_id"], r["condition"], r["scale"], r["score"], r["excluded"]) for r in demo] == [
+        (DEMO_RATER_ID, "lab-run1_s2", "sepformer_diffwave", "ovrl", "4", "false")
+    ]
+    assert demo[0]["session_id"] == "d_run1" and demo[0]["exclusion_reason"] == ""
+    assert export_ratings(store, tmp_path / "demo.csv", study_id=DEMO_STUDY_ID) == 1
+    store.close()

@@ -5,7 +5,15 @@ from __future__ import annotations
 import itertools
 from types import SimpleNamespace
 
-from listening_tests.screening import CONTROL_REASON, mushra_reasons, p808_reasons, screen
+from listening_tests.screening import (
+    CONTROL_REASON,
+    RaterStatus,
+    Rules,
+    mushra_reasons,
+    p808_reasons,
+    rater_status,
+    screen,
+)
 
 _ids = itertools.count(1)
 
@@ -58,7 +66,7 @@ def test_each_p808_rule_excludes_the_whole_session() -> None:
     assert p808_reasons(acr_session(trap=3)) == ["failed a trapping clip"]
     flat = [rating(score=3) for _ in range(6)]
     assert p808_reasons(flat) == ["rating variance below 0.1"]
-    assert p808_reasons(acr_session(listen_s=3.9)) == ["not every clip was played to the end"]
+    assert p808_reasons(acr_session(listen_s=3.7)) == ["not every clip was played to the end"]
     assert p808_reasons(acr_session(session_finished=False)) == ["session not finished"]
     bad, good = acr_session("s_bad", trap=5), acr_session("s_good")
     reasons = screen(bad + good)
@@ -103,3 +111,43 @@ def test_mushra_mid_anchor_rule_and_narrow_band_mixture() -> None:
     narrow = mushra_listener("r_2", [100] * 5, [95, 92, 50, 50, 50], mid_condition="mixture")
     assert "mid anchor (mixture)" in screen(narrow)[narrow[0].rating_id]
     assert all(r.kind == "test" for r in narrow) and CONTROL_REASON not in screen(narrow).values()
+
+
+def test_listen_time_slack_is_a_quarter_second_by_default() -> None:
+    assert p808_reasons(acr_session(listen_s=3.75)) == []  # duration 4.0 - 0.25: counts as played fully
+    assert p808_reasons(acr_session(listen_s=3.74)) == ["not every clip was played to the end"]
+    strict = Rules(listen_slack_s=0.0)
+    assert p808_reasons(acr_session(listen_s=3.75), strict) == ["not every clip was played to the end"]
+    assert p808_reasons(acr_session(listen_s=4.0), strict) == []
+
+
+def demo_rating(**fields: object) -> SimpleNamespace:
+    base = {"protocol": "demo", "study_id": "_demo", "rater_id": "r_demo", "session_id": "d_run1", "kind": "demo"}
+    return rating(**base, listen_s=0.0, duration_s=0.0, session_finished=False, **fields)
+
+
+def test_demo_ratings_are_never_screened() -> None:
+    demo = [demo_rating(score=4), demo_rating(score=4)]  # unfinished, unplayed and flat, yet kept
+    unfinished = acr_session("s_open", session_finished=False)
+    reasons = screen(demo + unfinished)
+    assert [reasons[r.rating_id] for r in demo] == ["", ""]
+    assert all("session not finished" in reasons[r.rating_id] for r in unfinished)
+
+
+def by(rater_id: str, records: list) -> list:
+    for r in records:
+        r.rater_id = rater_id
+    return records
+
+
+def test_rater_status_counts_and_explains_without_control_clips() -> None:
+    careful = by("r_a", acr_session("s_a"))
+    lazy = by("r_b", acr_session("s_b", trap=5))
+    mixed = by("r_c", acr_session("s_c1") + acr_session("s_c2", gold=1))
+    statuses = rater_status(careful + [demo_rating()] + lazy + mixed)
+    assert statuses == [
+        RaterStatus("r_a", sessions=1, ratings=8, excluded=2, reasons=""),
+        RaterStatus("r_b", sessions=1, ratings=8, excluded=8, reasons="failed a trapping clip"),
+        RaterStatus("r_c", sessions=2, ratings=16, excluded=10, reasons="failed a gold clip"),
+    ]
+    assert [s.status for s in statuses] == ["kept", "excluded", "partly excluded"]

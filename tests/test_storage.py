@@ -10,7 +10,17 @@ import pytest
 from sqlalchemy import insert
 
 from listening_tests.stimuli import Stimulus, StimulusSet, Trial
-from listening_tests.storage import RatingError, Store, StoreError, StudyFullError, assignments, ratings
+from listening_tests.storage import (
+    DEMO_RATER_ID,
+    DEMO_STUDY_ID,
+    Rating,
+    RatingError,
+    Store,
+    StoreError,
+    StudyFullError,
+    assignments,
+    ratings,
+)
 from listening_tests.study import Study
 from tests.pg import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
@@ -382,6 +392,100 @@ def test_concurrent_ratings_and_replays_are_stored_exactly_once(db_url: str, tmp
     assert len({r.rating_id for r in stored}) == len(stored)
     assert set(results) == {r.rating_id for r in stored}
     assert all(stores[0].progress(s.id).finished for s in sessions)
+    assert stores[1].integrity_check() == []
+    for store in stores:
+        store.close()
+
+
+def test_demo_ratings_are_validated_idempotent_and_one_session_per_run(db_url: str, tmp_path: Path) -> None:
+    store = open_store(db_url, make_study(tmp_path), make_stimuli(tmp_path))
+
+    def demo(run: str = "run-1", item: str = "lab-run-1_s1", condition: str = "sepformer", score: object = 4,
+             key: str = "demo.run-1.0.1") -> Rating:  # fmt: skip
+        return store.save_demo_rating(run_id=run, item_id=item, condition=condition, score=score, submission_key=key)
+
+    first = demo()
+    assert (first.scale, first.score, first.listen_s) == ("ovrl", 4.0, 0.0)
+    assert demo(score=1) == first  # a replay returns the original
+    second = demo(item="lab-run-1_s2", key="demo.run-1.0.2", score=2)
+    other_run = demo(run="run-2", item="lab-run-2_s1", key="demo.run-2.0.1")
+    assert second.session_id == first.session_id != other_run.session_id
+    records = store.list_ratings()
+    assert [(r.protocol, r.study_id, r.rater_id, r.scale, r.score) for r in records] == [
+        ("demo", DEMO_STUDY_ID, DEMO_RATER_ID, "ovrl", 4.0),
+        ("demo", DEMO_STUDY_ID, DEMO_RATER_ID, "ovrl", 2.0),
+        ("demo", DEMO_STUDY_ID, DEMO_RATER_ID, "ovrl", 4.0),
+    ]
+    assert [(r.item_id, r.condition) for r in records[:2]] == [
+        ("lab-run-1_s1", "sepformer"),
+        ("lab-run-1_s2", "sepformer"),
+    ]
+    assert [e["kind"] for e in store.events(first.session_id)] == ["session_started", "rating_saved", "rating_saved"]
+    assert store.study_ids() == [DEMO_STUDY_ID, "test-acr"]
+    assert store.integrity_check() == []  # an open-ended demo session is not an unfinished study session
+    rater = store.create_rater("test-acr")  # the study itself is unaffected
+    assert store.progress(store.start_session(rater.id).id).pages_total == 12
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"score": 0}, "whole number from 1 to 5"),
+        ({"score": 6}, "whole number from 1 to 5"),
+        ({"score": 3.5}, "whole number from 1 to 5"),
+        ({"score": True}, "whole number from 1 to 5"),
+        ({"score": float("nan")}, "whole number from 1 to 5"),
+        ({"run_id": "r" * 39}, "run id must be 1 to 38"),
+        ({"run_id": "run 1"}, "run id must be 1 to 38"),
+        ({"run_id": ""}, "run id must be 1 to 38"),
+        ({"item_id": "i" * 201}, "item id must be 1 to 200 printable"),
+        ({"item_id": ""}, "item id must be 1 to 200 printable"),
+        ({"condition": "c" * 65}, "condition must be 1 to 64 printable"),
+        ({"condition": "a\nb"}, "condition must be 1 to 64 printable"),
+        ({"submission_key": "short"}, "submission key"),
+        ({"condition": "mixture", "submission_key": "demo.run-1.9.1"}, "already been rated"),
+        ({"run_id": "run-2", "submission_key": "demo.run-1.0.1"}, "another session"),
+    ],
+)
+def test_invalid_demo_ratings_are_refused_with_one_sentence(fields: dict, message: str, tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'd.sqlite'}")
+    valid = {"run_id": "run-1", "item_id": "lab-run-1_s1", "condition": "mixture", "score": 3}
+    store.save_demo_rating(**valid, submission_key="demo.run-1.0.1")
+    with pytest.raises(RatingError, match=message) as caught:
+        store.save_demo_rating(**{**valid, "submission_key": "demo.run-1.0.2", **fields})
+    assert str(caught.value).endswith(".") and "\n" not in str(caught.value)
+    assert len(store.list_ratings()) == 1
+    assert store.events()[-1]["kind"] == "rating_refused"
+    store.close()
+
+
+def test_concurrent_demo_ratings_of_a_new_run_are_stored_exactly_once(db_url: str) -> None:
+    stores = [Store(db_url), Store(db_url)]  # two replicas, the demo study not yet created
+    errors: list[Exception] = []
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def worker(copy: int, talker: int) -> None:
+        try:
+            rating = stores[copy].save_demo_rating(
+                run_id="race", item_id=f"lab-race_s{talker}", condition="sepformer", score=talker,
+                submission_key=f"demo.race.0.{talker}",
+            )  # fmt: skip
+            with lock:
+                results.append(rating.id)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(c, t)) for c in range(2) for t in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    stored = stores[0].list_ratings()
+    assert sorted(r.score for r in stored) == [1.0, 2.0, 3.0] and len({r.session_id for r in stored}) == 1
+    assert set(results) == {r.rating_id for r in stored}
     assert stores[1].integrity_check() == []
     for store in stores:
         store.close()
