@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.host is None and not os.environ.get("LAB_HOST"):
         args.host = os.environ.get("GRADIO_SERVER_NAME")  # set by Hugging Face Spaces
 
-    from app.context import models_line, open_lab, study_line
+    from app.context import models_line, open_lab, prepare_stimuli, study_line
     from app.hf_sync import start_sync
     from app.results import admin_access
     from app.ui import build_app, launch_options
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     print(study_line(lab), flush=True)
     print(models_line(settings), flush=True)
     lab.models.start()
+    prepare_stimuli(lab)
     access = admin_access(lab)
     print(f"results tab: {access.mode}", flush=True)
     if start_sync(lab) is not None:

@@ -121,9 +121,36 @@ def open_lab(settings: LabSettings, runtime_dir: Path, models: ModelLoader | Non
             f"The stimuli of the study '{lab.study.id}' are not built yet: run "
             f"python -m listening_tests build --study {settings.study}"
         )
+        if lab.study.build is not None:
+            lab.study_problem = (
+                f"The stimuli of the study '{lab.study.id}' are being prepared (first start, a few "
+                "minutes); please reload this page shortly."
+            )
     except (StudyError, StoreError) as exc:
         lab.study_problem = str(exc)
     return lab
+
+
+def prepare_stimuli(lab: Lab) -> threading.Thread | None:
+    """On a first start, build the study's stimuli in the background with the app's models."""
+    if lab.stimuli is not None or lab.study is None or lab.study.build is None:
+        return None
+
+    def build() -> None:
+        from listening_tests.stimuli import build_study_stimuli
+
+        try:
+            stimuli = build_study_stimuli(lab.study, lab.models.get(), progress=False)
+            lab.store.register_study(lab.study, stimuli)
+            lab.stimuli = stimuli
+            lab.study_problem = None
+        except Exception as exc:  # shown to raters and printed; the app keeps serving the lab tab
+            lab.study_problem = f"The stimuli of the study '{lab.study.id}' could not be built: {exc}"
+        print(study_line(lab), flush=True)
+
+    thread = threading.Thread(target=build, name="stimulus-builder", daemon=True)
+    thread.start()
+    return thread
 
 
 def study_line(lab: Lab) -> str:

@@ -44,17 +44,18 @@ def cmd_separate(args: argparse.Namespace) -> None:
     from ddpmss.pipelines import Separator
 
     settings = _settings(args)
-    mixture, sr = load_audio(args.mixture, max_seconds=settings.max_seconds, min_seconds=settings.min_seconds)
+    limits = {"max_seconds": settings.max_seconds, "max_bytes": int(settings.max_upload_mb * 1e6)}
+    mixture, sr = load_audio(args.mixture, min_seconds=settings.min_seconds, **limits)
     refs = None
     if args.refs:
-        refs = [load_audio(p, target_sr=settings.output_sr, max_seconds=settings.max_seconds)[0] for p in args.refs]
+        refs = [load_audio(p, target_sr=settings.output_sr, **limits)[0] for p in args.refs]
     separator = Separator.from_settings(settings)
     print(f"models: {separator.models.describe()}", file=sys.stderr)
     result = separator.separate(mixture, sr, args.pipelines)
     out = Path(args.out)
     report: dict = {"models": separator.models.describe(), "sample_rate": result.sample_rate,
                     "timings_s": result.timings, "details": result.details, "pipelines": {}}
-    mix_out = load_audio(args.mixture, target_sr=result.sample_rate, max_seconds=settings.max_seconds)[0]
+    mix_out = load_audio(args.mixture, target_sr=result.sample_rate, **limits)[0]
     for name, estimates in result.outputs.items():
         entry: dict = {}
         if refs is not None:
@@ -101,7 +102,8 @@ def cmd_train_fusion(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from ddpmss.bench import run_benchmark
 
-    run_benchmark(Path(args.json), quick=args.quick, settings=_settings(args))
+    run_benchmark(Path(args.json), quick=args.quick, settings=_settings(args), runs=args.runs,
+                  durations=tuple(args.durations))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time our pipelines against the stock SpeechBrain path")
     p.add_argument("--json", required=True)
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true", help="offline models only, one run (under 3 minutes)")
+    p.add_argument("--runs", type=int, help="repetitions per measurement (median; default 3, 1 with --quick)")
+    p.add_argument("--durations", type=int, nargs="+", default=[4, 10], help="mixture lengths in seconds")
     _model_flags(p)
     p.set_defaults(func=cmd_bench)
     return parser
@@ -147,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (AudioError, ModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: Interrupted.", file=sys.stderr)
+        return 2
+    except Exception as exc:  # anything else is still reported as one sentence, never a traceback
+        print(f"error: {type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     return 0
 

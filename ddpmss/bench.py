@@ -185,7 +185,8 @@ def bench_metrics(n: int = 20, seconds: float = 4.0) -> dict:
     return out
 
 
-def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | None = None) -> dict:
+def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | None = None,
+                  durations: tuple[float, ...] = DURATIONS) -> dict:
     """Run everything and write OUT.json; headline keys come from the full-size models (offline with --quick)."""
     runs = runs or (1 if quick else 3)
     report: dict = {"device": settings.resolved_device(), "threads": os.cpu_count(), "torch_version": torch.__version__,
@@ -197,13 +198,13 @@ def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | N
             write_random_model(Path(tmp) / "sepformer", "sepformer")
             write_random_model(Path(tmp) / "diffwave", "diffwave")
             write_random_model(Path(tmp) / "fusion", "fusion")
-            results["full_size"] = bench_models("full-size", _with(settings, models=tmp), runs)
+            results["full_size"] = bench_models("full-size", _with(settings, models=tmp), runs, durations)
     if (OFFLINE_MODELS_DIR / "sepformer").is_dir():
-        results["offline"] = bench_models("offline", _with(settings, models="offline"), runs)
+        results["offline"] = bench_models("offline", _with(settings, models="offline"), runs, durations)
     headline = results.get("full_size") or results.get("offline")
     if headline is None:
         raise ValueError("No models to benchmark: the offline models are missing; run without --quick.")
-    for seconds in DURATIONS:
+    for seconds in durations:
         report[f"all_three_{seconds}s"] = headline[f"{seconds}s"]["all_three"]
         report[f"vocoder_{seconds}s"] = headline[f"{seconds}s"]["vocoder"]
     report["headline_models"] = "full_size" if "full_size" in results else "offline"

@@ -552,3 +552,13 @@ def _fmt(value: float | None, digits: int) -> str:
         return ""
     text = f"{value:.{digits}f}"
     return text if float(text) != 0 else f"{0.0:.{digits}f}"  # no "-0.0000"
+
+
+def build_study_stimuli(study: Any, separator: Any, *, workers: int = 2, progress: bool = True) -> StimulusSet:
+    """Build (or finish) the stimuli a study's `build` section describes, into the study's stimulus folder."""
+    from ddpmss.data import read_mixture_list
+
+    if study.build is None or study.build.mixtures is None:
+        raise BuildError(f"The study '{study.id}' has no stimuli.build section naming its mixtures.")
+    entries = read_mixture_list(study.build.mixtures)
+    return build_stimuli(entries, study.stimulus_dir, study.build, separator, workers=workers, progress=progress)
