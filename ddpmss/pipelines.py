@@ -22,6 +22,9 @@ from ddpmss.models import ModelSources, load_pretrained, resolve_sources
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.vocoder import FastDiffWave, MelConfig
 
+SEGMENT_S = 30.0  # SepFormer separates longer mixtures in segments of this length (at most) ...
+SEGMENT_OVERLAP_S = 1.0  # ... overlapping by this much (talker order matched, cross-faded)
+
 
 @dataclass
 class SeparationResult:
@@ -103,10 +106,52 @@ class Separator:
 
     @torch.inference_mode()
     def run_sepformer(self, mixture: np.ndarray, sr: int) -> np.ndarray:
-        """SepFormer at its own rate: (T,) mixture -> (2, T_sep) estimates."""
-        mix = torch.from_numpy(np.asarray(resample(np.asarray(mixture, np.float32), sr, self.sep_sr)))
-        est = self.sepformer.separate_batch(mix.unsqueeze(0).to(self.device))  # (1, T, 2)
-        return est[0].T.float().cpu().numpy()
+        """SepFormer at its own rate: (T,) mixture -> (2, T_sep) estimates.
+
+        A mixture longer than one segment (SEGMENT_S, or less when the model's positional encoding
+        is shorter) is separated in overlapping segments: each segment's talker order is matched to
+        the previous one on the overlap, which is cross-faded. Without this, SepFormer fails on long
+        inputs (its inter-chunk positional encoding covers about 5 minutes at 8 kHz).
+        """
+        mix = np.asarray(resample(np.asarray(mixture, np.float32), sr, self.sep_sr), np.float32)
+        segment = self._segment_samples()
+        if len(mix) <= segment:
+            return self._sepformer_once(mix)
+        overlap = max(1, int(SEGMENT_OVERLAP_S * self.sep_sr))
+        out = np.zeros((2, len(mix)), np.float32)
+        start, filled = 0, 0
+        while True:
+            piece = self._sepformer_once(mix[start : start + segment])[:, : len(mix) - start]
+            shared = filled - start  # samples already written that this piece also covers
+            if shared > 0:
+                before, now = out[:, start:filled], piece[:, :shared]
+                kept = abs(before[0] @ now[0]) + abs(before[1] @ now[1])
+                swapped = abs(before[0] @ now[1]) + abs(before[1] @ now[0])
+                piece = piece[::-1].copy() if swapped > kept else piece
+                ramp = np.linspace(0.0, 1.0, shared, dtype=np.float32)
+                piece[:, :shared] = before * (1 - ramp) + piece[:, :shared] * ramp
+            out[:, start : start + piece.shape[1]] = piece
+            filled = start + piece.shape[1]
+            if filled >= len(mix):
+                return out
+            start = min(filled - overlap, len(mix) - segment)
+
+    def _sepformer_once(self, mix: np.ndarray) -> np.ndarray:
+        est = self.sepformer.separate_batch(torch.from_numpy(mix).unsqueeze(0).to(self.device))  # (1, T, 2)
+        return est[0].T.float().cpu().numpy()[:, : len(mix)]
+
+    def _segment_samples(self) -> int:
+        """The longest input (samples at the SepFormer rate) separated in one pass."""
+        segment = int(SEGMENT_S * self.sep_sr)
+        try:
+            stride = int(self.sepformer.mods.encoder.conv1d.stride[0])
+            hop = max(1, int(self.sepformer.mods.masknet.K) // 2)
+            lengths = [m.pe.shape[1] for m in self.sepformer.mods.masknet.modules() if hasattr(m, "pe")]
+        except (AttributeError, TypeError, IndexError):
+            return segment
+        if lengths:
+            segment = min(segment, int(0.9 * min(lengths) * hop * stride))
+        return max(segment, int(2 * SEGMENT_OVERLAP_S * self.sep_sr))
 
     def run_vocoder(self, sources: np.ndarray, sr: int) -> np.ndarray:
         """Re-synthesise (2, T) sources from their mel spectrograms, both in one batch; returns (2, T_voc)."""

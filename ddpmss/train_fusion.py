@@ -22,7 +22,7 @@ from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
 from ddpmss.data import MixtureEntry, read_mixture_list
 from ddpmss.metrics import match_permutation, pesq_score, si_sdr, stoi_score
 from ddpmss.pipelines import Separator
-from ddpmss.training import Checkpoint, CsvLog, neg_si_sdr, random_segments, read_wav, seed_everything
+from ddpmss.training import fit, neg_si_sdr, random_segments, read_wav, seed_everything
 
 ARCH_KEYS = ("sample_rate", "n_fft", "hop_length", "channels", "layers", "max_lag_ms")
 
@@ -78,7 +78,6 @@ def _compute_example(entry: MixtureEntry, separator: Separator, sr: int, path: P
 @torch.inference_mode()
 def validate(model: torch.nn.Module, items: list[np.ndarray], sr: int) -> dict[str, float]:
     """Mean SI-SDR, PESQ-WB, STOI of fused outputs, SepFormer's SI-SDR, and the D-energy share."""
-    model.eval()
     rows = []
     for item in items:
         s, d, x, ref = (torch.from_numpy(v).unsqueeze(0) for v in item)
@@ -86,7 +85,6 @@ def validate(model: torch.nn.Module, items: list[np.ndarray], sr: int) -> dict[s
         y = fused[0].numpy()
         rows.append([si_sdr(y, item[3]), si_sdr(item[0], item[3]), pesq_score(y, item[3], sr, "wb")[0],
                      stoi_score(y, item[3], sr, extended=False)[0], float(info["d_share"][0])])
-    model.train()
     mean = np.nanmean(np.array(rows), axis=0)
     return dict(zip(["val_si_sdr", "val_sepformer_si_sdr", "val_pesq_wb", "val_stoi", "val_d_share"], mean))
 
@@ -108,38 +106,10 @@ def train_fusion(config: dict, train_set: str, val_set: str, out: Path, separato
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config["lr_gamma"])
     rng = np.random.default_rng(config["seed"])
-    checkpoint = Checkpoint(out)
-    step, extra = checkpoint.restore(model, optimizer, scheduler, rng)
-    best = extra.get("best", -np.inf)
-    log = CsvLog(out / "log.csv", ["step", "train_loss", "val_si_sdr", "val_sepformer_si_sdr", "val_pesq_wb",
-                                   "val_stoi", "val_d_share", "lr", "step_s", "cache_hits", "cache_misses"])
-    batches = random_segments(train_items, config["segment"], config["batch_size"], rng)
-    losses, step_times = [], []
-    bar = tqdm(total=config["steps"], initial=step, desc="fusion")
-    while step < config["steps"]:
-        started = time.perf_counter()
-        batch = next(batches)
-        fused, _ = model(batch[:, 0], batch[:, 1], batch[:, 2])
-        loss = neg_si_sdr(fused, batch[:, 3])
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        losses.append(loss.item())
-        step_times.append(time.perf_counter() - started)
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.2f}")
-        if step % config["checkpoint_every"] == 0 or step == config["steps"]:
-            scores = validate(model, val_items, sr)
-            log.write(step=step, train_loss=float(np.mean(losses)), lr=scheduler.get_last_lr()[0],
-                      step_s=float(np.median(step_times)), cache_hits=stats.hits, cache_misses=stats.misses,
-                      **{k: float(v) for k, v in scores.items()})
-            losses, step_times = [], []
-            if scores["val_si_sdr"] > best:
-                best = float(scores["val_si_sdr"])
-                save_model_dir(out / "model", text, hparams)
-            checkpoint.save(step, model, optimizer, scheduler, rng, {"best": best})
-    bar.close()
+    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng,
+        batches=random_segments(train_items, config["segment"], config["batch_size"], rng),
+        loss_fn=lambda batch: neg_si_sdr(model(batch[:, 0], batch[:, 1], batch[:, 2])[0], batch[:, 3]),
+        evaluate=lambda: validate(model, val_items, sr), save_best=lambda: save_model_dir(out / "model", text, hparams),
+        out=out, config={**config, "eval_every": config["checkpoint_every"]}, score_key="val_si_sdr", desc="fusion",
+        log_extra={"cache_hits": stats.hits, "cache_misses": stats.misses})
     return out / "model"

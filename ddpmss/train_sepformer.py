@@ -10,8 +10,6 @@ keeping the weights with the best validation SI-SDRi, a CSV log and a resumable 
 
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from tqdm import tqdm
 from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
 from ddpmss.data import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
-from ddpmss.training import Checkpoint, CsvLog, load_config, pit_neg_si_sdr, random_segments, read_wav, seed_everything
+from ddpmss.training import fit, pit_neg_si_sdr, random_segments, read_wav, seed_everything, training_cli
 
 ARCH_KEYS = ("sample_rate", "enc_channels", "enc_kernel", "n_layers", "d_model", "n_heads", "d_ffn",
              "chunk_size", "dual_blocks")
@@ -55,13 +53,11 @@ def load_split(csv_path: str, sr: int, limit: int | None = None) -> list[np.ndar
 @torch.inference_mode()
 def evaluate(model: SepFormer, items: list[np.ndarray]) -> float:
     """Mean SI-SDR improvement (dB) over items, permutations matched by SI-SDR."""
-    model.eval()
     gains = []
     for item in items:
         est = model(torch.from_numpy(item[0]).unsqueeze(0))[0].numpy()
         perm = match_permutation(est, item[1:])
         gains += [si_sdr(est[perm[i]], item[1 + i]) - si_sdr(item[0], item[1 + i]) for i in range(2)]
-    model.train()
     return float(np.mean(gains))
 
 
@@ -79,52 +75,14 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], total_steps=config["steps"],
                                                     pct_start=0.05)
     rng = np.random.default_rng(config["seed"])
-    checkpoint = Checkpoint(out)
-    step, extra = checkpoint.restore(model, optimizer, scheduler, rng)
-    best = extra.get("best", -np.inf)
-    log = CsvLog(out / "log.csv", ["step", "train_loss", "val_si_sdri", "lr", "elapsed_s"])
-    batches = random_segments(train_items, int(config["segment_s"] * sr), config["batch_size"], rng)
-    started, losses = time.time(), []
-    bar = tqdm(total=config["steps"], initial=step, desc="sepformer")
-    while step < config["steps"]:
-        batch = next(batches)
-        est = model(batch[:, 0])
-        loss = pit_neg_si_sdr(est, batch[:, 1:])
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        losses.append(loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.2f}")
-        if step % config["eval_every"] == 0 or step == config["steps"]:
-            score = evaluate(model, val_items)
-            log.write(step=step, train_loss=float(np.mean(losses)), val_si_sdri=score,
-                      lr=scheduler.get_last_lr()[0], elapsed_s=time.time() - started)
-            losses = []
-            if score > best:
-                best = score
-                save_model_dir(out / "model", text, hparams)
-            checkpoint.save(step, model, optimizer, scheduler, rng, {"best": best})
-    bar.close()
+    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng,
+        batches=random_segments(train_items, int(config["segment_s"] * sr), config["batch_size"], rng),
+        loss_fn=lambda batch: pit_neg_si_sdr(model(batch[:, 0]), batch[:, 1:]),
+        evaluate=lambda: {"val_si_sdri": evaluate(model, val_items)},
+        save_best=lambda: save_model_dir(out / "model", text, hparams),
+        out=out, config=config, score_key="val_si_sdri", desc="sepformer")
     return out / "model"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=str(Path(__file__).parent / "hparams" / "train_sepformer_small.yaml"))
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--val", required=True)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args(argv)
-    config = load_config(args.config, {"steps": args.steps, "threads": args.threads})
-    folder = train(config, args.train, args.val, args.out)
-    print(f"best model: {folder}")
-
-
 if __name__ == "__main__":
-    main()
+    training_cli(__doc__, Path(__file__).parent / "hparams" / "train_sepformer_small.yaml", train)

@@ -11,9 +11,7 @@ Validation: re-synthesis of held-out clean speech with the 6-step fast schedule,
 
 from __future__ import annotations
 
-import argparse
 import csv
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from tqdm import tqdm
 from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
 from ddpmss.metrics import stoi_score
 from ddpmss.settings import Settings
-from ddpmss.training import Checkpoint, CsvLog, load_config, random_segments, read_wav, seed_everything
+from ddpmss.training import fit, random_segments, read_wav, seed_everything, training_cli
 from ddpmss.vocoder import FastDiffWave, MelConfig
 
 ARCH_KEYS = ("sample_rate", "residual_layers", "residual_channels", "dilation_cycle_length", "spec_n_fft",
@@ -41,16 +39,13 @@ def read_utterances(csv_path: str, sr: int, limit: int | None = None) -> list[np
 @torch.inference_mode()
 def evaluate(hparams: dict, mel_config: MelConfig, items: list[np.ndarray]) -> float:
     """Mean STOI of fast-schedule re-synthesis against the clean utterances."""
-    model = hparams["diffwave"]
-    model.eval()
-    sampler = FastDiffWave(model, hparams["diffusion"], list(Settings().fast_steps))
+    sampler = FastDiffWave(hparams["diffwave"], hparams["diffusion"], list(Settings().fast_steps))
     scores = []
     generator = torch.Generator().manual_seed(0)
     for item in items:
         wav = torch.from_numpy(item)
         audio = sampler(mel_config.mel(wav), mel_config.hop_length, generator)[0, : wav.shape[-1]].numpy()
         scores.append(stoi_score(audio, item[0], mel_config.sample_rate, extended=False)[0])
-    model.train()
     return float(np.nanmean(scores))
 
 
@@ -68,54 +63,21 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config["lr_gamma"])
     rng = np.random.default_rng(config["seed"])
-    checkpoint = Checkpoint(out)
-    step, extra = checkpoint.restore(model, optimizer, scheduler, rng)
-    best = extra.get("best", -np.inf)
-    log = CsvLog(out / "log.csv", ["step", "train_loss", "val_stoi", "lr", "elapsed_s"])
     segment = int(config["segment_frames"]) * hop
-    batches = random_segments(train_items, segment, config["batch_size"], rng)
-    started, losses = time.time(), []
-    bar = tqdm(total=config["steps"], initial=step, desc="diffwave")
-    while step < config["steps"]:
-        audio = next(batches)[:, 0]
+
+    def loss_fn(batch: torch.Tensor) -> torch.Tensor:
+        audio = batch[:, 0]
         mel = mel_config.mel(audio)[..., : segment // hop]
         pred, noise, _ = diffusion.train_sample(audio.unsqueeze(1), condition=mel)
-        loss = torch.nn.functional.l1_loss(pred, noise)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        losses.append(loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-        if step % config["eval_every"] == 0 or step == config["steps"]:
-            score = evaluate(hparams, mel_config, val_items)
-            log.write(step=step, train_loss=float(np.mean(losses)), val_stoi=score,
-                      lr=scheduler.get_last_lr()[0], elapsed_s=time.time() - started)
-            losses = []
-            if score > best:
-                best = score
-                save_model_dir(out / "model", text, hparams)
-            checkpoint.save(step, model, optimizer, scheduler, rng, {"best": best})
-    bar.close()
+        return torch.nn.functional.l1_loss(pred, noise)
+
+    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng,
+        batches=random_segments(train_items, segment, config["batch_size"], rng), loss_fn=loss_fn,
+        evaluate=lambda: {"val_stoi": evaluate(hparams, mel_config, val_items)},
+        save_best=lambda: save_model_dir(out / "model", text, hparams),
+        out=out, config=config, score_key="val_stoi", desc="diffwave")
     return out / "model"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=str(Path(__file__).parent / "hparams" / "train_diffwave_small.yaml"))
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--val", required=True)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args(argv)
-    config = load_config(args.config, {"steps": args.steps, "threads": args.threads})
-    folder = train(config, args.train, args.val, args.out)
-    print(f"best model: {folder}")
-
-
 if __name__ == "__main__":
-    main()
+    training_cli(__doc__, Path(__file__).parent / "hparams" / "train_diffwave_small.yaml", train)

@@ -3,15 +3,18 @@ checkpoints with an exact resume, and a CSV log."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import random
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 import yaml
+from tqdm import tqdm
 
 from ddpmss.audio import resample
 
@@ -133,3 +136,59 @@ class CsvLog:
 
 def _fmt(value: object) -> object:
     return f"{value:.4f}" if isinstance(value, float) else value
+
+
+def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object, rng: np.random.Generator,
+        batches: Iterator[torch.Tensor], loss_fn: Callable[[torch.Tensor], torch.Tensor],
+        evaluate: Callable[[], dict[str, float]], save_best: Callable[[], None], out: Path, config: dict,
+        score_key: str, desc: str, log_extra: dict | None = None) -> None:
+    """The loop all three trainings share: resume, step with grad-norm clipping, and every `eval_every`
+    steps evaluate, log a CSV row, keep the best weights (by `score_key`) and checkpoint."""
+    checkpoint = Checkpoint(out)
+    step, extra = checkpoint.restore(model, optimizer, scheduler, rng)
+    best = extra.get("best", -np.inf)
+    log: CsvLog | None = None
+    losses, step_times = [], []
+    bar = tqdm(total=config["steps"], initial=step, desc=desc)
+    while step < config["steps"]:
+        started = time.perf_counter()
+        loss = loss_fn(next(batches))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        losses.append(loss.item())
+        step_times.append(time.perf_counter() - started)
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        if step % config["eval_every"] == 0 or step == config["steps"]:
+            model.eval()
+            scores = evaluate()
+            model.train()
+            row = {"step": step, "train_loss": float(np.mean(losses)), **scores,
+                   "lr": scheduler.get_last_lr()[0], "step_s": float(np.median(step_times)), **(log_extra or {})}
+            log = log or CsvLog(out / "log.csv", list(row))
+            log.write(**row)
+            losses, step_times = [], []
+            if scores[score_key] > best:
+                best = float(scores[score_key])
+                save_best()
+            checkpoint.save(step, model, optimizer, scheduler, rng, {"best": best})
+    bar.close()
+
+
+def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str, Path], Path],
+                 argv: list[str] | None = None) -> None:
+    """Command line of a training script: --config, --train, --val, --out, --steps, --threads."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(default_config))
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--val", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--threads", type=int)
+    args = parser.parse_args(argv)
+    config = load_config(args.config, {"steps": args.steps, "threads": args.threads})
+    print(f"best model: {train(config, args.train, args.val, args.out)}")

@@ -20,21 +20,8 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from ddpmss.metrics import METRIC_NAMES
+from listening_tests.export import RATINGS_COLUMNS
 
-RATINGS_COLUMNS = (
-    "rating_id",
-    "rater_id",
-    "session_id",
-    "protocol",
-    "item_id",
-    "condition",
-    "scale",
-    "score",
-    "listen_s",
-    "created_at",
-    "excluded",
-    "exclusion_reason",
-)
 SUMMARY_COLUMNS = (
     "protocol",
     "scale",
