@@ -7,6 +7,7 @@ API except the lab's `separate` endpoint.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from listening_tests.storage import StoreError
 from listening_tests.study import MAX_MUSHRA_CONDITIONS, SCALE_LABELS, SCALE_QUESTIONS
 
 USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
+SEPARATION_FAILED = "The separation failed on the server; please try a shorter or different recording."
 MAX_SCALES = 3  # P.835: SIG, BAK, OVRL
 MUSHRA_INFO = "0-20 Bad · 20-40 Poor · 40-60 Fair · 60-80 Good · 80-100 Excellent"
 CSS = """
@@ -42,6 +44,9 @@ PLAYER_EVENT: dict[str, Any] = {
 }
 RATER_EVENT: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
 PROGRESS = gr.Progress()  # Gradio replaces this default with a per-call tracker
+# Files in Gradio's cache (uploads, served copies of clips and lab outputs) are checked every hour and
+# removed once as old as the blind copies of the stimuli (so an open rating page keeps its clips).
+CACHE_EXPIRY = (3600, int(rater.BLIND_MAX_AGE_S))
 
 
 def scale_choices(scale: str) -> list[tuple[str, int]]:
@@ -149,7 +154,7 @@ class RaterUI:
 def build_app(lab: Lab, access: Access) -> gr.Blocks:
     """The whole app; the results tab exists only when `access.mode` is not 'off'."""
     title = lab.study.title if lab.study else "Speech separation listening lab"
-    with gr.Blocks(title=title) as demo:
+    with gr.Blocks(title=title, delete_cache=CACHE_EXPIRY) as demo:
         gr.Markdown(f"# {title}")
         with gr.Tabs():
             with gr.Tab("Listening test", id="test"):
@@ -318,7 +323,10 @@ def _lab_tab(demo: gr.Blocks, lab: Lab) -> None:
         try:
             result = lab_mod.separate(lab, mixture_path, reference1, reference2, progress)
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:  # a bug or a resource problem: the server log gets the traceback, the user one sentence
+            traceback.print_exc()
+            raise gr.Error(SEPARATION_FAILED, print_exception=False) from None
         return (*result.output_files(), result.summary(), result)
 
     def show(result: lab_mod.LabRun | None) -> dict[Any, Any]:
@@ -340,7 +348,7 @@ def _lab_tab(demo: gr.Blocks, lab: Lab) -> None:
         try:
             return lab_mod.example_files(name)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
 
     def rater_for(name: str, talker: int) -> Callable[[lab_mod.LabRun | None, int | None], None]:
         def rate(result: lab_mod.LabRun | None, value: int | None) -> None:
@@ -349,7 +357,7 @@ def _lab_tab(demo: gr.Blocks, lab: Lab) -> None:
             try:
                 lab_mod.rate_output(lab, result.run_id, name, talker, value)
             except USER_ERRORS as exc:
-                raise gr.Error(str(exc)) from None
+                raise gr.Error(str(exc), print_exception=False) from None
             gr.Info("Rating saved.")
 
         return rate

@@ -363,6 +363,11 @@ def _parse_conditions(value: object, problems: list[str]) -> tuple[str, ...] | N
 
 
 def _check_consistency(study: Study, problems: list[str]) -> None:
+    if study.ask_participant_id and "participant" not in study.consent.lower():
+        problems.append(
+            "ask_participant_id is true, so the consent text must tell raters that their participant id is "
+            "stored (mention 'participant id'), or leave consent out to use the default text"
+        )
     if study.protocol == "mushra":
         if study.trapping or study.gold:
             problems.append(
