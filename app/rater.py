@@ -210,8 +210,12 @@ def open_visit(lab: Lab, stored: Mapping | None, query: Mapping[str, str]) -> tu
     return visit, _rating_view(lab, visit), stored
 
 
-def consent(lab: Lab, visit: Visit, participant_text: str = "") -> tuple[Visit, View, dict | None]:
-    """The rater agrees: create the pseudonymous rater and the session; browser storage keeps both."""
+def consent(lab: Lab, visit: Visit | None, participant_text: str = "") -> tuple[Visit, View, dict | None]:
+    """The rater agrees: create the pseudonymous rater and the session; browser storage keeps both.
+
+    `visit` is None when the tab's server state is gone (a restart): that tab starts as a new one.
+    """
+    visit = visit or Visit()
     if lab.study is None or lab.study_problem:
         return visit, View("message", text=f"The listening test is not available: {lab.study_problem}"), None
     participant = None
@@ -231,8 +235,9 @@ def consent(lab: Lab, visit: Visit, participant_text: str = "") -> tuple[Visit, 
     return visit, _instructions_view(lab), {"rater_id": rater.id, "session_id": session.id}
 
 
-def begin(lab: Lab, visit: Visit) -> tuple[Visit, View]:
-    """After the instructions: the training pages, then the rating pages."""
+def begin(lab: Lab, visit: Visit | None) -> tuple[Visit, View]:
+    """After the instructions: the training pages, then the rating pages (None: ask for a reload)."""
+    visit = visit or Visit()
     if visit.session_id is None or visit.rater_id is None:
         return visit, View("message", text=RELOAD)
     try:
@@ -243,21 +248,21 @@ def begin(lab: Lab, visit: Visit) -> tuple[Visit, View]:
     return visit, _training_or_rating_view(lab, visit)
 
 
-def played(lab: Lab, visit: Visit, slot: int) -> None:
+def played(lab: Lab, visit: Visit | None, slot: int) -> None:
     """The player of clip `slot` started."""
     key = _listen_key(visit, slot)
     if key is not None:
         lab.listens.play(key)
 
 
-def paused(lab: Lab, visit: Visit, slot: int) -> None:
+def paused(lab: Lab, visit: Visit | None, slot: int) -> None:
     """The player of clip `slot` stopped."""
     key = _listen_key(visit, slot)
     if key is not None:
         lab.listens.pause(key)
 
 
-def ended(lab: Lab, visit: Visit, slot: int) -> bool:
+def ended(lab: Lab, visit: Visit | None, slot: int) -> bool:
     """The player of clip `slot` reached the end; returns whether the clip's rating controls open."""
     key = _listen_key(visit, slot)
     if key is None:
@@ -267,9 +272,13 @@ def ended(lab: Lab, visit: Visit, slot: int) -> bool:
 
 
 def submit(
-    lab: Lab, visit: Visit, answers: Sequence[int | None], sliders: Sequence[float | None]
+    lab: Lab, visit: Visit | None, answers: Sequence[int | None], sliders: Sequence[float | None]
 ) -> tuple[Visit, View]:
-    """Save the page on screen (answers: one per scale in page order; sliders: one per MUSHRA clip)."""
+    """Save the page on screen (answers: one per scale in page order; sliders: one per MUSHRA clip).
+
+    A tab whose server state is gone (`visit` None, after a restart) is asked to reload, which resumes it.
+    """
+    visit = visit or Visit()
     page = visit.page
     if page is None or visit.session_id is None or visit.rater_id is None:
         return visit, View("message", text=RELOAD)
@@ -312,8 +321,8 @@ def _key(visit: Visit, page: Page, slot: int) -> tuple[str, str]:
     return visit.tab, token
 
 
-def _listen_key(visit: Visit, slot: int) -> tuple[str, str] | None:
-    if visit.page is None or not 0 <= slot < len(visit.page.clips):
+def _listen_key(visit: Visit | None, slot: int) -> tuple[str, str] | None:
+    if visit is None or visit.page is None or not 0 <= slot < len(visit.page.clips):
         return None
     return _key(visit, visit.page, slot)
 

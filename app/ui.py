@@ -230,19 +230,19 @@ def _rater_tab(demo: gr.Blocks, lab: Lab) -> None:
         state, view, keep = rater.open_visit(lab, stored, query)
         return {visit: state, browser: keep, **ui.render(view)}
 
-    def on_consent(state: rater.Visit, participant_text: str) -> dict[Any, Any]:
+    def on_consent(state: rater.Visit | None, participant_text: str) -> dict[Any, Any]:
         state, view, keep = rater.consent(lab, state, participant_text)
         return {visit: state, **({browser: keep} if keep is not None else {}), **ui.render(view)}
 
-    def on_begin(state: rater.Visit) -> dict[Any, Any]:
+    def on_begin(state: rater.Visit | None) -> dict[Any, Any]:
         state, view = rater.begin(lab, state)
         return {visit: state, **ui.render(view)}
 
-    def on_submit(state: rater.Visit, *values: Any) -> dict[Any, Any]:
+    def on_submit(state: rater.Visit | None, *values: Any) -> dict[Any, Any]:
         state, view = rater.submit(lab, state, values[:MAX_SCALES], values[MAX_SCALES:])
         return {visit: state, **ui.render(view)}
 
-    def on_end(state: rater.Visit) -> list[Any]:
+    def on_end(state: rater.Visit | None) -> list[Any]:
         return [gr.update(interactive=True)] * MAX_SCALES if rater.ended(lab, state, 0) else [gr.update()] * MAX_SCALES
 
     demo.load(on_load, [browser], [visit, browser, *outputs], **RATER_EVENT)
@@ -258,10 +258,9 @@ def _rater_tab(demo: gr.Blocks, lab: Lab) -> None:
         audio.stop(_player(lab, rater.ended, slot), [visit], None, **PLAYER_EVENT)
 
 
-def _player(lab: Lab, handler: Callable[..., Any], slot: int) -> Callable[[rater.Visit], None]:
-    def on_event(state: rater.Visit) -> None:
-        if state is not None:
-            handler(lab, state, slot)
+def _player(lab: Lab, handler: Callable[..., Any], slot: int) -> Callable[[rater.Visit | None], None]:
+    def on_event(state: rater.Visit | None) -> None:
+        handler(lab, state, slot)
 
     return on_event
 
@@ -353,7 +352,7 @@ def _lab_tab(demo: gr.Blocks, lab: Lab) -> None:
     def rater_for(name: str, talker: int) -> Callable[[lab_mod.LabRun | None, int | None], None]:
         def rate(result: lab_mod.LabRun | None, value: int | None) -> None:
             if result is None:
-                raise gr.Error("Separate a mixture first.")
+                raise gr.Error("Separate a mixture first.", print_exception=False)
             try:
                 lab_mod.rate_output(lab, result.run_id, name, talker, value)
             except USER_ERRORS as exc:

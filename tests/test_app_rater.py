@@ -179,3 +179,22 @@ def test_listen_log_adds_replays_and_accepts_pause_and_end_in_any_order(clock: C
     clock.now += 0.5
     assert log.heard(key) == (1.5, True, True)
     assert log.heard(("tab", "a2")) == (0.0, False, False)
+
+
+def test_a_tab_whose_server_state_is_gone_is_asked_to_reload_and_then_resumes(tmp_path: Path, clock: Clock) -> None:
+    """After a restart the page sends no server state (None): no crash, a reload resumes the session."""
+    lab = lab_for(tmp_path, clock)
+    visit, stored = start(lab)
+    run_training(lab, visit)
+    listen(lab, visit, clock)
+    visit, view = rater.submit(lab, visit, [expected_answer(lab, visit)], [])
+    assert view.stage == "page" and len(lab.store.list_ratings()) == 1
+    for event in (rater.played, rater.paused, rater.ended):
+        event(lab, None, 0)  # players of a stale page: ignored
+    _, view = rater.submit(lab, None, [3], [])
+    assert view.stage == "message" and "reload" in view.text
+    _, view = rater.begin(lab, None)
+    assert view.stage == "message" and "reload" in view.text
+    assert len(lab.store.list_ratings()) == 1
+    resumed, view, _ = rater.open_visit(lab, stored, {})
+    assert view.stage == "page" and resumed.session_id == visit.session_id and view.progress[0] == visit.page.index
