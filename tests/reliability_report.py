@@ -24,7 +24,7 @@ SECTIONS = {
     "access_files": "Stimuli by id only; user-given paths",
     "access_personal_data": "Pseudonymous rater ids and personal data in exports",
 }
-HIDDEN = {"section", "rows", "measured_at", "machine"}
+HIDDEN = {"section", "rows", "measured_at", "machine", "load_average_1min_at_end"}
 
 
 def render(figures: dict[str, dict[str, Any]], command: str) -> str:
@@ -34,6 +34,8 @@ def render(figures: dict[str, dict[str, Any]], command: str) -> str:
         "",
         "What the reliability tests tried against the project and what held. Every figure below was written by",
         f"the tests themselves (`{command}`); a section is rewritten each time its test runs.",
+        "Latencies depend on what else the machine was doing: a load average above the core count means other",
+        "work (a model training, the load generator itself) shared the cores.",
         "",
     ]
     for key, title in SECTIONS.items():
@@ -42,7 +44,8 @@ def render(figures: dict[str, dict[str, Any]], command: str) -> str:
         if data is None:
             lines += ["Not measured yet (its test has not run on this checkout).", ""]
             continue
-        lines += [f"Measured {data.get('measured_at', '?')} on {data.get('machine', '?')}.", "",
+        lines += [f"Measured {data.get('measured_at', '?')} on {data.get('machine', '?')}"
+                  f" (1-minute load average at the end: {data.get('load_average_1min_at_end', 'not recorded')}).", "",
                   "| figure | value |", "|---|---|"]
         lines += [f"| {name} | {_cell(value)} |" for name, value in data.items() if name not in HIDDEN]
         lines.append("")

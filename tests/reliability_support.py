@@ -209,6 +209,7 @@ def record(section: str, figures: dict[str, Any]) -> None:
         "section": section,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # other work sharing the cores
         **figures,
     }
     (FIGURES / f"{section}.json").write_text(json.dumps(entry, indent=2, default=str) + "\n", encoding="utf-8")
