@@ -1,7 +1,7 @@
 """Train the small offline DiffWave vocoder (SpeechBrain's DiffWave classes, public checkpoint layout).
 
     python -m ddpmss.train_vocoder --config ddpmss/hparams/train_diffwave_small.yaml \
-        --train corpus/utterances/clean_train.csv --val corpus/utterances/clean_test_unseen_voices.csv \
+        --train corpus/utterances/clean_train.csv --val corpus/utterances/clean_val.csv \
         --out runs/diffwave
 
 Standard DiffWave objective (L1 between the added and the predicted noise at a random step), with the
