@@ -36,7 +36,7 @@ def load_study(folder: Path) -> Path:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
+def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
     """(name, database URL for the app: None = the default SQLite file in its data directory)."""
     if request.param == "sqlite":
         return "sqlite", None
