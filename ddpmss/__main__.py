@@ -22,7 +22,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocoder", help="DiffWave source: hub id or local SpeechBrain folder")
     parser.add_argument("--fusion", help="fusion model folder")
     parser.add_argument("--device", help="auto | cpu | cuda")
-    parser.add_argument("--precision", choices=["fp32", "bf16"])
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--threads", type=int)
 
 

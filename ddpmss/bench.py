@@ -7,7 +7,8 @@ once, both sources vocoded in one batched call with step-invariant work hoisted,
 cores, and the configured precision).
 
 Full run: the full-size architectures of both public checkpoints (random weights: same compute)
-and the offline models, 4 s and 10 s mixtures, median of `runs`. `--quick`: offline models, one run.
+and the offline models, 4 s and 10 s mixtures, median of `runs`. `--quick`: offline models, one run,
+metrics for 4 stimuli instead of 20.
 """
 
 from __future__ import annotations
@@ -85,16 +86,22 @@ def synthetic_mixture(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndar
 
 
 class StockPath:
-    """The original research code's way of running the three pipelines."""
+    """The original research code's way of running the three pipelines; each stage call's wall time
+    is recorded in `timings` (stage -> list of seconds)."""
 
     def __init__(self, separator: Separator) -> None:
         self.sep = separator
+        self.timings: dict[str, list[float]] = {"sepformer": [], "vocoder": []}
 
     def sepformer(self, mix: np.ndarray, sr: int) -> torch.Tensor:
+        started = time.perf_counter()
         mix8 = torch.from_numpy(np.asarray(resample(mix, sr, self.sep.sep_sr)))
-        return self.sep.sepformer.separate_batch(mix8.unsqueeze(0))[0].T  # (2, T), autograd on, as stock
+        out = self.sep.sepformer.separate_batch(mix8.unsqueeze(0))[0].T  # (2, T), autograd on, as stock
+        self.timings["sepformer"].append(time.perf_counter() - started)
+        return out
 
     def vocoder(self, sources: torch.Tensor) -> list[torch.Tensor]:
+        started = time.perf_counter()
         mel_cfg = self.sep.mel
         out = []
         for source in sources.detach():
@@ -102,6 +109,7 @@ class StockPath:
             mel = mel_cfg.mel(wav)
             out.append(self.sep.vocoder.decode_batch(mel, hop_len=mel_cfg.hop_length, fast_sampling=True,
                                                      fast_sampling_noise_schedule=list(self.sep.settings.fast_steps)))
+        self.timings["vocoder"].append(time.perf_counter() - started)
         return out
 
     def all_three(self, mix: np.ndarray, sr: int) -> None:
@@ -130,10 +138,10 @@ def bench_models(label: str, settings: Settings, runs: int, durations: tuple[flo
         mix = synthetic_mixture(seconds)
         separator.separate(mix[:16000], 16000)  # warm-up (allocations, oneDNN kernels)
         torch.set_num_threads(stock_threads)
+        stock.timings = {"sepformer": [], "vocoder": []}
         stock_all, stock_mem = _median_time(lambda m=mix: stock.all_three(m, 16000), runs)
-        s = stock.sepformer(mix, 16000)
-        stock_sep, _ = _median_time(lambda m=mix: stock.sepformer(m, 16000), runs)
-        stock_voc, _ = _median_time(lambda s=s: stock.vocoder(s), runs)
+        # stage times: median over the calls made inside the runs (3 SepFormer, 2 vocoder calls per run)
+        stock_sep, stock_voc = (statistics.median(stock.timings[k]) for k in ("sepformer", "vocoder"))
         torch.set_num_threads(ours_threads)
         timings: list[dict] = []
         ours_all, ours_mem = _median_time(lambda m=mix, t=timings: t.append(separator.separate(m, 16000).timings), runs)
@@ -170,17 +178,19 @@ def bf16_closeness(separator: Separator, seconds: float = 2.0) -> float:
 
 
 def bench_metrics(n: int = 20, seconds: float = 4.0) -> dict:
-    """Metrics for `n` 4 s stimuli with 1 and 2 worker processes (the stimulus builder's hot spot)."""
+    """Metrics for `n` 4 s stimuli in 1 and in 2 single-threaded worker processes (the stimulus
+    builder's hot spot), and inline in this process with the libraries' default threading."""
     mix = synthetic_mixture(seconds)
     rng = np.random.default_rng(0)
     jobs = [(mix + 0.01 * rng.standard_normal(len(mix)).astype(np.float32), mix, 16000, None, True)
             for _ in range(n)]
     out = {}
-    for workers in (1, 2):
+    for key, workers in (("inline_s", 1), ("workers_1_s", 1), ("workers_2_s", 2)):
         started = time.perf_counter()
-        score_many(jobs, workers)
-        out[f"workers_{workers}_s"] = round(time.perf_counter() - started, 2)
+        score_many(jobs, workers, pool_for_one=key != "inline_s")
+        out[key] = round(time.perf_counter() - started, 2)
     out["speedup"] = round(out["workers_1_s"] / out["workers_2_s"], 2)
+    out["speedup_vs_inline"] = round(out["inline_s"] / out["workers_2_s"], 2)
     out["stimuli"] = n
     return out
 
@@ -190,7 +200,7 @@ def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | N
     """Run everything and write OUT.json; headline keys come from the full-size models (offline with --quick)."""
     runs = runs or (1 if quick else 3)
     report: dict = {"device": settings.resolved_device(), "threads": os.cpu_count(), "torch_version": torch.__version__,
-                    "cpu": platform.processor() or platform.machine(), "precision": settings.precision,
+                    "cpu": platform.processor() or platform.machine(), "precision": settings.resolved_precision(),
                     "runs": runs, "quick": quick}
     results = {}
     if not quick:
@@ -209,7 +219,7 @@ def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | N
         report[f"vocoder_{seconds}s"] = headline[f"{seconds}s"]["vocoder"]
     report["headline_models"] = "full_size" if "full_size" in results else "offline"
     report["models"] = results
-    report["metrics_parallel"] = bench_metrics()
+    report["metrics_parallel"] = bench_metrics(n=4 if quick else 20)
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(report, indent=2))
     print(f"wrote {out_json}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -150,29 +151,47 @@ def _score_job(job: tuple) -> dict:
 
 
 @contextmanager
-def metrics_pool(workers: int) -> Iterator[Executor | None]:
-    """Worker processes for metrics, or None for `workers <= 1` (compute inline).
+def metrics_pool(workers: int, *, pool_for_one: bool = False) -> Iterator[Executor | None]:
+    """Worker processes for metrics, or None for `workers <= 1` (compute inline) unless `pool_for_one`.
 
     Processes, not threads: PESQ, STOI and DNSMOS hold the GIL or use their own thread pools. Spawned,
-    not forked: forking a process whose torch or server threads are running can deadlock.
+    not forked: forking a process whose torch or server threads are running can deadlock. Each worker
+    runs single-threaded (torch, BLAS and DNSMOS's ONNX sessions), so N workers use N cores instead of
+    N x all cores fighting each other.
     """
-    if workers <= 1:
+    if workers <= 1 and not pool_for_one:
         yield None
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_thread) as pool:
+    with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=_single_thread) as pool:
         yield pool
 
 
-def score_many(jobs: Sequence[tuple], workers: int = 2) -> list[dict]:
+def score_many(jobs: Sequence[tuple], workers: int = 2, *, pool_for_one: bool = False) -> list[dict]:
     """`score` over many (est, ref, sr, mixture, with_dnsmos) jobs, in `workers` processes."""
-    with metrics_pool(workers if len(jobs) > 1 else 1) as pool:
+    with metrics_pool(workers if len(jobs) > 1 else 1, pool_for_one=pool_for_one) as pool:
         if pool is None:
             return [_score_job(job) for job in jobs]
         return list(pool.map(_score_job, jobs))
 
 
 def _single_thread() -> None:
+    """Worker initialiser: one thread for torch, BLAS/OpenMP and the DNSMOS ONNX sessions."""
+    import onnxruntime as ort
     import torch
+    from speechmos import dnsmos as _dnsmos
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(1)
+    # speechmos builds its ONNX sessions lazily with onnxruntime's default (one thread per core);
+    # build them here with one thread each, under the path that speechmos's run() checks for reuse.
+    models = os.path.join(os.path.dirname(os.path.abspath(_dnsmos.__file__)), "dnsmos_models")
+    p808 = os.path.join(models, "model_v8.onnx")
+    model = _dnsmos.DNSMOS(os.path.join(models, "sig_bak_ovr.onnx"), p808)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    cpu = ["CPUExecutionProvider"]
+    model.onnx_sess = ort.InferenceSession(model.primary_model_path, options, providers=cpu)
+    model.p808_onnx_sess = ort.InferenceSession(p808, options, providers=cpu)
+    _dnsmos.dnsmos = model

@@ -51,7 +51,7 @@ class Separator:
         self.sep_sr = int(getattr(sepformer.hparams, "sample_rate", 8000))
         self.mel = MelConfig.from_hparams(vocoder.hparams)
         self.sampler = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion,
-                                    list(settings.fast_steps), settings.precision)
+                                    list(settings.fast_steps), settings.resolved_precision())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Separator":

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
 from ddpmss.data import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
-from ddpmss.training import fit, pit_neg_si_sdr, random_segments, read_wav, seed_everything, training_cli
+from ddpmss.training import fit, pit_neg_si_sdr, random_segments, read_wav, seed_everything, training_cli, warm_start
 
 ARCH_KEYS = ("sample_rate", "enc_channels", "enc_kernel", "n_layers", "d_model", "n_heads", "d_ffn",
              "chunk_size", "dual_blocks")
@@ -67,6 +67,8 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     torch.set_num_threads(config["threads"])
     text = render_hparams("sepformer", **{k: config[k] for k in ARCH_KEYS})
     hparams = instantiate(text)
+    if config.get("init"):
+        warm_start(hparams, config["init"])
     model = SepFormer(hparams)
     sr = config["sample_rate"]
     train_items = load_split(train_csv, sr)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
 from ddpmss.metrics import stoi_score
 from ddpmss.settings import Settings
-from ddpmss.training import fit, random_segments, read_wav, seed_everything, training_cli
+from ddpmss.training import fit, random_segments, read_wav, seed_everything, training_cli, warm_start
 from ddpmss.vocoder import FastDiffWave, MelConfig
 
 ARCH_KEYS = ("sample_rate", "residual_layers", "residual_channels", "dilation_cycle_length", "spec_n_fft",
@@ -55,6 +55,8 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     torch.set_num_threads(config["threads"])
     text = render_hparams("diffwave", **{k: config[k] for k in ARCH_KEYS})
     hparams = instantiate(text)
+    if config.get("init"):
+        warm_start(hparams, config["init"])
     model, diffusion = hparams["diffwave"], hparams["diffusion"]
     mel_config = MelConfig.from_hparams(hparams)
     sr, hop = config["sample_rate"], mel_config.hop_length

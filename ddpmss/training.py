@@ -39,6 +39,13 @@ def read_wav(path: str | Path, sr: int) -> np.ndarray:
     return np.asarray(resample(data.mean(axis=1), file_sr, sr), dtype=np.float32)
 
 
+def warm_start(hparams: dict, folder: str | Path) -> None:
+    """Load the weights of a saved model folder (same architecture) into freshly built `hparams`
+    objects, to continue training a shipped model with a new schedule."""
+    for name, module in hparams["pretrainer"].loadables.items():
+        module.load_state_dict(torch.load(Path(folder) / f"{name}.ckpt", map_location="cpu", weights_only=True))
+
+
 def neg_si_sdr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Mean negative SI-SDR (dB) over rows of (B, T) tensors; zero-mean, as ddpmss.metrics.si_sdr."""
     return -_per_row_si_sdr(est, ref).mean()
@@ -181,7 +188,7 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
 
 def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str, Path], Path],
                  argv: list[str] | None = None) -> None:
-    """Command line of a training script: --config, --train, --val, --out, --steps, --threads."""
+    """Command line of a training script: --config, --train, --val, --out, --steps, --threads, --lr, --init."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(default_config))
     parser.add_argument("--train", required=True)
@@ -189,6 +196,9 @@ def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--init", help="a saved model folder to start from (e.g. ddpmss/pretrained/sepformer)")
     args = parser.parse_args(argv)
-    config = load_config(args.config, {"steps": args.steps, "threads": args.threads})
+    config = load_config(args.config, {"steps": args.steps, "threads": args.threads, "lr": args.lr,
+                                       "init": args.init})
     print(f"best model: {train(config, args.train, args.val, args.out)}")

@@ -8,7 +8,7 @@ noise the fp32 result equals the stock one (tests/test_vocoder.py checks it).
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import math
 from dataclasses import dataclass
 
@@ -93,61 +93,105 @@ def fast_schedule_steps(diffusion: torch.nn.Module, schedule: list[float]) -> li
     return steps
 
 
+# Largest time slice (samples, halo included) evaluated at once: keeps the widest activation,
+# (1, 2 x 64 channels, slice) in fp32, under glibc's 32 MiB mmap threshold, so the thousands of
+# temporaries of a call are recycled from the heap instead of page-faulted in anew each time.
+MAX_SLICE = 65536
+# Hoist the conditioner projections (layers x 2C x T values per source) only up to this size;
+# above it (very long inputs) they are recomputed per step, as the stock sampler does.
+HOIST_BUDGET_BYTES = 2 * 2**30
+
+
 class FastDiffWave:
-    """Fixed-schedule DiffWave sampling with step-invariant work hoisted out of the loop."""
+    """Fixed-schedule DiffWave sampling with step-invariant work hoisted out of the loop.
+
+    Sources are sampled one at a time and each step runs over overlapping time slices whose halo
+    covers the network's receptive field, so every output sample is the same as from one pass over
+    the whole signal; the noise is drawn in the stock order, so a seeded call reproduces the stock one.
+    """
 
     def __init__(self, diffwave: torch.nn.Module, diffusion: torch.nn.Module, schedule: list[float],
-                 precision: str = "fp32") -> None:
-        self.net = diffwave
+                 precision: str = "fp32", max_slice: int = MAX_SLICE) -> None:
+        # bf16: a bf16 copy of the weights, cast once (autocast would re-cast every weight at every call)
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        self.fp32_net = diffwave
+        self.net = diffwave if self.dtype == torch.float32 else copy.deepcopy(diffwave).to(self.dtype)
         self.schedule = [float(b) for b in schedule]
         self.steps = fast_schedule_steps(diffusion, self.schedule)
         self.precision = precision
-
-    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
-        if self.precision == "bf16":
-            return torch.autocast(device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        # each dilated conv reaches dilation * (kernel - 1) / 2 samples to either side
+        self.halo = sum(int(layer.dilated_conv.conv.dilation[0]) * (int(layer.dilated_conv.conv.kernel_size[0]) - 1)
+                        // 2 for layer in diffwave.residual_layers)
+        self.core = max(max_slice - 2 * self.halo, self.halo, 1)
 
     @torch.inference_mode()
     def __call__(self, mel: torch.Tensor, hop_length: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, n_mels, frames) -> (B, frames * hop_length) waveform."""
+        device = mel.device
+        shape = (mel.shape[0], hop_length * mel.shape[-1])
+        # the stock order of draws: the starting noise, then one draw per step but the last
+        noises = [torch.randn(shape, device=device, generator=generator)]
+        noises += [torch.randn(shape, device=device, generator=generator) for _ in range(len(self.schedule) - 1)]
+        return torch.cat([self._sample_one(mel[b: b + 1], [z[b: b + 1] for z in noises])
+                          for b in range(mel.shape[0])])
+
+    def _sample_one(self, mel: torch.Tensor, noises: list[torch.Tensor]) -> torch.Tensor:
         net, device = self.net, mel.device
         betas = torch.tensor(self.schedule, dtype=torch.float32)
         alphas = 1 - betas
         alpha_cum = torch.cumprod(alphas, 0)
         layers = list(net.residual_layers)
-        with self._autocast(device):
-            upsampled = net.spectrogram_upsampler(mel)
-            conditioners = [layer.conditioner_projection(upsampled) for layer in layers]
-            step_proj = []
-            for t in self.steps:
-                emb = net.diffusion_embedding(torch.tensor([t], device=device))
-                step_proj.append([layer.diffusion_projection(emb).unsqueeze(-1) for layer in layers])
-        del upsampled
-        audio = torch.randn(mel.shape[0], hop_length * mel.shape[-1], device=device, generator=generator)
-        for n in range(len(self.schedule) - 1, -1, -1):
-            with self._autocast(device):
-                noise = self._predict_noise(audio, layers, conditioners, step_proj[n])
+        upsampled = net.spectrogram_upsampler(mel.to(self.dtype))
+        values = len(layers) * layers[0].conditioner_projection.conv.out_channels * upsampled.shape[-1]
+        hoist = values * upsampled.element_size() <= HOIST_BUDGET_BYTES
+        conditioners = [_pointwise(layer.conditioner_projection, upsampled) for layer in layers] if hoist else None
+        step_proj = []  # step embeddings: tiny, computed in fp32 by the original modules
+        for t in self.steps:
+            emb = self.fp32_net.diffusion_embedding(torch.tensor([t], device=device))
+            step_proj.append([layer.diffusion_projection(emb).unsqueeze(-1).to(self.dtype)
+                              for layer in self.fp32_net.residual_layers])
+        audio = noises[0]
+        for i, n in enumerate(range(len(self.schedule) - 1, -1, -1)):
+            noise = torch.empty_like(audio)
+            for lo, hi, start, stop in self._slices(audio.shape[-1]):
+                conds = [c[..., lo:hi] for c in conditioners] if conditioners is not None else [None] * len(layers)
+                pred = self._predict_noise(audio[:, lo:hi].to(self.dtype), layers, conds, upsampled[..., lo:hi],
+                                           step_proj[n])
+                noise[:, start:stop] = pred[:, start - lo: stop - lo].float()
             c1 = 1 / alphas[n] ** 0.5
             c2 = betas[n] / (1 - alpha_cum[n]) ** 0.5
-            audio = c1 * (audio - c2 * noise.float())
+            audio = c1 * (audio - c2 * noise)
             if n > 0:
                 sigma = ((1.0 - alpha_cum[n - 1]) / (1.0 - alpha_cum[n]) * betas[n]) ** 0.5
-                audio = audio + sigma * torch.randn(audio.shape, device=device, generator=generator)
+                audio = audio + sigma * noises[i + 1]
             audio = torch.clamp(audio, -1.0, 1.0)
         return audio
 
-    def _predict_noise(self, audio: torch.Tensor, layers: list, conditioners: list, step_proj: list) -> torch.Tensor:
+    def _slices(self, length: int) -> list[tuple[int, int, int, int]]:
+        """(lo, hi, start, stop): evaluate [lo, hi), keep [start, stop) (beyond the halo of each edge)."""
+        return [(max(0, start - self.halo), min(length, start + self.core + self.halo), start,
+                 min(length, start + self.core)) for start in range(0, length, self.core)]
+
+    def _predict_noise(self, audio: torch.Tensor, layers: list, conditioners: list, upsampled: torch.Tensor,
+                       step_proj: list) -> torch.Tensor:
+        """The network's forward pass, with SpeechBrain's arithmetic in the same order, done in place
+        where the stock code allocates (fewer large temporaries)."""
         net = self.net
-        x = F.relu(net.input_projection(audio.unsqueeze(1)))
+        x = F.relu(_pointwise(net.input_projection, audio.unsqueeze(1)))
         skip = None
         for layer, cond, dproj in zip(layers, conditioners, step_proj):
-            y = layer.dilated_conv(x + dproj) + cond
+            y = layer.dilated_conv(x + dproj)
+            y += _pointwise(layer.conditioner_projection, upsampled) if cond is None else cond
             gate, filt = torch.chunk(y, 2, dim=1)
-            y = layer.output_projection(torch.sigmoid(gate) * torch.tanh(filt))
+            y = _pointwise(layer.output_projection, gate.sigmoid_().mul_(filt.tanh_()))
             residual, skip_part = torch.chunk(y, 2, dim=1)
-            x = (x + residual) / math.sqrt(2.0)
-            skip = skip_part if skip is None else skip + skip_part
-        x = skip / math.sqrt(len(layers))
-        x = F.relu(net.skip_projection(x))
-        return net.output_projection(x).squeeze(1)
+            x = x.add_(residual).div_(math.sqrt(2.0))
+            skip = skip_part if skip is None else skip.add_(skip_part)
+        x = F.relu(_pointwise(net.skip_projection, skip.div_(math.sqrt(len(layers)))))
+        return _pointwise(net.output_projection, x).squeeze(1)
+
+
+def _pointwise(conv: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A kernel-1 SpeechBrain Conv1d without its wrapper, whose 'same' padding of zero samples still
+    copies the input."""
+    return conv.conv(x)

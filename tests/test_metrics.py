@@ -8,7 +8,15 @@ import torch
 from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
 
 from ddpmss.audio import load_audio
-from ddpmss.metrics import match_permutation, pesq_score, score, si_sdr, si_sdr_improvement, stoi_score
+from ddpmss.metrics import (
+    match_permutation,
+    pesq_score,
+    score,
+    score_many,
+    si_sdr,
+    si_sdr_improvement,
+    stoi_score,
+)
 from tests.conftest import SAMPLES
 
 
@@ -76,3 +84,15 @@ def test_score_all_metrics_on_real_case() -> None:
     assert 1.0 <= result["pesq_nb"] <= 4.6 and 0 < result["estoi"] < 1
     for key in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"):
         assert 1.0 <= result[key] <= 5.0
+
+
+@pytest.mark.slow
+def test_worker_processes_score_as_inline(speechlike) -> None:
+    """Single-threaded worker processes (DNSMOS sessions rebuilt there) give the inline scores."""
+    a, b, sr = speechlike
+    jobs = [(a + 0.1 * b, a, sr, a + b, True), (b + 0.2 * a, b, sr, a + b, True)]
+    inline = score_many(jobs, 1)
+    pooled = score_many(jobs, 2)
+    for one, other in zip(inline, pooled):
+        for key in ("si_sdr", "pesq_wb", "stoi", "dnsmos_ovrl"):
+            assert other[key] == pytest.approx(one[key], abs=1e-4), key

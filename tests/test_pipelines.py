@@ -97,3 +97,13 @@ def test_full_size_public_architectures_load_from_local_folders(tmp_path: Path) 
     with torch.random.fork_rng():
         result = sep.separate(np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1, 16000)
     assert result.outputs["sepformer_diffwave"].shape == (2, 8000)
+
+
+def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(precision="fp32").resolved_precision() == "fp32"
+    assert Settings(precision="bf16").resolved_precision() == "bf16"
+    monkeypatch.setenv("DDPMSS_PRECISION", "fp32")
+    assert Settings.from_env().resolved_precision() == "fp32"
+    cpu_flags = open("/proc/cpuinfo").read()
+    native = "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
+    assert Settings(device="cpu").resolved_precision() == ("bf16" if native else "fp32")

@@ -10,8 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from ddpmss.checkpoints import TINY_SEPFORMER, instantiate, render_hparams, write_random_model
 from ddpmss.train_fusion import train_fusion
-from ddpmss.training import load_config, pit_neg_si_sdr
+from ddpmss.training import load_config, pit_neg_si_sdr, warm_start
 
 CONFIG = Path(__file__).resolve().parents[1] / "ddpmss" / "hparams" / "train_fusion.yaml"
 
@@ -58,3 +59,15 @@ def test_training_caches_logs_and_resumes_exactly(tmp_path: Path, tiny_separator
     assert [r["step"] for r in rows] == ["2", "4"]
     for column in ("val_si_sdr", "val_pesq_wb", "val_stoi", "val_d_share", "step_s"):
         assert rows[-1][column] != ""
+
+
+def test_warm_start_loads_a_saved_model_folder(tmp_path: Path) -> None:
+    saved = write_random_model(tmp_path / "sepformer", "sepformer", seed=1, **TINY_SEPFORMER)
+    torch.manual_seed(2)
+    fresh = instantiate(render_hparams("sepformer", **TINY_SEPFORMER))
+    before = {k: v.clone() for k, v in fresh["MaskNet"].state_dict().items()}
+    warm_start(fresh, saved)
+    after = fresh["MaskNet"].state_dict()
+    stored = torch.load(saved / "masknet.ckpt", weights_only=True)
+    assert all(torch.equal(after[k], stored[k]) for k in stored)
+    assert not all(torch.equal(before[k], stored[k]) for k in stored)

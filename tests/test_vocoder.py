@@ -6,6 +6,7 @@ import pytest
 import torch
 from speechbrain.inference.vocoders import DiffWaveVocoder
 
+from ddpmss import vocoder as vocoder_module
 from ddpmss.checkpoints import TINY_DIFFWAVE, write_random_model
 from ddpmss.metrics import si_sdr
 from ddpmss.settings import Settings
@@ -49,3 +50,16 @@ def test_bf16_stays_close_to_fp32(vocoder: DiffWaveVocoder) -> None:
             mel, 256, generator)
     for row in range(2):
         assert si_sdr(outs["bf16"][row].numpy(), outs["fp32"][row].numpy()) >= 25.0
+
+
+@pytest.mark.parametrize("hoist", [True, False])
+def test_time_slices_and_unhoisted_conditioners_change_nothing(vocoder: DiffWaveVocoder, hoist: bool,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    mel = MelConfig.from_hparams(vocoder.hparams).mel(torch.randn(2, 8000) * 0.1)
+    whole = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, SCHEDULE, max_slice=10**9)
+    expected = whole(mel, 256, torch.Generator().manual_seed(0))
+    if not hoist:
+        monkeypatch.setattr(vocoder_module, "HOIST_BUDGET_BYTES", 0)
+    sliced = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, SCHEDULE, max_slice=300)
+    assert len(sliced._slices(expected.shape[-1])) > 10
+    torch.testing.assert_close(sliced(mel, 256, torch.Generator().manual_seed(0)), expected, atol=1e-6, rtol=0)
