@@ -69,6 +69,8 @@ def _median_time(fn: Callable[[], object], runs: int) -> tuple[float, float]:
         with PeakRss() as mem:
             started = time.perf_counter()
             fn()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - started)
         peak = max(peak, mem.peak)
     return statistics.median(times), peak
@@ -168,12 +170,13 @@ def bf16_closeness(separator: Separator, seconds: float = 2.0) -> float:
     """Min SI-SDR (dB) of the bf16 vocoder output against fp32 with the same noise."""
     sources = separator.run_sepformer(synthetic_mixture(seconds), 16000)
     wav = torch.from_numpy(np.asarray(resample(sources, separator.sep_sr, separator.mel.sample_rate)))
-    mel = separator.mel.mel(wav)
+    mel = separator.mel.mel(wav.to(separator.device))
     outs = {}
     for precision in ("fp32", "bf16"):
         sampler = FastDiffWave(separator.vocoder.mods.diffwave, separator.vocoder.hparams.diffusion,
                                list(separator.settings.fast_steps), precision)
-        outs[precision] = sampler(mel, separator.mel.hop_length, torch.Generator().manual_seed(0)).numpy()
+        generator = torch.Generator(separator.device).manual_seed(0)
+        outs[precision] = sampler(mel, separator.mel.hop_length, generator).float().cpu().numpy()
     return round(min(si_sdr(outs["bf16"][i], outs["fp32"][i]) for i in range(len(outs["fp32"]))), 2)
 
 
@@ -196,8 +199,9 @@ def bench_metrics(n: int = 20, seconds: float = 4.0) -> dict:
 
 
 def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | None = None,
-                  durations: tuple[float, ...] = DURATIONS) -> dict:
-    """Run everything and write OUT.json; headline keys come from the full-size models (offline with --quick)."""
+                  durations: tuple[float, ...] = DURATIONS, metrics: bool = True) -> dict:
+    """Run everything and write OUT.json; headline keys come from the full-size models (offline with --quick).
+    `metrics=False` leaves out the metrics-pool timing (CPU-only work, e.g. when benchmarking a GPU)."""
     runs = runs or (1 if quick else 3)
     report: dict = {"device": settings.resolved_device(), "threads": os.cpu_count(), "torch_version": torch.__version__,
                     "cpu": platform.processor() or platform.machine(), "precision": settings.resolved_precision(),
@@ -219,7 +223,8 @@ def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | N
         report[f"vocoder_{seconds}s"] = headline[f"{seconds}s"]["vocoder"]
     report["headline_models"] = "full_size" if "full_size" in results else "offline"
     report["models"] = results
-    report["metrics_parallel"] = bench_metrics(n=4 if quick else 20)
+    if metrics:
+        report["metrics_parallel"] = bench_metrics(n=4 if quick else 20)
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(report, indent=2))
     print(f"wrote {out_json}")

@@ -111,5 +111,5 @@ def train_fusion(config: dict, train_set: str, val_set: str, out: Path, separato
         loss_fn=lambda batch: neg_si_sdr(model(batch[:, 0], batch[:, 1], batch[:, 2])[0], batch[:, 3]),
         evaluate=lambda: validate(model, val_items, sr), save_best=lambda: save_model_dir(out / "model", text, hparams),
         out=out, config={**config, "eval_every": config["checkpoint_every"]}, score_key="val_si_sdr", desc="fusion",
-        log_extra={"cache_hits": stats.hits, "cache_misses": stats.misses})
+        log_extra={"cache_hits": stats.hits, "cache_misses": stats.misses}, evaluate_first=True)
     return out / "model"

@@ -4,6 +4,8 @@
         --train corpus/wav8k/min/metadata/mixture_train_mix_clean.csv \
         --val corpus/wav8k/min/metadata/mixture_val_mix_clean.csv --out runs/sepformer
 
+`--train` may also be a clean utterance list (corpus/utterances/clean_train.csv): then every batch is
+mixed on the fly from it (dynamic mixing), the same mixing rule as the corpus's mixtures.
 Loss: PIT negative SI-SDR. Writes `<out>/model/` (hyperparams.yaml + encoder/masknet/decoder.ckpt),
 keeping the weights with the best validation SI-SDRi, a CSV log and a resumable checkpoint.
 """
@@ -19,7 +21,18 @@ from tqdm import tqdm
 from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
 from ddpmss.data import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
-from ddpmss.training import fit, pit_neg_si_sdr, random_segments, read_wav, seed_everything, training_cli, warm_start
+from ddpmss.training import (
+    dynamic_mixtures,
+    fit,
+    is_clean_list,
+    pit_neg_si_sdr,
+    random_segments,
+    read_clean_list,
+    read_wav,
+    seed_everything,
+    training_cli,
+    warm_start,
+)
 
 ARCH_KEYS = ("sample_rate", "enc_channels", "enc_kernel", "n_layers", "d_model", "n_heads", "d_ffn",
              "chunk_size", "dual_blocks")
@@ -51,11 +64,11 @@ def load_split(csv_path: str, sr: int, limit: int | None = None) -> list[np.ndar
 
 
 @torch.inference_mode()
-def evaluate(model: SepFormer, items: list[np.ndarray]) -> float:
+def evaluate(model: SepFormer, items: list[np.ndarray], device: str = "cpu") -> float:
     """Mean SI-SDR improvement (dB) over items, permutations matched by SI-SDR."""
     gains = []
     for item in items:
-        est = model(torch.from_numpy(item[0]).unsqueeze(0))[0].numpy()
+        est = model(torch.from_numpy(item[0]).unsqueeze(0).to(device))[0].cpu().numpy()
         perm = match_permutation(est, item[1:])
         gains += [si_sdr(est[perm[i]], item[1 + i]) - si_sdr(item[0], item[1 + i]) for i in range(2)]
     return float(np.mean(gains))
@@ -69,20 +82,24 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     hparams = instantiate(text)
     if config.get("init"):
         warm_start(hparams, config["init"])
-    model = SepFormer(hparams)
+    device = config.get("device") or "cpu"
+    model = SepFormer(hparams).to(device)
     sr = config["sample_rate"]
-    train_items = load_split(train_csv, sr)
     val_items = load_split(val_csv, sr, config["val_items"])
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], total_steps=config["steps"],
                                                     pct_start=0.05)
     rng = np.random.default_rng(config["seed"])
-    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng,
-        batches=random_segments(train_items, int(config["segment_s"] * sr), config["batch_size"], rng),
+    length = int(config["segment_s"] * sr)
+    if is_clean_list(train_csv):
+        batches = dynamic_mixtures(*read_clean_list(train_csv, sr), length, config["batch_size"], rng)
+    else:
+        batches = random_segments(load_split(train_csv, sr), length, config["batch_size"], rng)
+    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng, batches=batches,
         loss_fn=lambda batch: pit_neg_si_sdr(model(batch[:, 0]), batch[:, 1:]),
-        evaluate=lambda: {"val_si_sdri": evaluate(model, val_items)},
+        evaluate=lambda: {"val_si_sdri": evaluate(model, val_items, device)},
         save_best=lambda: save_model_dir(out / "model", text, hparams),
-        out=out, config=config, score_key="val_si_sdri", desc="sepformer")
+        out=out, config=config, score_key="val_si_sdri", desc="sepformer", device=device)
     return out / "model"
 
 

@@ -11,40 +11,30 @@ Validation: re-synthesis of held-out clean speech with the 6-step fast schedule,
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
 from ddpmss.metrics import stoi_score
 from ddpmss.settings import Settings
-from ddpmss.training import fit, random_segments, read_wav, seed_everything, training_cli, warm_start
+from ddpmss.training import fit, random_segments, read_clean_list, seed_everything, training_cli, warm_start
 from ddpmss.vocoder import FastDiffWave, MelConfig
 
 ARCH_KEYS = ("sample_rate", "residual_layers", "residual_channels", "dilation_cycle_length", "spec_n_fft",
              "spec_win_length", "spec_n_mels", "spec_f_max")
 
 
-def read_utterances(csv_path: str, sr: int, limit: int | None = None) -> list[np.ndarray]:
-    """Clean utterances listed in a CSV with a `path` column, each as a (1, T) array."""
-    with open(csv_path, newline="") as f:
-        paths = [Path(row["path"]) for row in csv.DictReader(f)][:limit]
-    base = Path(csv_path).parent
-    return [read_wav(p if p.is_absolute() else base / p, sr)[None] for p in tqdm(paths, desc="loading", leave=False)]
-
-
 @torch.inference_mode()
-def evaluate(hparams: dict, mel_config: MelConfig, items: list[np.ndarray]) -> float:
+def evaluate(hparams: dict, mel_config: MelConfig, items: list[np.ndarray], device: str = "cpu") -> float:
     """Mean STOI of fast-schedule re-synthesis against the clean utterances."""
     sampler = FastDiffWave(hparams["diffwave"], hparams["diffusion"], list(Settings().fast_steps))
     scores = []
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator(device).manual_seed(0)
     for item in items:
-        wav = torch.from_numpy(item)
-        audio = sampler(mel_config.mel(wav), mel_config.hop_length, generator)[0, : wav.shape[-1]].numpy()
+        wav = torch.from_numpy(item).to(device)
+        audio = sampler(mel_config.mel(wav), mel_config.hop_length, generator)[0, : wav.shape[-1]].cpu().numpy()
         scores.append(stoi_score(audio, item[0], mel_config.sample_rate, extended=False)[0])
     return float(np.nanmean(scores))
 
@@ -57,11 +47,12 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     hparams = instantiate(text)
     if config.get("init"):
         warm_start(hparams, config["init"])
-    model, diffusion = hparams["diffwave"], hparams["diffusion"]
+    device = config.get("device") or "cpu"
+    model, diffusion = hparams["diffwave"].to(device), hparams["diffusion"].to(device)
     mel_config = MelConfig.from_hparams(hparams)
     sr, hop = config["sample_rate"], mel_config.hop_length
-    train_items = read_utterances(train_csv, sr)
-    val_items = read_utterances(val_csv, sr, config["val_items"])
+    train_items, _ = read_clean_list(train_csv, sr)
+    val_items, _ = read_clean_list(val_csv, sr, config["val_items"])
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config["lr_gamma"])
     rng = np.random.default_rng(config["seed"])
@@ -75,9 +66,9 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
 
     fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng,
         batches=random_segments(train_items, segment, config["batch_size"], rng), loss_fn=loss_fn,
-        evaluate=lambda: {"val_stoi": evaluate(hparams, mel_config, val_items)},
+        evaluate=lambda: {"val_stoi": evaluate(hparams, mel_config, val_items, device)},
         save_best=lambda: save_model_dir(out / "model", text, hparams),
-        out=out, config=config, score_key="val_stoi", desc="diffwave")
+        out=out, config=config, score_key="val_stoi", desc="diffwave", device=device)
     return out / "model"
 
 

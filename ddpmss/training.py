@@ -66,6 +66,24 @@ def _per_row_si_sdr(est: torch.Tensor, ref: torch.Tensor, eps: float = 1e-8) -> 
     return 10 * torch.log10(((alpha * ref).pow(2).sum(-1) + eps) / (noise.pow(2).sum(-1) + eps))
 
 
+def read_clean_list(csv_path: str | Path, sr: int, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """Clean utterances listed in a CSV with `path` (relative to the CSV) and `speaker` columns:
+    each as a (1, T) array at `sr`, and its speaker."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))[:limit]
+    base = Path(csv_path).parent
+    audio = [read_wav(p if (p := Path(r["path"])).is_absolute() else base / p, sr)[None]
+             for r in tqdm(rows, desc=f"loading {Path(csv_path).name}", leave=False)]
+    return audio, [r.get("speaker", "") for r in rows]
+
+
+def is_clean_list(csv_path: str | Path) -> bool:
+    """Whether a CSV lists single clean utterances (`path`, `speaker`) rather than LibriMix mixtures."""
+    with open(csv_path, newline="") as f:
+        header = next(csv.reader(f), [])
+    return "path" in header and "speaker" in header
+
+
 def random_segments(signals: list[np.ndarray], length: int, batch: int, rng: np.random.Generator
                     ) -> Iterator[torch.Tensor]:
     """Endless batches of random `length`-sample crops (zero-padded when shorter) of stacked signals.
@@ -84,6 +102,38 @@ def random_segments(signals: list[np.ndarray], length: int, batch: int, rng: np.
                 x = np.pad(x, [(0, 0), (0, length - x.shape[-1])])
             crops.append(x)
         yield torch.from_numpy(np.stack(crops))
+
+
+def dynamic_mixtures(utterances: list[np.ndarray], speakers: list[str], length: int, batch: int,
+                     rng: np.random.Generator, max_gain_db: float = 5.0) -> Iterator[torch.Tensor]:
+    """Endless batches of 2-speaker mixtures made on the fly from clean utterances (dynamic mixing,
+    as SpeechBrain's WSJ0-2mix recipes): two different speakers, random crops of `length` samples,
+    then the corpus's LibriMix 'min' mixing (ddpmss.data.mix_pair) with a relative gain drawn from
+    [-max_gain_db, max_gain_db] dB. Every batch is new, so the model never sees a mixture twice.
+
+    A batch is (batch, 3, length): mixture, source 1, source 2 (zero-padded when the shorter crop ends).
+    """
+    from ddpmss.data import mix_pair
+
+    if len(set(speakers)) < 2:
+        raise ValueError("Dynamic mixing needs utterances of at least two speakers.")
+    while True:
+        items = []
+        while len(items) < batch:
+            a, b = rng.integers(0, len(utterances), size=2)
+            if speakers[a] == speakers[b]:
+                continue
+            s1, s2 = (_random_crop(utterances[i][0], length, rng) for i in (a, b))
+            mix = np.stack(mix_pair(s1, s2, float(rng.uniform(-max_gain_db, max_gain_db)), length))
+            items.append(np.pad(mix, [(0, 0), (0, length - mix.shape[-1])]))
+        yield torch.from_numpy(np.stack(items))
+
+
+def _random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    if len(x) <= length:
+        return x
+    start = int(rng.integers(0, len(x) - length + 1))
+    return x[start: start + length]
 
 
 class Checkpoint:
@@ -148,18 +198,35 @@ def _fmt(value: object) -> object:
 def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object, rng: np.random.Generator,
         batches: Iterator[torch.Tensor], loss_fn: Callable[[torch.Tensor], torch.Tensor],
         evaluate: Callable[[], dict[str, float]], save_best: Callable[[], None], out: Path, config: dict,
-        score_key: str, desc: str, log_extra: dict | None = None) -> None:
+        score_key: str, desc: str, log_extra: dict | None = None, evaluate_first: bool = False,
+        device: str = "cpu") -> None:
     """The loop all three trainings share: resume, step with grad-norm clipping, and every `eval_every`
-    steps evaluate, log a CSV row, keep the best weights (by `score_key`) and checkpoint."""
+    steps evaluate, log a CSV row, keep the best weights (by `score_key`) and checkpoint.
+
+    `evaluate_first`: on a fresh start, evaluate and keep the untrained model too, so a model whose
+    initial state is already useful (the fusion starts as SepFormer's output) is never replaced by a
+    worse one. `config["max_minutes"]` (optional): a wall-time budget; when it runs out the loop
+    evaluates, checkpoints and stops early (a later call with a larger budget resumes)."""
     checkpoint = Checkpoint(out)
     step, extra = checkpoint.restore(model, optimizer, scheduler, rng)
     best = extra.get("best", -np.inf)
     log: CsvLog | None = None
     losses, step_times = [], []
+    if evaluate_first and step == 0:
+        model.eval()
+        scores = evaluate()
+        model.train()
+        row = {"step": 0, "train_loss": float("nan"), **scores, "lr": scheduler.get_last_lr()[0], "step_s": 0.0,
+               **(log_extra or {})}
+        log = CsvLog(out / "log.csv", list(row))
+        log.write(**row)
+        best = float(scores[score_key])
+        save_best()
+    deadline = time.monotonic() + 60 * config["max_minutes"] if config.get("max_minutes") else None
     bar = tqdm(total=config["steps"], initial=step, desc=desc)
     while step < config["steps"]:
         started = time.perf_counter()
-        loss = loss_fn(next(batches))
+        loss = loss_fn(next(batches).to(device, non_blocking=True))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
@@ -170,7 +237,8 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
         step_times.append(time.perf_counter() - started)
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-        if step % config["eval_every"] == 0 or step == config["steps"]:
+        out_of_time = deadline is not None and time.monotonic() > deadline
+        if step % config["eval_every"] == 0 or step == config["steps"] or out_of_time:
             model.eval()
             scores = evaluate()
             model.train()
@@ -183,12 +251,15 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
                 best = float(scores[score_key])
                 save_best()
             checkpoint.save(step, model, optimizer, scheduler, rng, {"best": best})
+            if out_of_time:
+                print(f"{desc}: time budget of {config['max_minutes']} min reached at step {step} of {config['steps']}")
+                break
     bar.close()
 
 
 def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str, Path], Path],
                  argv: list[str] | None = None) -> None:
-    """Command line of a training script: --config, --train, --val, --out, --steps, --threads, --lr, --init."""
+    """Command line of a training script: --config, --train, --val, --out and overrides of the config."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(default_config))
     parser.add_argument("--train", required=True)
@@ -197,8 +268,14 @@ def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str
     parser.add_argument("--steps", type=int)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--eval-every", type=int)
+    parser.add_argument("--max-minutes", type=float, help="wall-time budget: evaluate, checkpoint and stop when spent")
+    parser.add_argument("--device", help="cpu (default) or cuda")
     parser.add_argument("--init", help="a saved model folder to start from (e.g. ddpmss/pretrained/sepformer)")
     args = parser.parse_args(argv)
     config = load_config(args.config, {"steps": args.steps, "threads": args.threads, "lr": args.lr,
+                                       "batch_size": args.batch_size, "eval_every": args.eval_every,
+                                       "max_minutes": args.max_minutes, "device": args.device,
                                        "init": args.init})
     print(f"best model: {train(config, args.train, args.val, args.out)}")

@@ -1,4 +1,5 @@
-"""Fusion training: cached frozen outputs, logged validation, checkpoints and an exact resume."""
+"""Training: fusion (cached frozen outputs, logged validation, exact resume), dynamic mixing, the time
+budget, and the SepFormer and DiffWave scripts end to end with tiny models."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from ddpmss.checkpoints import TINY_SEPFORMER, instantiate, render_hparams, write_random_model
+from ddpmss import train_sepformer, train_vocoder
+from ddpmss.checkpoints import TINY_DIFFWAVE, TINY_SEPFORMER, instantiate, render_hparams, write_random_model
 from ddpmss.train_fusion import train_fusion
-from ddpmss.training import load_config, pit_neg_si_sdr, warm_start
+from ddpmss.training import dynamic_mixtures, is_clean_list, load_config, pit_neg_si_sdr, warm_start
 
 CONFIG = Path(__file__).resolve().parents[1] / "ddpmss" / "hparams" / "train_fusion.yaml"
 
@@ -49,14 +51,15 @@ def test_training_caches_logs_and_resumes_exactly(tmp_path: Path, tiny_separator
     train_fusion(_config(tmp_path, 2), str(data), str(data), tmp_path / "resumed", tiny_separator)
     resumed = train_fusion(_config(tmp_path, 4), str(data), str(data), tmp_path / "resumed", tiny_separator)
     assert "3 cache hits, 0 computed" in capsys.readouterr().out  # the frozen models ran no more
-    a = torch.load(straight / "fusion.ckpt")
-    b = torch.load(resumed / "fusion.ckpt")
+    a = torch.load(straight.parent / "checkpoint.pt", weights_only=False)["model"]  # the last weights
+    b = torch.load(resumed.parent / "checkpoint.pt", weights_only=False)["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
     with open(tmp_path / "straight" / "log.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["step"] for r in rows] == ["2", "4"]
+    assert [r["step"] for r in rows] == ["0", "2", "4"]  # step 0: the untrained fusion (= SepFormer) is kept too
+    assert float(rows[0]["val_si_sdr"]) == pytest.approx(float(rows[0]["val_sepformer_si_sdr"]), abs=1e-3)
     for column in ("val_si_sdr", "val_pesq_wb", "val_stoi", "val_d_share", "step_s"):
         assert rows[-1][column] != ""
 
@@ -71,3 +74,78 @@ def test_warm_start_loads_a_saved_model_folder(tmp_path: Path) -> None:
     stored = torch.load(saved / "masknet.ckpt", weights_only=True)
     assert all(torch.equal(after[k], stored[k]) for k in stored)
     assert not all(torch.equal(before[k], stored[k]) for k in stored)
+
+
+def _clean_list(root: Path, speechlike) -> Path:
+    """Four utterances of two speakers, listed as the corpus's clean_*.csv (paths relative to the CSV)."""
+    a, b, sr = speechlike
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (x, speaker) in enumerate([(a, "A"), (np.roll(a, 3000), "A"), (b, "B"), (np.roll(b, 2000), "B")]):
+        sf.write(root / f"u{i}.wav", x, sr)
+        rows.append({"path": f"u{i}.wav", "voice": speaker, "speaker": speaker})
+    with open(root / "clean.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "voice", "speaker"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root / "clean.csv"
+
+
+def _mixture_list(root: Path, speechlike) -> Path:
+    a, b, sr = speechlike
+    root.mkdir(parents=True, exist_ok=True)
+    for name, x in (("mix", a + 0.5 * b), ("s1", a), ("s2", 0.5 * b)):
+        sf.write(root / f"{name}.wav", x, sr)
+    (root / "mixtures.csv").write_text("mixture_ID,mixture_path,source_1_path,source_2_path,length\n"
+                                       f"m0,mix.wav,s1.wav,s2.wav,{len(a)}\n")
+    return root / "mixtures.csv"
+
+
+def test_dynamic_mixtures_follow_the_corpus_mixing_rule(tmp_path: Path, speechlike) -> None:
+    sr, t = 8000, np.arange(12000) / 8000
+    tones = {200: "A", 300: "A", 1000: "B"}  # two utterances of speaker A, one of B, told apart by pitch
+    utterances = [np.sin(2 * np.pi * f * t).astype(np.float32)[None] for f in tones]
+    batch = next(dynamic_mixtures(utterances, list(tones.values()), sr, 16, np.random.default_rng(0)))
+    assert batch.shape == (16, 3, sr)
+    for mix, s1, s2 in batch.numpy():
+        np.testing.assert_allclose(mix, s1 + s2, atol=1e-6)
+        assert max(np.abs(mix).max(), np.abs(s1).max(), np.abs(s2).max()) <= 0.9 + 1e-6  # never clips
+        assert -5.01 <= 10 * np.log10(np.sum(s1 ** 2) / np.sum(s2 ** 2)) <= 5.01
+        pitches = [np.argmax(np.abs(np.fft.rfft(x))) * sr / len(x) for x in (s1, s2)]
+        assert sorted(tones[round(f)] for f in pitches) == ["A", "B"]  # always two different speakers
+    with pytest.raises(ValueError, match="two speakers"):
+        next(dynamic_mixtures(utterances[:2], ["A", "A"], sr, 2, np.random.default_rng(0)))
+    assert is_clean_list(_clean_list(tmp_path, speechlike))
+    assert not is_clean_list(_mixture_list(tmp_path / "mixtures", speechlike))
+
+
+def test_sepformer_training_mixes_on_the_fly_and_stops_at_its_time_budget(tmp_path: Path, speechlike,
+                                                                          capsys) -> None:
+    sr = speechlike[2]
+    config = load_config(Path(train_sepformer.__file__).parent / "hparams" / "train_sepformer_small.yaml",
+                         {**TINY_SEPFORMER, "sample_rate": sr, "steps": 50, "eval_every": 40, "batch_size": 2,
+                          "segment_s": 0.5, "val_items": 1, "threads": 1, "max_minutes": 1e-9})
+    folder = train_sepformer.train(config, str(_clean_list(tmp_path / "clean", speechlike)),
+                                   str(_mixture_list(tmp_path / "val", speechlike)), tmp_path / "run")
+    assert "time budget of 1e-09 min reached at step 1 of 50" in capsys.readouterr().out
+    with open(tmp_path / "run" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["1"]  # evaluated and logged before stopping
+    assert np.isfinite(float(rows[0]["val_si_sdri"]))
+    assert {p.name for p in folder.iterdir()} == {"hyperparams.yaml", "encoder.ckpt", "masknet.ckpt", "decoder.ckpt"}
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 1
+
+
+def test_vocoder_training_logs_resynthesis_stoi(tmp_path: Path, speechlike) -> None:
+    clean = str(_clean_list(tmp_path / "clean", speechlike))
+    config = load_config(Path(train_vocoder.__file__).parent / "hparams" / "train_diffwave_small.yaml",
+                         {**TINY_DIFFWAVE, "steps": 2, "eval_every": 2, "batch_size": 2, "segment_frames": 8,
+                          "val_items": 1, "threads": 1})
+    folder = train_vocoder.train(config, clean, clean, tmp_path / "run")
+    with open(tmp_path / "run" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["2"]
+    assert 0.0 <= float(rows[0]["val_stoi"]) <= 1.0
+    saved = instantiate((folder / "hyperparams.yaml").read_text())
+    warm_start(saved, folder)  # the saved folder loads back into the same architecture
+    assert saved["diffwave"].residual_layers[0].dilated_conv.conv.out_channels == 2 * TINY_DIFFWAVE["residual_channels"]
