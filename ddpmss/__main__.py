@@ -103,7 +103,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from ddpmss.bench import run_benchmark
 
     run_benchmark(Path(args.json), quick=args.quick, settings=_settings(args), runs=args.runs,
-                  durations=tuple(args.durations), metrics=not args.skip_metrics)
+                  durations=tuple(args.durations), metrics=not args.skip_metrics, stimuli=args.stimuli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, help="repetitions per measurement (median; default 3, 1 with --quick)")
     p.add_argument("--durations", type=int, nargs="+", default=[4, 10], help="mixture lengths in seconds")
     p.add_argument("--skip-metrics", action="store_true", help="leave out the metrics-pool timing (CPU-only work)")
+    p.add_argument("--stimuli", type=int, help="stimuli scored in the metrics-pool timing (default 20, 4 with --quick)")
     _model_flags(p)
     p.set_defaults(func=cmd_bench)
     return parser

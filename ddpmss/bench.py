@@ -199,9 +199,10 @@ def bench_metrics(n: int = 20, seconds: float = 4.0) -> dict:
 
 
 def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | None = None,
-                  durations: tuple[float, ...] = DURATIONS, metrics: bool = True) -> dict:
+                  durations: tuple[float, ...] = DURATIONS, metrics: bool = True, stimuli: int | None = None) -> dict:
     """Run everything and write OUT.json; headline keys come from the full-size models (offline with --quick).
-    `metrics=False` leaves out the metrics-pool timing (CPU-only work, e.g. when benchmarking a GPU)."""
+    `metrics=False` leaves out the metrics-pool timing (CPU-only work, e.g. when benchmarking a GPU);
+    `stimuli`: how many stimuli it scores (default 20, 4 with --quick)."""
     runs = runs or (1 if quick else 3)
     report: dict = {"device": settings.resolved_device(), "threads": os.cpu_count(), "torch_version": torch.__version__,
                     "cpu": platform.processor() or platform.machine(), "precision": settings.resolved_precision(),
@@ -224,7 +225,7 @@ def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | N
     report["headline_models"] = "full_size" if "full_size" in results else "offline"
     report["models"] = results
     if metrics:
-        report["metrics_parallel"] = bench_metrics(n=4 if quick else 20)
+        report["metrics_parallel"] = bench_metrics(n=stimuli or (4 if quick else 20))
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(report, indent=2))
     print(f"wrote {out_json}")

@@ -848,12 +848,58 @@ def _read_folder(folder: Path) -> list[MixtureEntry]:
 
 
 # ---------------------------------------------------------------------------------------------
+# A portable subset (for training on a machine the corpus cannot be copied to whole)
+# ---------------------------------------------------------------------------------------------
+
+
+def pack_subset(corpus: Path, out: Path, train_per_voice: int = 45, val_per_voice: int = 3,
+                val_mixtures: int = 40, rate: int = 8000) -> dict[str, int]:
+    """Copy a voice-balanced subset into `out` as FLAC with paths relative to the lists:
+    `clean_train.csv` / `clean_val.csv` (the first utterances of each voice, in list order) and
+    `val{rate//1000}k.csv` (the first validation mixtures at `rate`). The GPU trainings of the model
+    card read this (45 per voice: 45 MB, under the device tool's 64 MiB limit). Returns counts."""
+    import soundfile as sf
+
+    counts = {}
+    for split, per_voice in (("train", train_per_voice), ("val", val_per_voice)):
+        with open(corpus / "utterances" / f"clean_{split}.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        by_voice: dict[str, list[dict]] = {}
+        for row in rows:
+            by_voice.setdefault(row["voice"], []).append(row)
+        picked = [row for voice in sorted(by_voice) for row in by_voice[voice][:per_voice]]
+        (out / split).mkdir(parents=True, exist_ok=True)
+        packed = []
+        for i, row in enumerate(picked):
+            source = Path(row["path"]) if Path(row["path"]).is_absolute() else corpus / "utterances" / row["path"]
+            audio, sr = sf.read(source, dtype="int16")  # the cache is 16-bit PCM: lossless
+            name = f"{split}/{i:05d}.flac"
+            sf.write(out / name, audio, sr, format="FLAC")
+            packed.append({**row, "path": name})
+        _write_csv(out / f"clean_{split}.csv", list(packed[0]), packed)
+        counts[split] = len(packed)
+    name = f"val{rate // 1000}k"
+    (out / name).mkdir(parents=True, exist_ok=True)
+    packed = []
+    for entry in read_mixture_list(rate_dir(corpus, rate) / "metadata" / "mixture_val_mix_clean.csv")[:val_mixtures]:
+        row = {"mixture_ID": entry.mixture_id, "length": entry.length}
+        for key, path in zip(LIBRIMIX_COLUMNS[1:4], (entry.mixture_path, *entry.source_paths)):
+            audio, sr = sf.read(path, dtype="float32")
+            row[key] = f"{name}/{Path(path).parent.name}_{Path(path).stem}.flac"
+            sf.write(out / row[key], audio, sr, format="FLAC", subtype="PCM_24")
+        packed.append(row)
+    _write_csv(out / f"{name}.csv", LIBRIMIX_COLUMNS, packed)
+    counts[name] = len(packed)
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`generate`, `real` and `examples` subcommands (see docs/corpus.md)."""
+    """`generate`, `real`, `examples` and `pack` subcommands (see docs/corpus.md)."""
     parser = argparse.ArgumentParser(prog="python -m ddpmss.data",
                                      description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -870,6 +916,11 @@ def main(argv: list[str] | None = None) -> None:
     real.add_argument("--out", type=Path, required=True)
     examples = commands.add_parser("examples", help="4 short example mixtures for the repository")
     examples.add_argument("--out", type=Path, required=True)
+    pack = commands.add_parser("pack", help="a voice-balanced FLAC subset to train on another machine")
+    pack.add_argument("--corpus", type=Path, required=True)
+    pack.add_argument("--out", type=Path, required=True)
+    pack.add_argument("--train-per-voice", type=int, default=45)
+    pack.add_argument("--val-per-voice", type=int, default=3)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # resampling is light; leave the cores to the synthesizers
@@ -881,6 +932,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "real":
         made = make_real_corpus(args.out)
         print(", ".join(f"{n} real mixtures at {rate} Hz" for rate, n in made.items()))
+    elif args.command == "pack":
+        counts = pack_subset(args.corpus, args.out, args.train_per_voice, args.val_per_voice)
+        print(", ".join(f"{name}: {n}" for name, n in counts.items()))
     else:
         print(f"examples: {', '.join(make_examples(args.out))}")
     print(f"done in {time.monotonic() - started:.0f} s")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from ddpmss.bench import bench_metrics, bench_models
@@ -24,3 +29,16 @@ def test_metrics_in_two_processes_match_one() -> None:
     result = bench_metrics(n=2, seconds=1.0)
     assert result["inline_s"] > 0 and result["workers_1_s"] > 0 and result["workers_2_s"] > 0
     assert result["stimuli"] == 2
+
+
+@pytest.mark.slow
+def test_bench_command_writes_the_required_keys(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "ddpmss", "bench", "--quick", "--durations", "1", "--skip-metrics",
+                           "--device", "cpu", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    for key in ("all_three_1s", "vocoder_1s"):
+        assert report[key]["stock_s"] > 0 and report[key]["ours_s"] > 0 and report[key]["speedup"] > 0
+    assert report["device"] == "cpu" and report["threads"] >= 1 and report["torch_version"]
+    assert report["headline_models"] == "offline" and "metrics_parallel" not in report

@@ -209,3 +209,19 @@ def test_real_corpus_keeps_8k_material_out_of_the_16k_set(tmp_path):
         mix, s1, s2 = (sf.read(row[c], dtype="float32")[0]
                        for c in ("mixture_path", "source_1_path", "source_2_path"))
         assert np.max(np.abs(mix - (s1 + s2))) <= PCM_TOLERANCE
+
+
+def test_pack_subset_is_a_lossless_voice_balanced_copy(corpus, tmp_path):
+    counts = data.pack_subset(corpus, tmp_path / "packed", train_per_voice=1, val_per_voice=1, val_mixtures=1)
+    train = _rows(tmp_path / "packed" / "clean_train.csv")
+    voices = {row["voice"] for row in _rows(corpus / "utterances" / "clean_train.csv")}
+    assert counts["train"] == len(train) == len(voices)  # one utterance of every training voice
+    assert {row["voice"] for row in train} == voices
+    original = {row["text"] + row["voice"]: row["path"] for row in _rows(corpus / "utterances" / "clean_train.csv")}
+    for row in train:
+        packed, _ = sf.read(tmp_path / "packed" / row["path"], dtype="int16")
+        source, _ = sf.read(original[row["text"] + row["voice"]], dtype="int16")
+        np.testing.assert_array_equal(packed, source)
+    (mixture,) = data.read_mixture_list(tmp_path / "packed" / "val8k.csv")  # relative paths resolve
+    mix, s1, s2 = (sf.read(p, dtype="float32")[0] for p in (mixture.mixture_path, *mixture.source_paths))
+    assert np.max(np.abs(mix - (s1 + s2))) <= 2 * PCM_TOLERANCE
