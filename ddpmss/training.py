@@ -138,7 +138,7 @@ def _random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.nda
 
 class Checkpoint:
     """Saves and restores everything a run needs to continue exactly: weights, optimiser, scheduler,
-    step, the data RNG and torch's RNG."""
+    step, the data RNG and torch's RNGs (CPU, and CUDA when present)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder) / "checkpoint.pt"
@@ -153,6 +153,7 @@ class Checkpoint:
             "scheduler": scheduler.state_dict(),
             "numpy_rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "extra": extra or {},
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,6 +172,8 @@ class Checkpoint:
         scheduler.load_state_dict(state["scheduler"])
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         return int(state["step"]), state["extra"]
 
 
