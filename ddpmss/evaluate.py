@@ -50,11 +50,14 @@ def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, wo
 
 
 def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None) -> dict:
-    """Mean STOI of the vocoder's 6-step re-synthesis of clean speech from its own mel spectrogram."""
+    """Mean STOI of the vocoder's 6-step re-synthesis of clean speech from its own mel spectrogram,
+    over (up to `limit`) utterances taken from every voice in turn (the lists are grouped by voice)."""
     import csv
 
     with open(clean_csv, newline="") as f:
-        paths = [row["path"] for row in csv.DictReader(f)][:limit]
+        rows = list(csv.DictReader(f))
+    chosen = _round_robin(rows, key="voice")[:limit]
+    paths = [row["path"] for row in chosen]
     sr = separator.mel.sample_rate
     scores = []
     generator = torch.Generator().manual_seed(0)
@@ -63,7 +66,16 @@ def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None) ->
         with torch.inference_mode():
             audio = separator.sampler(separator.mel.mel(wav), separator.mel.hop_length, generator)
         scores.append(stoi_score(audio[0, : wav.shape[-1]].numpy(), wav[0].numpy(), sr, extended=False)[0])
-    return {"utterances": len(scores), "stoi": _mean(scores)}
+    return {"utterances": len(scores), "voices": len({r.get("voice") for r in chosen}), "stoi": _mean(scores)}
+
+
+def _round_robin(rows: list[dict], key: str) -> list[dict]:
+    """Rows reordered to take one of each `key` value in turn (first of each, then second of each...)."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row.get(key, ""), []).append(row)
+    return [group[i] for i in range(max(map(len, groups.values()), default=0)) for group in groups.values()
+            if i < len(group)]
 
 
 def _mean(values: list[float]) -> float | None:
