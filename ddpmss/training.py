@@ -94,13 +94,8 @@ def random_segments(signals: list[np.ndarray], length: int, batch: int, rng: np.
         picks = rng.integers(0, len(signals), size=batch)
         crops = []
         for i in picks:
-            x = signals[i]
-            if x.shape[-1] > length:
-                start = int(rng.integers(0, x.shape[-1] - length + 1))
-                x = x[..., start: start + length]
-            else:
-                x = np.pad(x, [(0, 0), (0, length - x.shape[-1])])
-            crops.append(x)
+            x = _random_crop(signals[i], length, rng)
+            crops.append(np.pad(x, [(0, 0), (0, length - x.shape[-1])]))
         yield torch.from_numpy(np.stack(crops))
 
 
@@ -130,10 +125,11 @@ def dynamic_mixtures(utterances: list[np.ndarray], speakers: list[str], length: 
 
 
 def _random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    if len(x) <= length:
+    """A random `length`-sample window along the last axis (x itself when not longer)."""
+    if x.shape[-1] <= length:
         return x
-    start = int(rng.integers(0, len(x) - length + 1))
-    return x[start: start + length]
+    start = int(rng.integers(0, x.shape[-1] - length + 1))
+    return x[..., start: start + length]
 
 
 class Checkpoint:
