@@ -5,7 +5,9 @@
         --clean corpus/utterances/clean_test_unseen_voices.csv --limit 50 --out results.json
 
 Per pipeline: mean SI-SDR, SI-SDRi, PESQ (NB/WB), STOI, ESTOI, DNSMOS (SIG/BAK/OVRL), and the fusion's
-D-energy share; with --clean, the vocoder's re-synthesis STOI of clean speech from its own mel.
+D-energy share; with --clean, the vocoder's re-synthesis STOI of clean speech from its own mel
+(`--vocoder-schedule full`: through every step of its training noise schedule instead of the 6-step
+fast one, a diagnostic of what the fast schedule costs).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ddpmss.metrics import METRIC_NAMES, match_permutation, score_many, stoi_sco
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.training import read_wav
+from ddpmss.vocoder import FastDiffWave
 
 
 def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, workers: int = 2) -> dict:
@@ -49,9 +52,19 @@ def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, wo
     return summary
 
 
-def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None) -> dict:
-    """Mean STOI of the vocoder's 6-step re-synthesis of clean speech from its own mel spectrogram,
-    over (up to `limit`) utterances taken from every voice in turn (the lists are grouped by voice)."""
+def full_schedule_sampler(separator: Separator) -> FastDiffWave:
+    """The separator's vocoder sampled through every step of its training noise schedule (DiffWave's
+    slow sampler), in the same precision as its fast sampler."""
+    diffusion = separator.vocoder.hparams.diffusion
+    return FastDiffWave(separator.sampler.fp32_net, diffusion, diffusion.betas.float().tolist(),
+                        separator.sampler.precision)
+
+
+def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None,
+                     sampler: FastDiffWave | None = None) -> dict:
+    """Mean STOI of the vocoder's re-synthesis of clean speech from its own mel spectrogram (with
+    `sampler`, by default the pipeline's 6-step one), over (up to `limit`) utterances taken from every
+    voice in turn (the lists are grouped by voice)."""
     import csv
 
     with open(clean_csv, newline="") as f:
@@ -59,14 +72,16 @@ def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None) ->
     chosen = _round_robin(rows, key="voice")[:limit]
     paths = [row["path"] for row in chosen]
     sr = separator.mel.sample_rate
+    sampler = sampler or separator.sampler
     scores = []
     generator = torch.Generator().manual_seed(0)
     for path in tqdm(paths, desc="vocoding", leave=False):
         wav = torch.from_numpy(read_wav(path, sr)).unsqueeze(0)
         with torch.inference_mode():
-            audio = separator.sampler(separator.mel.mel(wav), separator.mel.hop_length, generator)
+            audio = sampler(separator.mel.mel(wav), separator.mel.hop_length, generator)
         scores.append(stoi_score(audio[0, : wav.shape[-1]].numpy(), wav[0].numpy(), sr, extended=False)[0])
-    return {"utterances": len(scores), "voices": len({r.get("voice") for r in chosen}), "stoi": _mean(scores)}
+    return {"utterances": len(scores), "voices": len({r.get("voice") for r in chosen}),
+            "sampling_steps": len(sampler.schedule), "stoi": _mean(scores)}
 
 
 def _round_robin(rows: list[dict], key: str) -> list[dict]:
@@ -88,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="offline")
     parser.add_argument("--mixtures", action="append", default=[], help="LibriMix CSV or folder (repeatable)")
     parser.add_argument("--clean", help="CSV of clean utterances (path column) for the vocoder STOI")
+    parser.add_argument("--vocoder-schedule", choices=["fast", "full"], default="fast",
+                        help="vocoder STOI with the pipeline's 6-step schedule or every training step")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -96,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     for mixtures in args.mixtures:
         report[Path(mixtures).stem] = evaluate_mixtures(separator, mixtures, args.limit)
     if args.clean:
-        report["vocoder_resynthesis"] = evaluate_vocoder(separator, args.clean, args.limit)
+        sampler = full_schedule_sampler(separator) if args.vocoder_schedule == "full" else None
+        report["vocoder_resynthesis"] = evaluate_vocoder(separator, args.clean, args.limit, sampler)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

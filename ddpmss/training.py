@@ -8,12 +8,14 @@ import csv
 import random
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 import yaml
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ddpmss.audio import resample
@@ -205,22 +207,37 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
     `evaluate_first`: on a fresh start, evaluate and keep the untrained model too, so a model whose
     initial state is already useful (the fusion starts as SepFormer's output) is never replaced by a
     worse one. `config["max_minutes"]` (optional): a wall-time budget; when it runs out the loop
-    evaluates, checkpoints and stops early (a later call with a larger budget resumes)."""
+    evaluates, checkpoints and stops early (a later call with a larger budget resumes).
+    `config["ema_decay"]` (optional, 0 = off): keep an exponential moving average of the weights and
+    evaluate and save that (diffusion models sample better from averaged weights, Ho et al. 2020); the
+    raw weights' scores are logged too, with a `_raw` suffix."""
     checkpoint = Checkpoint(out)
     step, extra = checkpoint.restore(model, optimizer, scheduler, rng)
+    ema = _ema_copy(model, config.get("ema_decay"), extra.get("ema"))
     best = extra.get("best", -np.inf)
     log: CsvLog | None = None
     losses, step_times = [], []
-    if evaluate_first and step == 0:
+
+    def assess() -> None:
+        """Evaluate, log a row and keep the weights if they are the best so far."""
+        nonlocal best, log, losses, step_times
         model.eval()
-        scores = evaluate()
+        raw = {f"{k}_raw": v for k, v in evaluate().items()} if ema is not None else {}
+        with _weights_of(model, ema):
+            scores = evaluate()
+            if scores[score_key] > best:
+                best = float(scores[score_key])
+                save_best()
         model.train()
-        row = {"step": 0, "train_loss": float("nan"), **scores, "lr": scheduler.get_last_lr()[0], "step_s": 0.0,
+        row = {"step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"), **scores, **raw,
+               "lr": scheduler.get_last_lr()[0], "step_s": float(np.median(step_times)) if step_times else 0.0,
                **(log_extra or {})}
-        log = CsvLog(out / "log.csv", list(row))
+        log = log or CsvLog(out / "log.csv", list(row))
         log.write(**row)
-        best = float(scores[score_key])
-        save_best()
+        losses, step_times = [], []
+
+    if evaluate_first and step == 0:
+        assess()
     deadline = time.monotonic() + 60 * config["max_minutes"] if config.get("max_minutes") else None
     bar = tqdm(total=config["steps"], initial=step, desc=desc)
     while step < config["steps"]:
@@ -231,6 +248,8 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
         torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         step += 1
         losses.append(loss.item())
         step_times.append(time.perf_counter() - started)
@@ -238,22 +257,38 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
         out_of_time = deadline is not None and time.monotonic() > deadline
         if step % config["eval_every"] == 0 or step == config["steps"] or out_of_time:
-            model.eval()
-            scores = evaluate()
-            model.train()
-            row = {"step": step, "train_loss": float(np.mean(losses)), **scores,
-                   "lr": scheduler.get_last_lr()[0], "step_s": float(np.median(step_times)), **(log_extra or {})}
-            log = log or CsvLog(out / "log.csv", list(row))
-            log.write(**row)
-            losses, step_times = [], []
-            if scores[score_key] > best:
-                best = float(scores[score_key])
-                save_best()
-            checkpoint.save(step, model, optimizer, scheduler, rng, {"best": best})
+            assess()
+            checkpoint.save(step, model, optimizer, scheduler, rng,
+                            {"best": best, **({"ema": ema.state_dict()} if ema is not None else {})})
             if out_of_time:
                 print(f"{desc}: time budget of {config['max_minutes']} min reached at step {step} of {config['steps']}")
                 break
     bar.close()
+
+
+def _ema_copy(model: torch.nn.Module, decay: float | None, state: dict | None) -> AveragedModel | None:
+    """An exponential moving average of `model` (torch's own AveragedModel), restored from a checkpoint's
+    `state` when resuming; None when `decay` is 0 or unset."""
+    if not decay:
+        return None
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    if state is not None:
+        ema.load_state_dict(state)
+    return ema
+
+
+@contextmanager
+def _weights_of(model: torch.nn.Module, ema: AveragedModel | None) -> Iterator[None]:
+    """Give `model` the averaged weights for the duration of the block (nothing when `ema` is None)."""
+    if ema is None:
+        yield
+        return
+    own = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(ema.module.state_dict())
+    try:
+        yield
+    finally:
+        model.load_state_dict(own)
 
 
 def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str, Path], Path],
@@ -272,9 +307,16 @@ def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str
     parser.add_argument("--max-minutes", type=float, help="wall-time budget: evaluate, checkpoint and stop when spent")
     parser.add_argument("--device", help="cpu (default) or cuda")
     parser.add_argument("--init", help="a saved model folder to start from (e.g. ddpmss/pretrained/sepformer)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any other key of the config (a YAML value), e.g. --set lr_gamma=0.9995")
     args = parser.parse_args(argv)
-    config = load_config(args.config, {"steps": args.steps, "threads": args.threads, "lr": args.lr,
-                                       "batch_size": args.batch_size, "eval_every": args.eval_every,
-                                       "max_minutes": args.max_minutes, "device": args.device,
-                                       "init": args.init})
+    overrides = {"steps": args.steps, "threads": args.threads, "lr": args.lr, "batch_size": args.batch_size,
+                 "eval_every": args.eval_every, "max_minutes": args.max_minutes, "device": args.device,
+                 "init": args.init}
+    config = load_config(args.config, overrides)
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in config:
+            parser.error(f"--set {item}: expected KEY=VALUE with KEY one of the config's keys ({', '.join(config)})")
+        config[key] = yaml.safe_load(value)
     print(f"best model: {train(config, args.train, args.val, args.out)}")

@@ -8,6 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from ddpmss.evaluate import evaluate_vocoder, full_schedule_sampler
+from ddpmss.pipelines import Separator
+from ddpmss.settings import Settings
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -30,3 +36,19 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
     # --limit 2 over a list grouped by voice takes one utterance of each voice, not two of the first
     assert report["vocoder_resynthesis"]["utterances"] == 2 and report["vocoder_resynthesis"]["voices"] == 2
     assert 0.0 <= report["vocoder_resynthesis"]["stoi"] <= 1.0
+    assert report["vocoder_resynthesis"]["sampling_steps"] == 6  # the pipeline's fast schedule by default
+
+
+def test_vocoder_can_be_scored_through_its_whole_training_schedule(tmp_path: Path, tiny_models: Path,
+                                                                    monkeypatch) -> None:
+    monkeypatch.setenv("DDPMSS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DDPMSS_DEVICE", "cpu")
+    separator = Separator.from_settings(Settings.from_env(models=str(tiny_models)))
+    sampler = full_schedule_sampler(separator)
+    betas = separator.vocoder.hparams.diffusion.betas
+    assert len(sampler.schedule) == len(betas) > 6
+    assert sampler.steps == pytest.approx(list(range(len(betas))), abs=1e-3)  # every training step, in order
+    clean = tmp_path / "clean.csv"
+    clean.write_text(f"path,voice\n{EXAMPLES / 'tts_unseen_voices_1'}/s1.wav,a\n")
+    scores = evaluate_vocoder(separator, str(clean), 1, sampler)
+    assert scores["sampling_steps"] == len(betas) and 0.0 <= scores["stoi"] <= 1.0

@@ -14,7 +14,15 @@ import torch
 from ddpmss import train_sepformer, train_vocoder
 from ddpmss.checkpoints import TINY_DIFFWAVE, TINY_SEPFORMER, instantiate, render_hparams, write_random_model
 from ddpmss.train_fusion import train_fusion
-from ddpmss.training import dynamic_mixtures, is_clean_list, load_config, pit_neg_si_sdr, warm_start
+from ddpmss.training import (
+    dynamic_mixtures,
+    fit,
+    is_clean_list,
+    load_config,
+    pit_neg_si_sdr,
+    training_cli,
+    warm_start,
+)
 
 CONFIG = Path(__file__).resolve().parents[1] / "ddpmss" / "hparams" / "train_fusion.yaml"
 
@@ -149,3 +157,57 @@ def test_vocoder_training_logs_resynthesis_stoi(tmp_path: Path, speechlike) -> N
     saved = instantiate((folder / "hyperparams.yaml").read_text())
     warm_start(saved, folder)  # the saved folder loads back into the same architecture
     assert saved["diffwave"].residual_layers[0].dilated_conv.conv.out_channels == 2 * TINY_DIFFWAVE["residual_channels"]
+
+
+def test_training_cli_overrides_any_config_key_and_refuses_unknown_ones(tmp_path: Path, capsys) -> None:
+    seen = {}
+
+    def fake_train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
+        seen.update(config)
+        return out
+
+    config = Path(train_vocoder.__file__).parent / "hparams" / "train_diffwave_small.yaml"
+    common = ["--config", str(config), "--train", "t.csv", "--val", "v.csv", "--out", str(tmp_path)]
+    training_cli("doc", config, fake_train, [*common, "--lr", "0.001", "--set", "lr_gamma=0.9995",
+                                             "--set", "val_items=7"])
+    assert (seen["lr"], seen["lr_gamma"], seen["val_items"]) == (0.001, 0.9995, 7)
+    with pytest.raises(SystemExit):
+        training_cli("doc", config, fake_train, [*common, "--set", "no_such_key=1"])
+    assert "--set no_such_key=1: expected KEY=VALUE with KEY one of the config's keys" in capsys.readouterr().err
+
+
+def _fit_line(out: Path, steps: int, ema_decay: float) -> tuple[torch.nn.Module, list[dict]]:
+    """fit() on a one-weight regression whose validation score rises every step (so the last is the best)."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=1.0)
+    rng = np.random.default_rng(0)
+    batches = (torch.from_numpy(rng.normal(size=(4, 1))).float() for _ in iter(int, 1))
+    saved: list[dict] = []
+    evaluate_calls = iter(range(1000))
+    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng, batches=batches,
+        loss_fn=lambda x: (model(x) - 3 * x).pow(2).mean(), evaluate=lambda: {"val": float(next(evaluate_calls))},
+        save_best=lambda: saved.append({k: v.clone() for k, v in model.state_dict().items()}), out=out,
+        config={"steps": steps, "eval_every": 2, "clip": 5.0, "ema_decay": ema_decay}, score_key="val", desc="t")
+    return model, saved
+
+
+def test_fit_keeps_and_saves_a_moving_average_of_the_weights_and_resumes_it(tmp_path: Path) -> None:
+    model, saved = _fit_line(tmp_path / "straight", 4, ema_decay=0.5)
+    state = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)
+    ema_weight = state["extra"]["ema"]["module.weight"]
+    torch.testing.assert_close(saved[-1]["weight"], ema_weight, rtol=0, atol=0)  # the average is what is saved
+    torch.testing.assert_close(model.weight.detach(), state["model"]["weight"], rtol=0, atol=0)  # raw weights back
+    assert not torch.equal(ema_weight, state["model"]["weight"])
+    with open(tmp_path / "straight" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["2", "4"] and all(r["val_raw"] != "" for r in rows)
+
+    _fit_line(tmp_path / "resumed", 2, ema_decay=0.5)
+    _fit_line(tmp_path / "resumed", 4, ema_decay=0.5)
+    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    torch.testing.assert_close(resumed["extra"]["ema"]["module.weight"], ema_weight, rtol=0, atol=0)
+
+    _, plain = _fit_line(tmp_path / "plain", 4, ema_decay=0.0)
+    torch.testing.assert_close(plain[-1]["weight"], state["model"]["weight"], rtol=0, atol=0)  # off: raw weights
