@@ -127,6 +127,13 @@ class ListenLog:
             running = self._clock() - entry.since if entry.since is not None else 0.0
             return entry.total + running, entry.first is not None, entry.ended
 
+    def completed_seconds(self, key: tuple[str, str]) -> float:
+        """Seconds of playback that has stopped: a replay still running does not count yet, so a clip
+        skipped to its end and then restarted is not taken as heard however slowly the rating arrives."""
+        with self._lock:
+            entry = self._clips.get(key)
+            return entry.total if entry is not None else 0.0
+
     def _entry(self, key: tuple[str, str]) -> _Listen:
         now = self._clock()
         if key not in self._clips and len(self._clips) >= LISTEN_MAX_ENTRIES:
@@ -356,8 +363,9 @@ def _listening_problem(lab: Lab, visit: Visit, page: Page) -> str:
     if page.protocol == "mushra":
         missing = [c.label for s, c in enumerate(page.clips) if not lab.listens.heard(_key(visit, page, s))[1]]
         return f"Please play every clip before rating ({', '.join(missing)} not played yet)." if missing else ""
-    seconds, _, finished = lab.listens.heard(_key(visit, page, 0))
-    if not finished or seconds < page.clips[0].duration_s - LISTEN_TOLERANCE_S:
+    key = _key(visit, page, 0)
+    finished = lab.listens.heard(key)[2]
+    if not finished or lab.listens.completed_seconds(key) < page.clips[0].duration_s - LISTEN_TOLERANCE_S:
         return LISTEN_FIRST
     return ""
 

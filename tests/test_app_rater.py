@@ -179,6 +179,25 @@ def test_listen_log_adds_replays_and_accepts_pause_and_end_in_any_order(clock: C
     clock.now += 0.5
     assert log.heard(key) == (1.5, True, True)
     assert log.heard(("tab", "a2")) == (0.0, False, False)
+    assert log.completed_seconds(key) == 1.0  # the replay still running counts once it stops
+    log.pause(key)
+    assert log.completed_seconds(key) == 1.5
+
+
+def test_a_clip_skipped_to_its_end_and_restarted_is_not_heard_however_late_the_rating(tmp_path: Path,
+                                                                                       clock: Clock) -> None:
+    lab = lab_for(tmp_path, clock)
+    visit, _ = start(lab)
+    run_training(lab, visit)
+    listen(lab, visit, clock, seconds=0.0)  # skipped straight to the end
+    rater.played(lab, visit, 0)  # restarted, and still playing...
+    clock.now += 10 * visit.page.clips[0].duration_s  # ...long past the clip's length (a slow server)
+    visit, view = rater.submit(lab, visit, [expected_answer(lab, visit)], [])
+    assert view.stage == "notice" and view.notice == LISTEN_FIRST and not lab.store.list_ratings()
+    rater.paused(lab, visit, 0)
+    rater.ended(lab, visit, 0)
+    visit, view = rater.submit(lab, visit, [expected_answer(lab, visit)], [])
+    assert view.stage == "page" and len(lab.store.list_ratings()) == 1
 
 
 def test_a_tab_whose_server_state_is_gone_is_asked_to_reload_and_then_resumes(tmp_path: Path, clock: Clock) -> None:
