@@ -111,7 +111,7 @@ class StockPath:
             wav = resample(source.unsqueeze(0), self.sep.sep_sr, mel_cfg.sample_rate)
             mel = mel_cfg.mel(wav)
             out.append(self.sep.vocoder.decode_batch(mel, hop_len=mel_cfg.hop_length, fast_sampling=True,
-                                                     fast_sampling_noise_schedule=list(self.sep.settings.fast_steps)))
+                                                     fast_sampling_noise_schedule=self.sep.sampler.schedule))
         self.timings["vocoder"].append(time.perf_counter() - started)
         return out
 
@@ -178,7 +178,7 @@ def bf16_closeness(separator: Separator) -> float:
     outs = {}
     for precision in ("fp32", "bf16"):
         sampler = FastDiffWave(separator.vocoder.mods.diffwave, separator.vocoder.hparams.diffusion,
-                               list(separator.settings.fast_steps), precision)
+                               separator.sampler.schedule, precision)
         generator = torch.Generator(separator.device).manual_seed(0)
         outs[precision] = sampler(mel, separator.mel.hop_length, generator).float().cpu().numpy()
     return round(min(si_sdr(outs["bf16"][i], outs["fp32"][i]) for i in range(len(outs["fp32"]))), 2)

@@ -5,9 +5,10 @@
         --clean corpus/utterances/clean_test_unseen_voices.csv --limit 50 --out results.json
 
 Per pipeline: mean SI-SDR, SI-SDRi, PESQ (NB/WB), STOI, ESTOI, DNSMOS (SIG/BAK/OVRL), and the fusion's
-D-energy share; with --clean, the vocoder's re-synthesis STOI of clean speech from its own mel
-(`--vocoder-schedule full`: through every step of its training noise schedule instead of the 6-step
-fast one, a diagnostic of what the fast schedule costs).
+D-energy share; with --clean, the vocoder's re-synthesis of clean speech from its own mel (STOI,
+ESTOI, PESQ, DNSMOS), sampled as the pipeline does (`--vocoder-schedule fast`: the model's own 6-step
+schedule), with the DiffWave paper's 6-step schedule (`paper`) or through every step of its training
+noise schedule (`full`, a diagnostic of what the fast schedule costs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 from tqdm import tqdm
 
 from ddpmss.data import read_mixture_list
@@ -26,7 +28,11 @@ from ddpmss.metrics import METRIC_NAMES, match_permutation, score_many, stoi_sco
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.training import read_wav
-from ddpmss.vocoder import FastDiffWave
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave
+
+# re-synthesis metrics of `evaluate_vocoder(..., all_metrics=True)`: SI-SDR means nothing for a
+# vocoder that does not keep the waveform's phase
+RESYNTHESIS_METRICS = tuple(m for m in METRIC_NAMES if not m.startswith("si_sdr"))
 
 
 def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, workers: int = 2) -> dict:
@@ -52,19 +58,25 @@ def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, wo
     return summary
 
 
-def full_schedule_sampler(separator: Separator) -> FastDiffWave:
-    """The separator's vocoder sampled through every step of its training noise schedule (DiffWave's
-    slow sampler), in the same precision as its fast sampler."""
-    diffusion = separator.vocoder.hparams.diffusion
-    return FastDiffWave(separator.sampler.fp32_net, diffusion, diffusion.betas.float().tolist(),
+def schedule_sampler(separator: Separator, schedule: list[float]) -> FastDiffWave:
+    """The separator's vocoder sampled with another noise schedule, in the precision of its own sampler."""
+    return FastDiffWave(separator.sampler.fp32_net, separator.vocoder.hparams.diffusion, schedule,
                         separator.sampler.precision)
 
 
+def full_schedule_sampler(separator: Separator) -> FastDiffWave:
+    """The separator's vocoder sampled through every step of its training noise schedule (DiffWave's
+    slow sampler)."""
+    return schedule_sampler(separator, separator.vocoder.hparams.diffusion.betas.float().tolist())
+
+
 def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None,
-                     sampler: FastDiffWave | None = None) -> dict:
-    """Mean STOI of the vocoder's re-synthesis of clean speech from its own mel spectrogram (with
-    `sampler`, by default the pipeline's 6-step one), over (up to `limit`) utterances taken from every
-    voice in turn (the lists are grouped by voice)."""
+                     sampler: FastDiffWave | None = None, all_metrics: bool = False, seed: int = 0) -> dict:
+    """Mean STOI (with `all_metrics`, every RESYNTHESIS_METRICS value and a 95% confidence interval of
+    the mean STOI over utterances) of the vocoder's re-synthesis of clean speech from its own mel
+    spectrogram, sampled by `sampler` (by default the pipeline's), over (up to `limit`) utterances taken
+    from every voice in turn (the lists are grouped by voice). The noise is drawn from `seed`, so two
+    samplers compared on one list see the same draws."""
     import csv
 
     with open(clean_csv, newline="") as f:
@@ -73,15 +85,20 @@ def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None,
     paths = [row["path"] for row in chosen]
     sr = separator.mel.sample_rate
     sampler = sampler or separator.sampler
-    scores = []
-    generator = torch.Generator().manual_seed(0)
+    pairs = []
+    generator = torch.Generator().manual_seed(seed)
     for path in tqdm(paths, desc="vocoding", leave=False):
         wav = torch.from_numpy(read_wav(path, sr)).unsqueeze(0)
         with torch.inference_mode():
             audio = sampler(separator.mel.mel(wav), separator.mel.hop_length, generator)
-        scores.append(stoi_score(audio[0, : wav.shape[-1]].numpy(), wav[0].numpy(), sr, extended=False)[0])
-    return {"utterances": len(scores), "voices": len({r.get("voice") for r in chosen}),
-            "sampling_steps": len(sampler.schedule), "stoi": _mean(scores)}
+        pairs.append((audio[0, : wav.shape[-1]].float().numpy(), wav[0].numpy()))
+    summary = {"utterances": len(pairs), "voices": len({r.get("voice") for r in chosen}),
+               "sampling_steps": len(sampler.schedule), "schedule": sampler.schedule, "seed": seed}
+    if not all_metrics:
+        return {**summary, "stoi": _mean([stoi_score(est, ref, sr, extended=False)[0] for est, ref in pairs])}
+    scores = score_many([(est, ref, sr, None, True) for est, ref in pairs])
+    means = {m: _mean([s[m] for s in scores]) for m in RESYNTHESIS_METRICS}
+    return {**summary, **means, "stoi_ci95": _ci95([s["stoi"] for s in scores])}
 
 
 def _round_robin(rows: list[dict], key: str) -> list[dict]:
@@ -91,6 +108,15 @@ def _round_robin(rows: list[dict], key: str) -> list[dict]:
         groups.setdefault(row.get(key, ""), []).append(row)
     return [group[i] for i in range(max(map(len, groups.values()), default=0)) for group in groups.values()
             if i < len(group)]
+
+
+def _ci95(values: list[float]) -> list[float] | None:
+    """The t-distribution 95% confidence interval of the mean of the finite `values`."""
+    finite = np.array([v for v in values if v is not None and math.isfinite(v)])
+    if len(finite) < 2:
+        return None
+    low, high = stats.t.interval(0.95, len(finite) - 1, loc=finite.mean(), scale=stats.sem(finite))
+    return [round(float(low), 4), round(float(high), 4)]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -103,8 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="offline")
     parser.add_argument("--mixtures", action="append", default=[], help="LibriMix CSV or folder (repeatable)")
     parser.add_argument("--clean", help="CSV of clean utterances (path column) for the vocoder STOI")
-    parser.add_argument("--vocoder-schedule", choices=["fast", "full"], default="fast",
-                        help="vocoder STOI with the pipeline's 6-step schedule or every training step")
+    parser.add_argument("--vocoder-schedule", choices=["fast", "paper", "full"], default="fast",
+                        help="re-synthesis with the pipeline's 6-step schedule (the model's own), the "
+                             "DiffWave paper's 6-step one, or every training step")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the re-synthesis noise")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -113,8 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     for mixtures in args.mixtures:
         report[Path(mixtures).stem] = evaluate_mixtures(separator, mixtures, args.limit)
     if args.clean:
-        sampler = full_schedule_sampler(separator) if args.vocoder_schedule == "full" else None
-        report["vocoder_resynthesis"] = evaluate_vocoder(separator, args.clean, args.limit, sampler)
+        samplers = {"fast": None, "paper": lambda: schedule_sampler(separator, list(PAPER_FAST_SCHEDULE)),
+                    "full": lambda: full_schedule_sampler(separator)}
+        sampler = samplers[args.vocoder_schedule]
+        report["vocoder_resynthesis"] = evaluate_vocoder(separator, args.clean, args.limit,
+                                                         sampler() if sampler else None, all_metrics=True,
+                                                         seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

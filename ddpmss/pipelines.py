@@ -20,7 +20,7 @@ from ddpmss.audio import fit_length, resample
 from ddpmss.fusion import FusionModel
 from ddpmss.models import ModelSources, load_pretrained, resolve_sources
 from ddpmss.settings import PIPELINES, Settings
-from ddpmss.vocoder import FastDiffWave, MelConfig
+from ddpmss.vocoder import FastDiffWave, MelConfig, model_fast_schedule
 
 SEGMENT_S = 30.0  # SepFormer separates longer mixtures in segments of this length (at most) ...
 SEGMENT_OVERLAP_S = 1.0  # ... overlapping by this much (talker order matched, cross-faded)
@@ -50,8 +50,9 @@ class Separator:
         self.device = torch.device(settings.resolved_device())
         self.sep_sr = int(getattr(sepformer.hparams, "sample_rate", 8000))
         self.mel = MelConfig.from_hparams(vocoder.hparams)
-        self.sampler = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion,
-                                    list(settings.fast_steps), settings.resolved_precision())
+        schedule = list(settings.fast_steps) if settings.fast_steps else model_fast_schedule(vocoder.hparams)
+        self.sampler = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, schedule,
+                                    settings.resolved_precision())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Separator":

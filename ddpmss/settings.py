@@ -39,7 +39,8 @@ class Settings:
     max_upload_mb: float = 100.0  # files above this size are refused before decoding
     hub_timeout_s: float = 3.0  # how long `auto` waits for the hub before going offline
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "ddpmss")
-    fast_steps: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)
+    # the vocoder's 6-step noise schedule; None = the model's own (`ddpmss.vocoder.model_fast_schedule`)
+    fast_steps: tuple[float, ...] | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -93,7 +94,6 @@ def _coerce(f: dataclasses.Field, raw: str) -> object:
     if "Path" in kind:
         return Path(raw)
     return raw
-
 
 
 def _cpu_has_native_bf16() -> bool:

@@ -33,6 +33,18 @@ LJSPEECH_MEL = {
 }
 
 
+# The 6-step fast noise schedule of the DiffWave paper (Kong et al. 2021, appendix B) for its T=50
+# models, with which the public checkpoint is sampled. A model may name its own, chosen for it by
+# `python -m ddpmss.schedule_search`, as `fast_schedule` in its hyperparams.yaml.
+PAPER_FAST_SCHEDULE = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)
+
+
+def model_fast_schedule(hparams: object) -> list[float]:
+    """The vocoder's own fast schedule (`fast_schedule` in its hyperparams), else the DiffWave paper's."""
+    own = hparams.get("fast_schedule") if isinstance(hparams, dict) else getattr(hparams, "fast_schedule", None)
+    return [float(b) for b in (own or PAPER_FAST_SCHEDULE)]
+
+
 @dataclass(frozen=True)
 class MelConfig:
     """The mel spectrogram a vocoder was trained on."""

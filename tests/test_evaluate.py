@@ -12,7 +12,9 @@ import pytest
 
 from ddpmss.evaluate import evaluate_vocoder, full_schedule_sampler
 from ddpmss.pipelines import Separator
+from ddpmss.schedule_search import candidate_schedules, search
 from ddpmss.settings import Settings
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -37,6 +39,37 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
     assert report["vocoder_resynthesis"]["utterances"] == 2 and report["vocoder_resynthesis"]["voices"] == 2
     assert 0.0 <= report["vocoder_resynthesis"]["stoi"] <= 1.0
     assert report["vocoder_resynthesis"]["sampling_steps"] == 6  # the pipeline's fast schedule by default
+    assert report["vocoder_resynthesis"]["schedule"] == list(PAPER_FAST_SCHEDULE)  # the tiny model names none
+    assert 1.0 <= report["vocoder_resynthesis"]["dnsmos_ovrl"] <= 5.0
+    assert "si_sdr" not in report["vocoder_resynthesis"]  # meaningless for a phase-free re-synthesis
+    low, high = report["vocoder_resynthesis"]["stoi_ci95"]  # over the 2 utterances
+    assert low <= report["vocoder_resynthesis"]["stoi"] <= high and report["vocoder_resynthesis"]["seed"] == 0
+
+
+def test_schedule_search_ranks_the_candidates_on_the_same_noise(tmp_path: Path, tiny_models: Path) -> None:
+    clean = tmp_path / "clean.csv"
+    clean.write_text(f"path,voice\n{EXAMPLES / 'tts_unseen_voices_1'}/s1.wav,a\n")
+    out = tmp_path / "search.json"
+    proc = subprocess.run([sys.executable, "-m", "ddpmss.schedule_search", "--models", str(tiny_models),
+                           "--clean", str(clean), "--out", str(out)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"})
+    assert proc.returncode == 0, proc.stderr
+    ranked = json.loads(out.read_text())["ranked"]
+    assert [r["schedule"] for r in ranked if r["schedule"] == list(PAPER_FAST_SCHEDULE)]  # the baseline is scored
+    assert len(ranked) == len(candidate_schedules())
+    stoi = [r["stoi"] for r in ranked]
+    assert stoi == sorted(stoi, reverse=True) and all(0.0 <= v <= 1.0 for v in stoi)
+    assert f"best: fast_schedule: {ranked[0]['schedule']}" in proc.stdout
+
+
+def test_schedule_search_reports_a_schedule_outside_the_training_one(tmp_path: Path, tiny_models: Path,
+                                                                    monkeypatch) -> None:
+    monkeypatch.setenv("DDPMSS_CACHE_DIR", str(tmp_path / "cache"))
+    separator = Separator.from_settings(Settings.from_env(models=str(tiny_models), device="cpu"))
+    too_noisy = [0.9] * 6  # destroys more signal than the model's last training step
+    ranked = search(separator, "unused.csv", 1, [too_noisy])
+    assert ranked == [{"schedule": too_noisy, "stoi": None, "skipped": ranked[0]["skipped"]}]
+    assert "outside the model's training schedule" in ranked[0]["skipped"]
 
 
 def test_vocoder_can_be_scored_through_its_whole_training_schedule(tmp_path: Path, tiny_models: Path,
@@ -52,3 +85,13 @@ def test_vocoder_can_be_scored_through_its_whole_training_schedule(tmp_path: Pat
     clean.write_text(f"path,voice\n{EXAMPLES / 'tts_unseen_voices_1'}/s1.wav,a\n")
     scores = evaluate_vocoder(separator, str(clean), 1, sampler)
     assert scores["sampling_steps"] == len(betas) and 0.0 <= scores["stoi"] <= 1.0
+
+
+def test_vocoder_score_is_reproducible_by_its_seed(tmp_path: Path, tiny_models: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DDPMSS_CACHE_DIR", str(tmp_path / "cache"))
+    separator = Separator.from_settings(Settings.from_env(models=str(tiny_models), device="cpu", precision="fp32"))
+    clean = tmp_path / "clean.csv"
+    clean.write_text(f"path,voice\n{EXAMPLES / 'tts_unseen_voices_1'}/s1.wav,a\n")
+    first, again, other = (evaluate_vocoder(separator, str(clean), 1, seed=s)["stoi"] for s in (0, 0, 1))
+    assert first == again  # the same draws
+    assert other != first  # another seed draws other noise

@@ -13,6 +13,7 @@ from ddpmss.checkpoints import TINY_SEPFORMER, write_random_model
 from ddpmss.models import ModelError, resolve_sources
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE
 
 
 def test_all_three_pipelines(tiny_separator: Separator, speechlike) -> None:
@@ -81,6 +82,24 @@ def test_wrong_architecture_is_refused(tiny_models: Path, tmp_path: Path, change
     with pytest.raises(ModelError, match="does not match its architecture") as err:
         Separator.from_settings(Settings(models=str(root), device="cpu", cache_dir=tmp_path))
     assert "\n" not in str(err.value)
+
+
+def test_vocoder_schedule_comes_from_the_model_unless_set(tiny_models: Path, tmp_path: Path) -> None:
+    """A vocoder's own `fast_schedule` (hyperparams.yaml) drives the pipeline; without one, the DiffWave
+    paper's (the public checkpoint's); the fast_steps setting overrides both."""
+    root = tmp_path / "models"
+    shutil.copytree(tiny_models, root)
+    own = [0.0001, 0.0005, 0.002, 0.01, 0.04, 0.2]
+    with open(root / "diffwave" / "hyperparams.yaml", "a") as f:
+        f.write(f"fast_schedule: {own}\n")
+    sep = Separator.from_settings(Settings(models=str(root), device="cpu", cache_dir=tmp_path / "c"))
+    assert sep.sampler.schedule == own
+    plain = Separator.from_settings(Settings(models=str(tiny_models), device="cpu", cache_dir=tmp_path / "c"))
+    assert plain.sampler.schedule == list(PAPER_FAST_SCHEDULE)
+    chosen = (0.0001, 0.01, 0.1)
+    forced = Separator.from_settings(Settings(models=str(root), device="cpu", cache_dir=tmp_path / "c",
+                                              fast_steps=chosen))
+    assert forced.sampler.schedule == list(chosen)
 
 
 @pytest.mark.slow

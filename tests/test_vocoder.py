@@ -9,10 +9,9 @@ from speechbrain.inference.vocoders import DiffWaveVocoder
 from ddpmss import vocoder as vocoder_module
 from ddpmss.checkpoints import TINY_DIFFWAVE, write_random_model
 from ddpmss.metrics import si_sdr
-from ddpmss.settings import Settings
-from ddpmss.vocoder import FastDiffWave, MelConfig
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig
 
-SCHEDULE = list(Settings().fast_steps)
+SCHEDULE = list(PAPER_FAST_SCHEDULE)
 
 
 @pytest.fixture(scope="module")
