@@ -3,7 +3,7 @@
     python -m ddpmss.schedule_search --models offline \
         --clean corpus/utterances/clean_val.csv --out runs/schedule_search.json
 
-DiffWave's fast sampler (Kong et al. 2021, section 4 and appendix B) maps a short noise schedule onto
+DiffWave's fast sampler (Kong et al. 2021) maps a short noise schedule onto
 the training steps; the paper's 6-step schedule was chosen for its own models. A small model trained
 on another corpus may sample better with another one, so this scores the paper's schedule and a family
 of geometric ones (first beta 1e-4, last beta from LAST_BETAS) by the re-synthesis STOI of clean
