@@ -81,11 +81,26 @@ class RaterUI:
     def outputs(self) -> list[Any]:
         """Every component a view may change."""
         return [
-            self.message, self.consent_box, self.consent_text, self.participant, self.instructions_box,
-            self.instructions_text, self.page_box, self.page_title, self.progress, self.reference, self.clip,
-            *self.radios, self.mushra_info, *self.mushra_rows, *self.mushra_audio, *self.mushra_sliders,
-            self.done_box, self.done_text, self.notice,
-        ]  # fmt: skip
+            self.message,
+            self.consent_box,
+            self.consent_text,
+            self.participant,
+            self.instructions_box,
+            self.instructions_text,
+            self.page_box,
+            self.page_title,
+            self.progress,
+            self.reference,
+            self.clip,
+            *self.radios,
+            self.mushra_info,
+            *self.mushra_rows,
+            *self.mushra_audio,
+            *self.mushra_sliders,
+            self.done_box,
+            self.done_text,
+            self.notice,
+        ]
 
     def render(self, view: rater.View) -> dict[Any, Any]:
         """Component updates for a view (a `notice` view changes only the notice)."""
@@ -219,10 +234,26 @@ def _rater_tab(demo: gr.Blocks, lab: Lab) -> None:
         done_text = gr.Markdown()
     notice = gr.Markdown()
     ui = RaterUI(
-        message, consent_box, consent_text, participant, instructions_box, instructions_text, page_box,
-        page_title, progress, reference, clip, radios, mushra_info, rows, audios, sliders, done_box, done_text,
+        message,
+        consent_box,
+        consent_text,
+        participant,
+        instructions_box,
+        instructions_text,
+        page_box,
+        page_title,
+        progress,
+        reference,
+        clip,
+        radios,
+        mushra_info,
+        rows,
+        audios,
+        sliders,
+        done_box,
+        done_text,
         notice,
-    )  # fmt: skip
+    )
     outputs = ui.outputs()
 
     def on_load(stored: dict | None, request: gr.Request) -> dict[Any, Any]:
@@ -362,9 +393,12 @@ def _lab_tab(demo: gr.Blocks, lab: Lab) -> None:
         return rate
 
     run.click(
-        separate, [mixture, ref1, ref2], [*(players[k] for k in keys), summary, run_state],
-        api_name="separate", concurrency_limit=1,
-    ).then(show, [run_state], [table, models, *images.values(), *quick.values()], **PRIVATE)  # fmt: skip
+        separate,
+        [mixture, ref1, ref2],
+        [*(players[k] for k in keys), summary, run_state],
+        api_name="separate",
+        concurrency_limit=1,
+    ).then(show, [run_state], [table, models, *images.values(), *quick.values()], **PRIVATE)
     example.change(pick, [example], [mixture, ref1, ref2], **PRIVATE)
     for (name, talker), radio in quick.items():
         radio.input(rater_for(name, talker), [run_state, radio], None, **PRIVATE)

@@ -53,16 +53,22 @@ def cmd_separate(args: argparse.Namespace) -> None:
     print(f"models: {separator.models.describe()}", file=sys.stderr)
     result = separator.separate(mixture, sr, args.pipelines)
     out = Path(args.out)
-    report: dict = {"models": separator.models.describe(), "sample_rate": result.sample_rate,
-                    "timings_s": result.timings, "details": result.details, "pipelines": {}}
+    report: dict = {
+        "models": separator.models.describe(),
+        "sample_rate": result.sample_rate,
+        "timings_s": result.timings,
+        "details": result.details,
+        "pipelines": {},
+    }
     mix_out = load_audio(args.mixture, target_sr=result.sample_rate, **limits)[0]
     for name, estimates in result.outputs.items():
         entry: dict = {}
         if refs is not None:
             n = min(len(estimates[0]), *(len(r) for r in refs))
             estimates = estimates[list(match_permutation(estimates[:, :n], [r[:n] for r in refs]))]
-            entry["metrics"] = [score(estimates[i, :n], refs[i][:n], result.sample_rate, mixture=mix_out[:n])
-                                for i in range(len(refs))]
+            entry["metrics"] = [
+                score(estimates[i, :n], refs[i][:n], result.sample_rate, mixture=mix_out[:n]) for i in range(len(refs))
+            ]
         entry["files"] = []
         for i, est in enumerate(estimates, start=1):
             path = out / name / f"source{i}.wav"
@@ -89,9 +95,17 @@ def cmd_train_fusion(args: argparse.Namespace) -> None:
     from ddpmss.train_fusion import train_fusion
     from ddpmss.training import load_config
 
-    overrides = {"steps": args.steps, "batch_size": args.batch_size, "segment": args.segment, "lr": args.lr,
-                 "seed": args.seed, "checkpoint_every": args.checkpoint_every, "cache_dir": args.cache_dir,
-                 "max_train": args.max_train, "val_items": args.val_items}
+    overrides = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "segment": args.segment,
+        "lr": args.lr,
+        "seed": args.seed,
+        "checkpoint_every": args.checkpoint_every,
+        "cache_dir": args.cache_dir,
+        "max_train": args.max_train,
+        "val_items": args.val_items,
+    }
     config = load_config(args.config, overrides)
     separator = Separator.from_settings(_settings(args))
     print(f"models: {separator.models.describe()}", file=sys.stderr)
@@ -102,8 +116,15 @@ def cmd_train_fusion(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from ddpmss.bench import run_benchmark
 
-    run_benchmark(Path(args.json), quick=args.quick, settings=_settings(args), runs=args.runs,
-                  durations=tuple(args.durations), metrics=not args.skip_metrics, stimuli=args.stimuli)
+    run_benchmark(
+        Path(args.json),
+        quick=args.quick,
+        settings=_settings(args),
+        runs=args.runs,
+        durations=tuple(args.durations),
+        metrics=not args.skip_metrics,
+        stimuli=args.stimuli,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,8 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", required=True, help="LibriMix CSV or folder with mix/ s1/ s2/")
     p.add_argument("--out", required=True)
     p.add_argument("--config", default=str(Path(__file__).parent / "hparams" / "train_fusion.yaml"))
-    for flag, kind in (("--steps", int), ("--batch-size", int), ("--segment", int), ("--lr", float),
-                       ("--seed", int), ("--checkpoint-every", int), ("--max-train", int), ("--val-items", int)):
+    for flag, kind in (
+        ("--steps", int),
+        ("--batch-size", int),
+        ("--segment", int),
+        ("--lr", float),
+        ("--seed", int),
+        ("--checkpoint-every", int),
+        ("--max-train", int),
+        ("--val-items", int),
+    ):
         p.add_argument(flag, type=kind)
     p.add_argument("--cache-dir", help="where frozen SepFormer/vocoder outputs are cached (default OUT/cache)")
     _model_flags(p)

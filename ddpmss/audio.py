@@ -40,24 +40,18 @@ def load_audio(
     if size == 0:
         raise AudioError(f"{name} is empty (0 bytes).")
     if max_bytes is not None and size is not None and size > max_bytes:
-        raise AudioError(
-            f"{name} is {size / 1e6:.1f} MB, above the {max_bytes / 1e6:.0f} MB upload limit."
-        )
+        raise AudioError(f"{name} is {size / 1e6:.1f} MB, above the {max_bytes / 1e6:.0f} MB upload limit.")
     try:
         info = sf.info(source)
         if hasattr(source, "seek"):
             source.seek(0)
     except Exception:
-        raise AudioError(
-            f"{name} is not a readable audio file (use WAV, FLAC, OGG or MP3)."
-        ) from None
+        raise AudioError(f"{name} is not a readable audio file (use WAV, FLAC, OGG or MP3).") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"{name} holds no audio samples.")
     duration = info.frames / info.samplerate
     if max_seconds is not None and duration > max_seconds:
-        raise AudioError(
-            f"{name} lasts {duration:.1f} s, longer than the {max_seconds:.0f} s limit."
-        )
+        raise AudioError(f"{name} lasts {duration:.1f} s, longer than the {max_seconds:.0f} s limit.")
     try:
         data, sr = sf.read(source, dtype="float32", always_2d=True)
     except Exception:
@@ -66,8 +60,7 @@ def load_audio(
         raise AudioError(f"{name} holds no audio samples.")
     if data.shape[0] / sr < min_seconds:
         raise AudioError(
-            f"{name} lasts {data.shape[0] / sr * 1000:.0f} ms, shorter than the "
-            f"{min_seconds * 1000:.0f} ms minimum."
+            f"{name} lasts {data.shape[0] / sr * 1000:.0f} ms, shorter than the {min_seconds * 1000:.0f} ms minimum."
         )
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{name} contains invalid samples (NaN or infinity).")

@@ -110,8 +110,14 @@ class StockPath:
         for source in sources.detach():
             wav = resample(source.unsqueeze(0), self.sep.sep_sr, mel_cfg.sample_rate)
             mel = mel_cfg.mel(wav)
-            out.append(self.sep.vocoder.decode_batch(mel, hop_len=mel_cfg.hop_length, fast_sampling=True,
-                                                     fast_sampling_noise_schedule=self.sep.sampler.schedule))
+            out.append(
+                self.sep.vocoder.decode_batch(
+                    mel,
+                    hop_len=mel_cfg.hop_length,
+                    fast_sampling=True,
+                    fast_sampling_noise_schedule=self.sep.sampler.schedule,
+                )
+            )
         self.timings["vocoder"].append(time.perf_counter() - started)
         return out
 
@@ -135,8 +141,7 @@ def bench_models(label: str, settings: Settings, runs: int, durations: tuple[flo
     separator = Separator.from_settings(settings)
     ours_threads = torch.get_num_threads()
     stock = StockPath(separator)
-    result: dict = {"models": separator.models.describe(), "stock_threads": stock_threads,
-                    "ours_threads": ours_threads}
+    result: dict = {"models": separator.models.describe(), "stock_threads": stock_threads, "ours_threads": ours_threads}
     for seconds in durations:
         mix = synthetic_mixture(seconds)
         separator.separate(mix[:16000], 16000)  # warm-up (allocations, oneDNN kernels)
@@ -156,29 +161,40 @@ def bench_models(label: str, settings: Settings, runs: int, durations: tuple[flo
             "fusion_s": stages.get("fusion"),
             "peak_rss_mib": {"stock": round(stock_mem, 1), "ours": round(ours_mem, 1)},
         }
-        print(f"[{label} {seconds}s] all three: stock {stock_all:.2f}s ours {ours_all:.2f}s "
-              f"({stock_all / ours_all:.2f}x); vocoder: stock {stock_voc:.2f}s ours {stages['vocoder']:.2f}s")
+        print(
+            f"[{label} {seconds}s] all three: stock {stock_all:.2f}s ours {ours_all:.2f}s "
+            f"({stock_all / ours_all:.2f}x); vocoder: stock {stock_voc:.2f}s ours {stages['vocoder']:.2f}s"
+        )
     result["bf16_vs_fp32_si_sdr_db"] = bf16_closeness(separator)
     return result
 
 
 def _pair(stock_s: float, ours_s: float, seconds: float) -> dict:
-    return {"stock_s": round(stock_s, 4), "ours_s": round(ours_s, 4), "speedup": round(stock_s / ours_s, 2),
-            "stock_rtf": round(stock_s / seconds, 3), "ours_rtf": round(ours_s / seconds, 3)}
+    return {
+        "stock_s": round(stock_s, 4),
+        "ours_s": round(ours_s, 4),
+        "speedup": round(stock_s / ours_s, 2),
+        "stock_rtf": round(stock_s / seconds, 3),
+        "ours_rtf": round(ours_s / seconds, 3),
+    }
 
 
 def bf16_closeness(separator: Separator) -> float:
     """Min SI-SDR (dB) of the bf16 vocoder output against fp32 with the same noise, on the clean
     sources of the committed example mixtures (speech: the vocoder's real input)."""
-    sources = [load_audio(path, target_sr=separator.mel.sample_rate)[0]
-               for entry in read_mixture_list(EXAMPLES_DIR / "examples.csv") for path in entry.source_paths]
+    sources = [
+        load_audio(path, target_sr=separator.mel.sample_rate)[0]
+        for entry in read_mixture_list(EXAMPLES_DIR / "examples.csv")
+        for path in entry.source_paths
+    ]
     length = min(len(x) for x in sources)
     wav = torch.from_numpy(np.stack([x[:length] for x in sources]).astype(np.float32))
     mel = separator.mel.mel(wav.to(separator.device))
     outs = {}
     for precision in ("fp32", "bf16"):
-        sampler = FastDiffWave(separator.vocoder.mods.diffwave, separator.vocoder.hparams.diffusion,
-                               separator.sampler.schedule, precision)
+        sampler = FastDiffWave(
+            separator.vocoder.mods.diffwave, separator.vocoder.hparams.diffusion, separator.sampler.schedule, precision
+        )
         generator = torch.Generator(separator.device).manual_seed(0)
         outs[precision] = sampler(mel, separator.mel.hop_length, generator).float().cpu().numpy()
     return round(min(si_sdr(outs["bf16"][i], outs["fp32"][i]) for i in range(len(outs["fp32"]))), 2)
@@ -189,8 +205,7 @@ def bench_metrics(n: int = 20, seconds: float = 4.0) -> dict:
     builder's hot spot), and inline in this process with the libraries' default threading."""
     mix = synthetic_mixture(seconds)
     rng = np.random.default_rng(0)
-    jobs = [(mix + 0.01 * rng.standard_normal(len(mix)).astype(np.float32), mix, 16000, None, True)
-            for _ in range(n)]
+    jobs = [(mix + 0.01 * rng.standard_normal(len(mix)).astype(np.float32), mix, 16000, None, True) for _ in range(n)]
     out = {}
     for key, workers in (("inline_s", 1), ("workers_1_s", 1), ("workers_2_s", 2)):
         started = time.perf_counter()
@@ -202,15 +217,28 @@ def bench_metrics(n: int = 20, seconds: float = 4.0) -> dict:
     return out
 
 
-def run_benchmark(out_json: Path, quick: bool, settings: Settings, runs: int | None = None,
-                  durations: tuple[float, ...] = DURATIONS, metrics: bool = True, stimuli: int | None = None) -> dict:
+def run_benchmark(
+    out_json: Path,
+    quick: bool,
+    settings: Settings,
+    runs: int | None = None,
+    durations: tuple[float, ...] = DURATIONS,
+    metrics: bool = True,
+    stimuli: int | None = None,
+) -> dict:
     """Run everything and write OUT.json; headline keys come from the full-size models (offline with --quick).
     `metrics=False` leaves out the metrics-pool timing (CPU-only work, e.g. when benchmarking a GPU);
     `stimuli`: how many stimuli it scores (default 20, 4 with --quick)."""
     runs = runs or (1 if quick else 3)
-    report: dict = {"device": settings.resolved_device(), "threads": os.cpu_count(), "torch_version": torch.__version__,
-                    "cpu": platform.processor() or platform.machine(), "precision": settings.resolved_precision(),
-                    "runs": runs, "quick": quick}
+    report: dict = {
+        "device": settings.resolved_device(),
+        "threads": os.cpu_count(),
+        "torch_version": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "precision": settings.resolved_precision(),
+        "runs": runs,
+        "quick": quick,
+    }
     results = {}
     if not quick:
         with tempfile.TemporaryDirectory() as tmp:

@@ -165,16 +165,35 @@ def synthesize(text: str, voice: Voice | str, sr: int = 16000) -> np.ndarray:
 def _command(voice: Voice, text: str, text_file: Path, wav_file: Path) -> list[str]:
     """The engine's command line writing `wav_file`."""
     if voice.engine == "espeak-ng":
-        return ["espeak-ng", "-v", voice.engine_voice, "-p", str(voice.pitch),
-                "-s", str(voice.speed), "-w", str(wav_file), "-f", str(text_file)]
+        return [
+            "espeak-ng",
+            "-v",
+            voice.engine_voice,
+            "-p",
+            str(voice.pitch),
+            "-s",
+            str(voice.speed),
+            "-w",
+            str(wav_file),
+            "-f",
+            str(text_file),
+        ]
     if voice.engine == "mbrola":
-        return ["espeak-ng", "-v", f"mb-{voice.engine_voice}", "-s", str(voice.speed),
-                "-w", str(wav_file), "-f", str(text_file)]
+        return [
+            "espeak-ng",
+            "-v",
+            f"mb-{voice.engine_voice}",
+            "-s",
+            str(voice.speed),
+            "-w",
+            str(wav_file),
+            "-f",
+            str(text_file),
+        ]
     if voice.engine == "flite":
         return ["flite", "-voice", voice.engine_voice, "-f", str(text_file), "-o", str(wav_file)]
     if voice.engine == "festival":
-        return ["text2wave", "-eval", f"(voice_{voice.engine_voice})", "-o", str(wav_file),
-                str(text_file)]
+        return ["text2wave", "-eval", f"(voice_{voice.engine_voice})", "-o", str(wav_file), str(text_file)]
     return ["pico2wave", "-l", voice.engine_voice, "-w", str(wav_file), text.strip()]
 
 
@@ -248,35 +267,101 @@ on in under over near behind beside across along around into onto through toward
 """)
 
 TIMES = (
-    "at noon", "at night", "at dawn", "in the morning", "in the evening", "last winter",
-    "last summer", "next week", "on Sunday", "on Monday", "every day", "after lunch",
-    "before dinner", "in the spring", "by the fire",
+    "at noon",
+    "at night",
+    "at dawn",
+    "in the morning",
+    "in the evening",
+    "last winter",
+    "last summer",
+    "next week",
+    "on Sunday",
+    "on Monday",
+    "every day",
+    "after lunch",
+    "before dinner",
+    "in the spring",
+    "by the fire",
 )
 
 # (base, past) transitive verbs; the third person is derived by _third_person.
 TRANSITIVE = [
-    ("carry", "carried"), ("push", "pushed"), ("pull", "pulled"), ("lift", "lifted"),
-    ("drop", "dropped"), ("kick", "kicked"), ("paint", "painted"), ("wash", "washed"),
-    ("fix", "fixed"), ("break", "broke"), ("find", "found"), ("lose", "lost"),
-    ("hide", "hid"), ("throw", "threw"), ("catch", "caught"), ("hold", "held"),
-    ("bring", "brought"), ("take", "took"), ("send", "sent"), ("buy", "bought"),
-    ("sell", "sold"), ("cut", "cut"), ("fold", "folded"), ("fill", "filled"),
-    ("open", "opened"), ("close", "closed"), ("move", "moved"), ("place", "placed"),
-    ("drag", "dragged"), ("watch", "watched"), ("touch", "touched"), ("cover", "covered"),
-    ("clean", "cleaned"), ("build", "built"), ("draw", "drew"), ("mend", "mended"),
-    ("tie", "tied"), ("pack", "packed"), ("load", "loaded"), ("roll", "rolled"),
-    ("shake", "shook"), ("steal", "stole"), ("keep", "kept"), ("leave", "left"),
-    ("bake", "baked"), ("cook", "cooked"), ("heat", "heated"), ("weigh", "weighed"),
-    ("mark", "marked"), ("test", "tested"), ("check", "checked"), ("hang", "hung"),
+    ("carry", "carried"),
+    ("push", "pushed"),
+    ("pull", "pulled"),
+    ("lift", "lifted"),
+    ("drop", "dropped"),
+    ("kick", "kicked"),
+    ("paint", "painted"),
+    ("wash", "washed"),
+    ("fix", "fixed"),
+    ("break", "broke"),
+    ("find", "found"),
+    ("lose", "lost"),
+    ("hide", "hid"),
+    ("throw", "threw"),
+    ("catch", "caught"),
+    ("hold", "held"),
+    ("bring", "brought"),
+    ("take", "took"),
+    ("send", "sent"),
+    ("buy", "bought"),
+    ("sell", "sold"),
+    ("cut", "cut"),
+    ("fold", "folded"),
+    ("fill", "filled"),
+    ("open", "opened"),
+    ("close", "closed"),
+    ("move", "moved"),
+    ("place", "placed"),
+    ("drag", "dragged"),
+    ("watch", "watched"),
+    ("touch", "touched"),
+    ("cover", "covered"),
+    ("clean", "cleaned"),
+    ("build", "built"),
+    ("draw", "drew"),
+    ("mend", "mended"),
+    ("tie", "tied"),
+    ("pack", "packed"),
+    ("load", "loaded"),
+    ("roll", "rolled"),
+    ("shake", "shook"),
+    ("steal", "stole"),
+    ("keep", "kept"),
+    ("leave", "left"),
+    ("bake", "baked"),
+    ("cook", "cooked"),
+    ("heat", "heated"),
+    ("weigh", "weighed"),
+    ("mark", "marked"),
+    ("test", "tested"),
+    ("check", "checked"),
+    ("hang", "hung"),
 ]
 
 # (base, past) intransitive verbs.
 INTRANSITIVE = [
-    ("sleep", "slept"), ("wait", "waited"), ("fall", "fell"), ("rest", "rested"),
-    ("shine", "shone"), ("float", "floated"), ("glow", "glowed"), ("sink", "sank"),
-    ("swing", "swung"), ("turn", "turned"), ("stand", "stood"), ("sit", "sat"),
-    ("run", "ran"), ("walk", "walked"), ("jump", "jumped"), ("sing", "sang"),
-    ("shiver", "shivered"), ("drift", "drifted"), ("crash", "crashed"), ("hum", "hummed"),
+    ("sleep", "slept"),
+    ("wait", "waited"),
+    ("fall", "fell"),
+    ("rest", "rested"),
+    ("shine", "shone"),
+    ("float", "floated"),
+    ("glow", "glowed"),
+    ("sink", "sank"),
+    ("swing", "swung"),
+    ("turn", "turned"),
+    ("stand", "stood"),
+    ("sit", "sat"),
+    ("run", "ran"),
+    ("walk", "walked"),
+    ("jump", "jumped"),
+    ("sing", "sang"),
+    ("shiver", "shivered"),
+    ("drift", "drifted"),
+    ("crash", "crashed"),
+    ("hum", "hummed"),
 ]
 
 SAYING = _words("said knew felt thought noticed heard guessed claimed")
@@ -404,9 +489,7 @@ def plan_utterances(
     def utterances(voice: Voice, pool: range, picks: np.ndarray) -> list[Utterance]:
         order = _voice_rng(seed, voice, len(pool)).permutation(len(pool))
         chosen = [pool[i] for i in order[picks]]
-        return [
-            Utterance(voice, bank[i], i, _cache_path(cache_dir, voice, bank[i])) for i in chosen
-        ]
+        return [Utterance(voice, bank[i], i, _cache_path(cache_dir, voice, bank[i])) for i in chosen]
 
     plan: dict[str, list[Utterance]] = {split: [] for split in SPLITS}
     for voice in train_voices:
@@ -421,9 +504,7 @@ def plan_utterances(
 def _check_speakers(train_voices: list[Voice], held_out: list[Voice]) -> None:
     for group, label in ((train_voices, "train"), (held_out, "held-out")):
         if len({v.speaker for v in group}) < 2:
-            raise ValueError(
-                f"At least two {label} speakers are needed; found {len(group)} voices."
-            )
+            raise ValueError(f"At least two {label} speakers are needed; found {len(group)} voices.")
     shared = {v.speaker for v in train_voices} & {v.speaker for v in held_out}
     if shared:
         raise ValueError(f"Held-out speakers {sorted(shared)} also occur among train voices.")
@@ -457,8 +538,14 @@ def synthesize_missing(utterances: list[Utterance], workers: int = 2) -> int:
 def write_clean_list(path: Path, split: str, utterances: list[Utterance]) -> None:
     """CSV of single clean 16 kHz utterances (for vocoder training and testing)."""
     rows = [
-        {"path": str(u.path.resolve()), "voice": u.voice.name, "split": split,
-         "engine": u.voice.engine, "speaker": u.voice.speaker, "text": u.text}
+        {
+            "path": str(u.path.resolve()),
+            "voice": u.voice.name,
+            "split": split,
+            "engine": u.voice.engine,
+            "speaker": u.voice.speaker,
+            "text": u.text,
+        }
         for u in utterances
     ]
     _write_csv(path, ["path", "voice", "split", "engine", "speaker", "text"], rows)
@@ -500,9 +587,7 @@ def draw_pairs(utterances: list[Utterance], n: int, rng: np.random.Generator) ->
     raise ValueError(f"Only {len(plans)} of {n} distinct speaker pairs could be drawn; add voices.")
 
 
-def mix_pair(
-    s1: np.ndarray, s2: np.ndarray, gain_db: float, max_len: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mix_pair(s1: np.ndarray, s2: np.ndarray, gain_db: float, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LibriMix 'min' mixing: truncate both to the shorter (and max_len), set s1/s2 energy ratio
     to gain_db, then scale everything by one factor so the mix sits near -25 dBFS without any
     sample above 0.9. Returns (mix, s1, s2) with mix == s1 + s2.
@@ -553,8 +638,7 @@ def write_mixtures(
     for rate in rates:
         split_dir = rate_dir(out, rate) / split
         _remove_stale(split_dir, {p.mixture_id for p in plans})
-        _write_csv(rate_dir(out, rate) / "metadata" / f"mixture_{split}_mix_clean.csv",
-                   LIBRIMIX_COLUMNS, rows[rate])
+        _write_csv(rate_dir(out, rate) / "metadata" / f"mixture_{split}_mix_clean.csv", LIBRIMIX_COLUMNS, rows[rate])
     return {rate: sum(r["length"] for r in rows[rate]) / rate for rate in rates}
 
 
@@ -604,8 +688,7 @@ def generate_corpus(
         raise ValueError(f"Rates above {CACHE_SR} Hz are not supported (utterances are 16 kHz).")
     voices = list_voices() if voices is None else voices
     out = Path(out)
-    counts = {"train": n_train, "val": n_val, "test_unseen_voices": n_test,
-              "test_unseen_sentences": n_test}
+    counts = {"train": n_train, "val": n_val, "test_unseen_voices": n_test, "test_unseen_sentences": n_test}
     plan = plan_utterances(voices, counts, seed, out / "utterances")
     synthesized = synthesize_missing([u for utts in plan.values() for u in utts], workers)
     summary: dict = {"synthesized": synthesized, "splits": {}}
@@ -679,7 +762,7 @@ def load_clip(clip: RealClip) -> np.ndarray:
         audio = np.fromfile(clip.path, dtype="<i2").astype(np.float32) / 32768
     else:
         audio, _ = load_audio(clip.path, max_seconds=None)
-    return _trim_silence(audio[int(clip.start_s * clip.sample_rate):], clip.sample_rate)
+    return _trim_silence(audio[int(clip.start_s * clip.sample_rate) :], clip.sample_rate)
 
 
 def make_real_corpus(out: Path, seed: int = 0, max_seconds: float = 6.0) -> dict[int, int]:
@@ -805,15 +888,13 @@ def _read_csv(path: Path) -> list[MixtureEntry]:
     for column in ("mixture_ID", "mixture_path", "source_1_path"):
         if column not in columns:
             raise ValueError(
-                f"The mixture list '{path}' has no '{column}' column (LibriMix columns: "
-                f"{', '.join(LIBRIMIX_COLUMNS)})."
+                f"The mixture list '{path}' has no '{column}' column (LibriMix columns: {', '.join(LIBRIMIX_COLUMNS)})."
             )
     entries = []
     for line, row in enumerate(rows, start=2):
         files = [_resolve(path, line, row[c]) for c in ["mixture_path", *source_columns]]
         length = row.get("length")
-        entries.append(MixtureEntry(row["mixture_ID"], files[0], tuple(files[1:]),
-                                    int(length) if length else None))
+        entries.append(MixtureEntry(row["mixture_ID"], files[0], tuple(files[1:]), int(length) if length else None))
     return entries
 
 
@@ -852,8 +933,9 @@ def _read_folder(folder: Path) -> list[MixtureEntry]:
 # ---------------------------------------------------------------------------------------------
 
 
-def pack_subset(corpus: Path, out: Path, train_per_voice: int = 45, val_per_voice: int = 3,
-                val_mixtures: int = 40, rate: int = 8000) -> dict[str, int]:
+def pack_subset(
+    corpus: Path, out: Path, train_per_voice: int = 45, val_per_voice: int = 3, val_mixtures: int = 40, rate: int = 8000
+) -> dict[str, int]:
     """Copy a voice-balanced subset into `out` as FLAC with paths relative to the lists:
     `clean_train.csv` / `clean_val.csv` (the first utterances of each voice, in list order) and
     `val{rate//1000}k.csv` (the first validation mixtures at `rate`). The GPU trainings of the model
@@ -900,8 +982,7 @@ def pack_subset(corpus: Path, out: Path, train_per_voice: int = 45, val_per_voic
 
 def main(argv: list[str] | None = None) -> None:
     """`generate`, `real`, `examples` and `pack` subcommands (see docs/corpus.md)."""
-    parser = argparse.ArgumentParser(prog="python -m ddpmss.data",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ddpmss.data", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="TTS corpus of 2-speaker mixtures (LibriMix layout)")
     gen.add_argument("--out", type=Path, required=True)
@@ -926,8 +1007,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)  # resampling is light; leave the cores to the synthesizers
     started = time.monotonic()
     if args.command == "generate":
-        summary = generate_corpus(args.out, args.n_train, args.n_val, args.n_test, args.seed,
-                                  tuple(args.rates), args.max_seconds, workers=args.workers)
+        summary = generate_corpus(
+            args.out,
+            args.n_train,
+            args.n_val,
+            args.n_test,
+            args.seed,
+            tuple(args.rates),
+            args.max_seconds,
+            workers=args.workers,
+        )
         _print_summary(summary)
     elif args.command == "real":
         made = make_real_corpus(args.out)
@@ -944,8 +1033,10 @@ def _print_summary(summary: dict) -> None:
     print(f"synthesized {summary['synthesized']} new utterances")
     for split, info in summary["splits"].items():
         hours = ", ".join(f"{h:.2f} h at {rate} Hz" for rate, h in info["hours"].items())
-        print(f"{split}: {info['mixtures']} mixtures from {info['utterances']} utterances of "
-              f"{len(info['voices'])} voices ({hours})")
+        print(
+            f"{split}: {info['mixtures']} mixtures from {info['utterances']} utterances of "
+            f"{len(info['voices'])} voices ({hours})"
+        )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,9 @@ def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, wo
 
 def schedule_sampler(separator: Separator, schedule: list[float]) -> FastDiffWave:
     """The separator's vocoder sampled with another noise schedule, in the precision of its own sampler."""
-    return FastDiffWave(separator.sampler.fp32_net, separator.vocoder.hparams.diffusion, schedule,
-                        separator.sampler.precision)
+    return FastDiffWave(
+        separator.sampler.fp32_net, separator.vocoder.hparams.diffusion, schedule, separator.sampler.precision
+    )
 
 
 def full_schedule_sampler(separator: Separator) -> FastDiffWave:
@@ -70,8 +71,14 @@ def full_schedule_sampler(separator: Separator) -> FastDiffWave:
     return schedule_sampler(separator, separator.vocoder.hparams.diffusion.betas.float().tolist())
 
 
-def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None,
-                     sampler: FastDiffWave | None = None, all_metrics: bool = False, seed: int = 0) -> dict:
+def evaluate_vocoder(
+    separator: Separator,
+    clean_csv: str,
+    limit: int | None,
+    sampler: FastDiffWave | None = None,
+    all_metrics: bool = False,
+    seed: int = 0,
+) -> dict:
     """Mean STOI (with `all_metrics`, every RESYNTHESIS_METRICS value and a 95% confidence interval of
     the mean STOI over utterances) of the vocoder's re-synthesis of clean speech from its own mel
     spectrogram, sampled by `sampler` (by default the pipeline's), over (up to `limit`) utterances taken
@@ -92,8 +99,13 @@ def evaluate_vocoder(separator: Separator, clean_csv: str, limit: int | None,
         with torch.inference_mode():
             audio = sampler(separator.mel.mel(wav), separator.mel.hop_length, generator)
         pairs.append((audio[0, : wav.shape[-1]].float().numpy(), wav[0].numpy()))
-    summary = {"utterances": len(pairs), "voices": len({r.get("voice") for r in chosen}),
-               "sampling_steps": len(sampler.schedule), "schedule": sampler.schedule, "seed": seed}
+    summary = {
+        "utterances": len(pairs),
+        "voices": len({r.get("voice") for r in chosen}),
+        "sampling_steps": len(sampler.schedule),
+        "schedule": sampler.schedule,
+        "seed": seed,
+    }
     if not all_metrics:
         return {**summary, "stoi": _mean([stoi_score(est, ref, sr, extended=False)[0] for est, ref in pairs])}
     scores = score_many([(est, ref, sr, None, True) for est, ref in pairs])
@@ -106,8 +118,12 @@ def _round_robin(rows: list[dict], key: str) -> list[dict]:
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row.get(key, ""), []).append(row)
-    return [group[i] for i in range(max(map(len, groups.values()), default=0)) for group in groups.values()
-            if i < len(group)]
+    return [
+        group[i]
+        for i in range(max(map(len, groups.values()), default=0))
+        for group in groups.values()
+        if i < len(group)
+    ]
 
 
 def _ci95(values: list[float]) -> list[float] | None:
@@ -129,9 +145,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="offline")
     parser.add_argument("--mixtures", action="append", default=[], help="LibriMix CSV or folder (repeatable)")
     parser.add_argument("--clean", help="CSV of clean utterances (path column) for the vocoder STOI")
-    parser.add_argument("--vocoder-schedule", choices=["fast", "paper", "full"], default="fast",
-                        help="re-synthesis with the pipeline's 6-step schedule (the model's own), the "
-                             "DiffWave paper's 6-step one, or every training step")
+    parser.add_argument(
+        "--vocoder-schedule",
+        choices=["fast", "paper", "full"],
+        default="fast",
+        help="re-synthesis with the pipeline's 6-step schedule (the model's own), the "
+        "DiffWave paper's 6-step one, or every training step",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the re-synthesis noise")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--out", type=Path, required=True)
@@ -141,12 +161,15 @@ def main(argv: list[str] | None = None) -> None:
     for mixtures in args.mixtures:
         report[Path(mixtures).stem] = evaluate_mixtures(separator, mixtures, args.limit)
     if args.clean:
-        samplers = {"fast": None, "paper": lambda: schedule_sampler(separator, list(PAPER_FAST_SCHEDULE)),
-                    "full": lambda: full_schedule_sampler(separator)}
+        samplers = {
+            "fast": None,
+            "paper": lambda: schedule_sampler(separator, list(PAPER_FAST_SCHEDULE)),
+            "full": lambda: full_schedule_sampler(separator),
+        }
         sampler = samplers[args.vocoder_schedule]
-        report["vocoder_resynthesis"] = evaluate_vocoder(separator, args.clean, args.limit,
-                                                         sampler() if sampler else None, all_metrics=True,
-                                                         seed=args.seed)
+        report["vocoder_resynthesis"] = evaluate_vocoder(
+            separator, args.clean, args.limit, sampler() if sampler else None, all_metrics=True, seed=args.seed
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -21,8 +21,9 @@ from torch import nn
 ENVELOPE_MS = 5.0  # long enough to smooth away pitch ripple, short enough for sample-level lags
 
 
-def align_to(reference: torch.Tensor, signal: torch.Tensor, max_lag: int,
-             envelope_width: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+def align_to(
+    reference: torch.Tensor, signal: torch.Tensor, max_lag: int, envelope_width: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Shift each row of `signal` (B, T) by the integer lag within +-max_lag that best matches
     `reference`'s amplitude envelope. Returns (aligned signal, lags in samples; positive = was late)."""
     length = reference.shape[-1]
@@ -30,7 +31,7 @@ def align_to(reference: torch.Tensor, signal: torch.Tensor, max_lag: int,
     env_s = _envelope(signal, envelope_width)
     n = 1 << (2 * length - 1).bit_length()
     xcorr = torch.fft.irfft(torch.fft.rfft(env_s, n) * torch.conj(torch.fft.rfft(env_r, n)), n)
-    candidates = torch.cat([xcorr[:, n - max_lag:], xcorr[:, : max_lag + 1]], dim=1)  # lags -L..L
+    candidates = torch.cat([xcorr[:, n - max_lag :], xcorr[:, : max_lag + 1]], dim=1)  # lags -L..L
     lags = candidates.argmax(dim=1) - max_lag
     aligned = torch.stack([_shift(row, -int(lag)) for row, lag in zip(signal, lags)])
     return aligned, lags
@@ -55,8 +56,15 @@ def _shift(x: torch.Tensor, lag: int) -> torch.Tensor:
 class FusionNet(nn.Module):
     """Complex per-bin fusion of S, D and the mixture X; the identity on S before training."""
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop_length: int = 128,
-                 channels: int = 32, layers: int = 4, max_lag_ms: float = 20.0) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_fft: int = 512,
+        hop_length: int = 128,
+        channels: int = 32,
+        layers: int = 4,
+        max_lag_ms: float = 20.0,
+    ) -> None:
         super().__init__()
         self.sample_rate = sample_rate
         self.n_fft = n_fft
@@ -67,8 +75,10 @@ class FusionNet(nn.Module):
         blocks: list[nn.Module] = [nn.Conv2d(7, channels, 3, padding=1), nn.PReLU(channels)]
         for i in range(layers - 2):
             dilation = 2 ** (i + 1)  # widen the receptive field along time
-            blocks += [nn.Conv2d(channels, channels, 3, padding=(1, dilation), dilation=(1, dilation)),
-                       nn.PReLU(channels)]
+            blocks += [
+                nn.Conv2d(channels, channels, 3, padding=(1, dilation), dilation=(1, dilation)),
+                nn.PReLU(channels),
+            ]
         self.body = nn.Sequential(*blocks)
         self.head = nn.Conv2d(channels, 6, 1)
         nn.init.zeros_(self.head.weight)
@@ -88,8 +98,18 @@ class FusionNet(nn.Module):
         S, D, X = (self._stft(v / scale) for v in (s, d, x))
         rel_d = torch.angle(D) - torch.angle(S)
         rel_x = torch.angle(X) - torch.angle(S)
-        feats = torch.stack([torch.log1p(S.abs()), torch.log1p(D.abs()), torch.log1p(X.abs()),
-                             torch.cos(rel_d), torch.sin(rel_d), torch.cos(rel_x), torch.sin(rel_x)], dim=1)
+        feats = torch.stack(
+            [
+                torch.log1p(S.abs()),
+                torch.log1p(D.abs()),
+                torch.log1p(X.abs()),
+                torch.cos(rel_d),
+                torch.sin(rel_d),
+                torch.cos(rel_x),
+                torch.sin(rel_x),
+            ],
+            dim=1,
+        )
         w = self.head(self.body(feats))
         alpha = 1 + torch.complex(w[:, 0], w[:, 1])
         beta = torch.complex(w[:, 2], w[:, 3])

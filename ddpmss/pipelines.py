@@ -40,8 +40,14 @@ class SeparationResult:
 class Separator:
     """Loaded models and the three pipelines; `separate()` is the one entry point."""
 
-    def __init__(self, sepformer: SepformerSeparation, vocoder: DiffWaveVocoder, fusion: FusionModel | None,
-                 sources: ModelSources, settings: Settings) -> None:
+    def __init__(
+        self,
+        sepformer: SepformerSeparation,
+        vocoder: DiffWaveVocoder,
+        fusion: FusionModel | None,
+        sources: ModelSources,
+        settings: Settings,
+    ) -> None:
         self.sepformer = sepformer
         self.vocoder = vocoder
         self.fusion = fusion
@@ -51,8 +57,9 @@ class Separator:
         self.sep_sr = int(getattr(sepformer.hparams, "sample_rate", 8000))
         self.mel = MelConfig.from_hparams(vocoder.hparams)
         schedule = list(settings.fast_steps) if settings.fast_steps else model_fast_schedule(vocoder.hparams)
-        self.sampler = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, schedule,
-                                    settings.resolved_precision())
+        self.sampler = FastDiffWave(
+            vocoder.mods.diffwave, vocoder.hparams.diffusion, schedule, settings.resolved_precision()
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Separator":
@@ -65,8 +72,13 @@ class Separator:
         fusion = load_pretrained(FusionModel, sources.fusion, settings, device) if sources.fusion else None
         return cls(sepformer, vocoder, fusion, sources, settings)
 
-    def separate(self, mixture: np.ndarray, sr: int, pipelines: Sequence[str] = PIPELINES,
-                 on_stage: Callable[[str], None] | None = None) -> SeparationResult:
+    def separate(
+        self,
+        mixture: np.ndarray,
+        sr: int,
+        pipelines: Sequence[str] = PIPELINES,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> SeparationResult:
         """Run the requested pipelines on a mono mixture of any sample rate.
 
         `on_stage(name)` is called as each stage (sepformer, vocoder, fusion) starts, for progress bars.
@@ -168,8 +180,10 @@ class Separator:
         if self.fusion is None:
             return s.copy(), [0.0] * len(s)
         fsr = int(self.fusion.hparams.sample_rate)
-        s_t, d_t, x_t = (torch.from_numpy(np.asarray(resample(np.asarray(v, np.float32), sr, fsr)))
-                         for v in (s, d, np.stack([mixture] * len(s))))
+        s_t, d_t, x_t = (
+            torch.from_numpy(np.asarray(resample(np.asarray(v, np.float32), sr, fsr)))
+            for v in (s, d, np.stack([mixture] * len(s)))
+        )
         fused, info = self.fusion.fuse(s_t, d_t, x_t)
         out = fit_length(resample(fused.float().cpu().numpy(), fsr, sr), s.shape[-1])
         return out, [float(v) for v in info["d_share"]]
@@ -186,4 +200,3 @@ class _timed:
 
     def __exit__(self, *exc: object) -> None:
         self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
-

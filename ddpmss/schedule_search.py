@@ -31,15 +31,15 @@ FIRST_BETA = 1e-4
 LAST_BETAS = (0.05, 0.1, 0.2, 0.35, 0.5)
 
 
-def candidate_schedules(steps: int = STEPS, first: float = FIRST_BETA,
-                        lasts: tuple[float, ...] = LAST_BETAS) -> list[list[float]]:
+def candidate_schedules(
+    steps: int = STEPS, first: float = FIRST_BETA, lasts: tuple[float, ...] = LAST_BETAS
+) -> list[list[float]]:
     """The DiffWave paper's schedule, then one geometric schedule from `first` to each of `lasts`."""
     geometric = [[float(f"{b:.3g}") for b in np.geomspace(first, last, steps)] for last in lasts]
     return [list(PAPER_FAST_SCHEDULE)] + [s for s in geometric if s != list(PAPER_FAST_SCHEDULE)]
 
 
-def search(separator: Separator, clean_csv: str, limit: int | None,
-           candidates: list[list[float]]) -> list[dict]:
+def search(separator: Separator, clean_csv: str, limit: int | None, candidates: list[list[float]]) -> list[dict]:
     """Each candidate's re-synthesis STOI over the same utterances and noise, best first. A candidate
     outside the model's training noise schedule is reported as such and ranked last."""
     results = []

@@ -43,8 +43,9 @@ def cache_key(entry: MixtureEntry, separator: Separator) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def frozen_outputs(entries: list[MixtureEntry], separator: Separator, cache_dir: Path, sr: int,
-                   stats: CacheStats) -> list[np.ndarray]:
+def frozen_outputs(
+    entries: list[MixtureEntry], separator: Separator, cache_dir: Path, sr: int, stats: CacheStats
+) -> list[np.ndarray]:
     """Per source, a (4, T) array [S, D, mixture, reference] at `sr`, from the cache or computed once."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     items = []
@@ -83,8 +84,15 @@ def validate(model: torch.nn.Module, items: list[np.ndarray], sr: int) -> dict[s
         s, d, x, ref = (torch.from_numpy(v).unsqueeze(0) for v in item)
         fused, info = model(s, d, x)
         y = fused[0].numpy()
-        rows.append([si_sdr(y, item[3]), si_sdr(item[0], item[3]), pesq_score(y, item[3], sr, "wb")[0],
-                     stoi_score(y, item[3], sr, extended=False)[0], float(info["d_share"][0])])
+        rows.append(
+            [
+                si_sdr(y, item[3]),
+                si_sdr(item[0], item[3]),
+                pesq_score(y, item[3], sr, "wb")[0],
+                stoi_score(y, item[3], sr, extended=False)[0],
+                float(info["d_share"][0]),
+            ]
+        )
     mean = np.nanmean(np.array(rows), axis=0)
     return dict(zip(["val_si_sdr", "val_sepformer_si_sdr", "val_pesq_wb", "val_stoi", "val_d_share"], mean))
 
@@ -106,10 +114,20 @@ def train_fusion(config: dict, train_set: str, val_set: str, out: Path, separato
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config["lr_gamma"])
     rng = np.random.default_rng(config["seed"])
-    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng,
+    fit(
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        rng=rng,
         batches=random_segments(train_items, config["segment"], config["batch_size"], rng),
         loss_fn=lambda batch: neg_si_sdr(model(batch[:, 0], batch[:, 1], batch[:, 2])[0], batch[:, 3]),
-        evaluate=lambda: validate(model, val_items, sr), save_best=lambda: save_model_dir(out / "model", text, hparams),
-        out=out, config={**config, "eval_every": config["checkpoint_every"]}, score_key="val_si_sdr", desc="fusion",
-        log_extra={"cache_hits": stats.hits, "cache_misses": stats.misses}, evaluate_first=True)
+        evaluate=lambda: validate(model, val_items, sr),
+        save_best=lambda: save_model_dir(out / "model", text, hparams),
+        out=out,
+        config={**config, "eval_every": config["checkpoint_every"]},
+        score_key="val_si_sdr",
+        desc="fusion",
+        log_extra={"cache_hits": stats.hits, "cache_misses": stats.misses},
+        evaluate_first=True,
+    )
     return out / "model"

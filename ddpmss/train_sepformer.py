@@ -34,8 +34,17 @@ from ddpmss.training import (
     warm_start,
 )
 
-ARCH_KEYS = ("sample_rate", "enc_channels", "enc_kernel", "n_layers", "d_model", "n_heads", "d_ffn",
-             "chunk_size", "dual_blocks")
+ARCH_KEYS = (
+    "sample_rate",
+    "enc_channels",
+    "enc_kernel",
+    "n_layers",
+    "d_model",
+    "n_heads",
+    "d_ffn",
+    "chunk_size",
+    "dual_blocks",
+)
 
 
 class SepFormer(torch.nn.Module):
@@ -59,8 +68,10 @@ class SepFormer(torch.nn.Module):
 def load_split(csv_path: str, sr: int, limit: int | None = None) -> list[np.ndarray]:
     """Each mixture as a (3, T) array: mixture, source 1, source 2."""
     entries = read_mixture_list(csv_path)[:limit]
-    return [np.stack([read_wav(e.mixture_path, sr)] + [read_wav(p, sr) for p in e.source_paths])
-            for e in tqdm(entries, desc=f"loading {Path(csv_path).name}", leave=False)]
+    return [
+        np.stack([read_wav(e.mixture_path, sr)] + [read_wav(p, sr) for p in e.source_paths])
+        for e in tqdm(entries, desc=f"loading {Path(csv_path).name}", leave=False)
+    ]
 
 
 @torch.inference_mode()
@@ -87,19 +98,30 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     sr = config["sample_rate"]
     val_items = load_split(val_csv, sr, config["val_items"])
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], total_steps=config["steps"],
-                                                    pct_start=0.05)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config["lr"], total_steps=config["steps"], pct_start=0.05
+    )
     rng = np.random.default_rng(config["seed"])
     length = int(config["segment_s"] * sr)
     if is_clean_list(train_csv):
         batches = dynamic_mixtures(*read_clean_list(train_csv, sr), length, config["batch_size"], rng)
     else:
         batches = random_segments(load_split(train_csv, sr), length, config["batch_size"], rng)
-    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng, batches=batches,
+    fit(
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        rng=rng,
+        batches=batches,
         loss_fn=lambda batch: pit_neg_si_sdr(model(batch[:, 0]), batch[:, 1:]),
         evaluate=lambda: {"val_si_sdri": evaluate(model, val_items, device)},
         save_best=lambda: save_model_dir(out / "model", text, hparams),
-        out=out, config=config, score_key="val_si_sdri", desc="sepformer", device=device)
+        out=out,
+        config=config,
+        score_key="val_si_sdri",
+        desc="sepformer",
+        device=device,
+    )
     return out / "model"
 
 

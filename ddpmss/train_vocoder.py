@@ -21,8 +21,16 @@ from ddpmss.metrics import stoi_score
 from ddpmss.training import fit, random_segments, read_clean_list, seed_everything, training_cli, warm_start
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig
 
-ARCH_KEYS = ("sample_rate", "residual_layers", "residual_channels", "dilation_cycle_length", "spec_n_fft",
-             "spec_win_length", "spec_n_mels", "spec_f_max")
+ARCH_KEYS = (
+    "sample_rate",
+    "residual_layers",
+    "residual_channels",
+    "dilation_cycle_length",
+    "spec_n_fft",
+    "spec_win_length",
+    "spec_n_mels",
+    "spec_f_max",
+)
 
 
 @torch.inference_mode()
@@ -64,11 +72,21 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
         pred, noise, _ = diffusion.train_sample(audio.unsqueeze(1), condition=mel)
         return torch.nn.functional.l1_loss(pred, noise)
 
-    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng,
-        batches=random_segments(train_items, segment, config["batch_size"], rng), loss_fn=loss_fn,
+    fit(
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        rng=rng,
+        batches=random_segments(train_items, segment, config["batch_size"], rng),
+        loss_fn=loss_fn,
         evaluate=lambda: {"val_stoi": evaluate(hparams, mel_config, val_items, device)},
         save_best=lambda: save_model_dir(out / "model", text, hparams),
-        out=out, config=config, score_key="val_stoi", desc="diffwave", device=device)
+        out=out,
+        config=config,
+        score_key="val_stoi",
+        desc="diffwave",
+        device=device,
+    )
     return out / "model"
 
 

@@ -74,8 +74,10 @@ def read_clean_list(csv_path: str | Path, sr: int, limit: int | None = None) -> 
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))[:limit]
     base = Path(csv_path).parent
-    audio = [read_wav(p if (p := Path(r["path"])).is_absolute() else base / p, sr)[None]
-             for r in tqdm(rows, desc=f"loading {Path(csv_path).name}", leave=False)]
+    audio = [
+        read_wav(p if (p := Path(r["path"])).is_absolute() else base / p, sr)[None]
+        for r in tqdm(rows, desc=f"loading {Path(csv_path).name}", leave=False)
+    ]
     return audio, [r.get("speaker", "") for r in rows]
 
 
@@ -86,8 +88,9 @@ def is_clean_list(csv_path: str | Path) -> bool:
     return "path" in header and "speaker" in header
 
 
-def random_segments(signals: list[np.ndarray], length: int, batch: int, rng: np.random.Generator
-                    ) -> Iterator[torch.Tensor]:
+def random_segments(
+    signals: list[np.ndarray], length: int, batch: int, rng: np.random.Generator
+) -> Iterator[torch.Tensor]:
     """Endless batches of random `length`-sample crops (zero-padded when shorter) of stacked signals.
 
     Each item of `signals` is (C, T); a batch is (batch, C, length).
@@ -101,8 +104,14 @@ def random_segments(signals: list[np.ndarray], length: int, batch: int, rng: np.
         yield torch.from_numpy(np.stack(crops))
 
 
-def dynamic_mixtures(utterances: list[np.ndarray], speakers: list[str], length: int, batch: int,
-                     rng: np.random.Generator, max_gain_db: float = 5.0) -> Iterator[torch.Tensor]:
+def dynamic_mixtures(
+    utterances: list[np.ndarray],
+    speakers: list[str],
+    length: int,
+    batch: int,
+    rng: np.random.Generator,
+    max_gain_db: float = 5.0,
+) -> Iterator[torch.Tensor]:
     """Endless batches of 2-speaker mixtures made on the fly from clean utterances (dynamic mixing,
     as SpeechBrain's WSJ0-2mix recipes): two different speakers, random crops of `length` samples,
     then the corpus's LibriMix 'min' mixing (ddpmss.data.mix_pair) with a relative gain drawn from
@@ -131,7 +140,7 @@ def _random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.nda
     if x.shape[-1] <= length:
         return x
     start = int(rng.integers(0, x.shape[-1] - length + 1))
-    return x[..., start: start + length]
+    return x[..., start : start + length]
 
 
 class Checkpoint:
@@ -141,8 +150,15 @@ class Checkpoint:
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder) / "checkpoint.pt"
 
-    def save(self, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             scheduler: object, rng: np.random.Generator, extra: dict | None = None) -> None:
+    def save(
+        self,
+        step: int,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: object,
+        rng: np.random.Generator,
+        extra: dict | None = None,
+    ) -> None:
         """Write atomically (a crash mid-write keeps the previous checkpoint)."""
         state = {
             "step": step,
@@ -159,8 +175,9 @@ class Checkpoint:
         torch.save(state, tmp)
         tmp.replace(self.path)
 
-    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object,
-                rng: np.random.Generator) -> tuple[int, dict]:
+    def restore(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object, rng: np.random.Generator
+    ) -> tuple[int, dict]:
         """Load the last checkpoint if there is one; returns (step, extra), (0, {}) when starting fresh."""
         if not self.path.exists():
             return 0, {}
@@ -196,11 +213,24 @@ def _fmt(value: object) -> object:
     return f"{value:.4f}" if isinstance(value, float) else value
 
 
-def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object, rng: np.random.Generator,
-        batches: Iterator[torch.Tensor], loss_fn: Callable[[torch.Tensor], torch.Tensor],
-        evaluate: Callable[[], dict[str, float]], save_best: Callable[[], None], out: Path, config: dict,
-        score_key: str, desc: str, log_extra: dict | None = None, evaluate_first: bool = False,
-        device: str = "cpu") -> None:
+def fit(
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: object,
+    rng: np.random.Generator,
+    batches: Iterator[torch.Tensor],
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    evaluate: Callable[[], dict[str, float]],
+    save_best: Callable[[], None],
+    out: Path,
+    config: dict,
+    score_key: str,
+    desc: str,
+    log_extra: dict | None = None,
+    evaluate_first: bool = False,
+    device: str = "cpu",
+) -> None:
     """The loop all three trainings share: resume, step with grad-norm clipping, and every `eval_every`
     steps evaluate, log a CSV row, keep the best weights (by `score_key`) and checkpoint.
 
@@ -229,9 +259,15 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
                 best = float(scores[score_key])
                 save_best()
         model.train()
-        row = {"step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"), **scores, **raw,
-               "lr": scheduler.get_last_lr()[0], "step_s": float(np.median(step_times)) if step_times else 0.0,
-               **(log_extra or {})}
+        row = {
+            "step": step,
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            **scores,
+            **raw,
+            "lr": scheduler.get_last_lr()[0],
+            "step_s": float(np.median(step_times)) if step_times else 0.0,
+            **(log_extra or {}),
+        }
         log = log or CsvLog(out / "log.csv", list(row))
         log.write(**row)
         losses, step_times = [], []
@@ -258,8 +294,14 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
         out_of_time = deadline is not None and time.monotonic() > deadline
         if step % config["eval_every"] == 0 or step == config["steps"] or out_of_time:
             assess()
-            checkpoint.save(step, model, optimizer, scheduler, rng,
-                            {"best": best, **({"ema": ema.state_dict()} if ema is not None else {})})
+            checkpoint.save(
+                step,
+                model,
+                optimizer,
+                scheduler,
+                rng,
+                {"best": best, **({"ema": ema.state_dict()} if ema is not None else {})},
+            )
             if out_of_time:
                 print(f"{desc}: time budget of {config['max_minutes']} min reached at step {step} of {config['steps']}")
                 break
@@ -291,8 +333,9 @@ def _weights_of(model: torch.nn.Module, ema: AveragedModel | None) -> Iterator[N
         model.load_state_dict(own)
 
 
-def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str, Path], Path],
-                 argv: list[str] | None = None) -> None:
+def training_cli(
+    doc: str, default_config: Path, train: Callable[[dict, str, str, Path], Path], argv: list[str] | None = None
+) -> None:
     """Command line of a training script: --config, --train, --val, --out and overrides of the config."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(default_config))
@@ -307,12 +350,24 @@ def training_cli(doc: str, default_config: Path, train: Callable[[dict, str, str
     parser.add_argument("--max-minutes", type=float, help="wall-time budget: evaluate, checkpoint and stop when spent")
     parser.add_argument("--device", help="cpu (default) or cuda")
     parser.add_argument("--init", help="a saved model folder to start from (e.g. ddpmss/pretrained/sepformer)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any other key of the config (a YAML value), e.g. --set lr_gamma=0.9995")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any other key of the config (a YAML value), e.g. --set lr_gamma=0.9995",
+    )
     args = parser.parse_args(argv)
-    overrides = {"steps": args.steps, "threads": args.threads, "lr": args.lr, "batch_size": args.batch_size,
-                 "eval_every": args.eval_every, "max_minutes": args.max_minutes, "device": args.device,
-                 "init": args.init}
+    overrides = {
+        "steps": args.steps,
+        "threads": args.threads,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "eval_every": args.eval_every,
+        "max_minutes": args.max_minutes,
+        "device": args.device,
+        "init": args.init,
+    }
     config = load_config(args.config, overrides)
     for item in args.set:
         key, sep, value = item.partition("=")

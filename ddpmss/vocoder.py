@@ -95,9 +95,7 @@ def fast_schedule_steps(diffusion: torch.nn.Module, schedule: list[float]) -> li
     for s in range(len(schedule)):
         for t in range(len(train_cum) - 1):
             if train_cum[t + 1] <= alpha_cum[s] <= train_cum[t]:
-                twiddle = (train_cum[t] ** 0.5 - alpha_cum[s] ** 0.5) / (
-                    train_cum[t] ** 0.5 - train_cum[t + 1] ** 0.5
-                )
+                twiddle = (train_cum[t] ** 0.5 - alpha_cum[s] ** 0.5) / (train_cum[t] ** 0.5 - train_cum[t + 1] ** 0.5)
                 steps.append(float(t + twiddle))
                 break
     if len(steps) != len(schedule):
@@ -122,8 +120,14 @@ class FastDiffWave:
     the whole signal; the noise is drawn in the stock order, so a seeded call reproduces the stock one.
     """
 
-    def __init__(self, diffwave: torch.nn.Module, diffusion: torch.nn.Module, schedule: list[float],
-                 precision: str = "fp32", max_slice: int = MAX_SLICE) -> None:
+    def __init__(
+        self,
+        diffwave: torch.nn.Module,
+        diffusion: torch.nn.Module,
+        schedule: list[float],
+        precision: str = "fp32",
+        max_slice: int = MAX_SLICE,
+    ) -> None:
         # bf16: a bf16 copy of the weights, cast once (autocast would re-cast every weight at every call)
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.fp32_net = diffwave
@@ -132,8 +136,10 @@ class FastDiffWave:
         self.steps = fast_schedule_steps(diffusion, self.schedule)
         self.precision = precision
         # each dilated conv reaches dilation * (kernel - 1) / 2 samples to either side
-        self.halo = sum(int(layer.dilated_conv.conv.dilation[0]) * (int(layer.dilated_conv.conv.kernel_size[0]) - 1)
-                        // 2 for layer in diffwave.residual_layers)
+        self.halo = sum(
+            int(layer.dilated_conv.conv.dilation[0]) * (int(layer.dilated_conv.conv.kernel_size[0]) - 1) // 2
+            for layer in diffwave.residual_layers
+        )
         self.core = max(max_slice - 2 * self.halo, self.halo, 1)
 
     @torch.inference_mode()
@@ -144,8 +150,9 @@ class FastDiffWave:
         # the stock order of draws: the starting noise, then one draw per step but the last
         noises = [torch.randn(shape, device=device, generator=generator)]
         noises += [torch.randn(shape, device=device, generator=generator) for _ in range(len(self.schedule) - 1)]
-        return torch.cat([self._sample_one(mel[b: b + 1], [z[b: b + 1] for z in noises])
-                          for b in range(mel.shape[0])])
+        return torch.cat(
+            [self._sample_one(mel[b : b + 1], [z[b : b + 1] for z in noises]) for b in range(mel.shape[0])]
+        )
 
     def _sample_one(self, mel: torch.Tensor, noises: list[torch.Tensor]) -> torch.Tensor:
         net, device = self.net, mel.device
@@ -160,16 +167,21 @@ class FastDiffWave:
         step_proj = []  # step embeddings: tiny, computed in fp32 by the original modules
         for t in self.steps:
             emb = self.fp32_net.diffusion_embedding(torch.tensor([t], device=device))
-            step_proj.append([layer.diffusion_projection(emb).unsqueeze(-1).to(self.dtype)
-                              for layer in self.fp32_net.residual_layers])
+            step_proj.append(
+                [
+                    layer.diffusion_projection(emb).unsqueeze(-1).to(self.dtype)
+                    for layer in self.fp32_net.residual_layers
+                ]
+            )
         audio = noises[0]
         for i, n in enumerate(range(len(self.schedule) - 1, -1, -1)):
             noise = torch.empty_like(audio)
             for lo, hi, start, stop in self._slices(audio.shape[-1]):
                 conds = [c[..., lo:hi] for c in conditioners] if conditioners is not None else [None] * len(layers)
-                pred = self._predict_noise(audio[:, lo:hi].to(self.dtype), layers, conds, upsampled[..., lo:hi],
-                                           step_proj[n])
-                noise[:, start:stop] = pred[:, start - lo: stop - lo].float()
+                pred = self._predict_noise(
+                    audio[:, lo:hi].to(self.dtype), layers, conds, upsampled[..., lo:hi], step_proj[n]
+                )
+                noise[:, start:stop] = pred[:, start - lo : stop - lo].float()
             c1 = 1 / alphas[n] ** 0.5
             c2 = betas[n] / (1 - alpha_cum[n]) ** 0.5
             audio = c1 * (audio - c2 * noise)
@@ -181,11 +193,19 @@ class FastDiffWave:
 
     def _slices(self, length: int) -> list[tuple[int, int, int, int]]:
         """(lo, hi, start, stop): evaluate [lo, hi), keep [start, stop) (beyond the halo of each edge)."""
-        return [(max(0, start - self.halo), min(length, start + self.core + self.halo), start,
-                 min(length, start + self.core)) for start in range(0, length, self.core)]
+        return [
+            (
+                max(0, start - self.halo),
+                min(length, start + self.core + self.halo),
+                start,
+                min(length, start + self.core),
+            )
+            for start in range(0, length, self.core)
+        ]
 
-    def _predict_noise(self, audio: torch.Tensor, layers: list, conditioners: list, upsampled: torch.Tensor,
-                       step_proj: list) -> torch.Tensor:
+    def _predict_noise(
+        self, audio: torch.Tensor, layers: list, conditioners: list, upsampled: torch.Tensor, step_proj: list
+    ) -> torch.Tensor:
         """The network's forward pass, with SpeechBrain's arithmetic in the same order, done in place
         where the stock code allocates (fewer large temporaries)."""
         net = self.net

@@ -175,8 +175,7 @@ def retain(ratings: pd.DataFrame) -> tuple[pd.DataFrame, Counts]:
     kept = ratings[~ratings["excluded"] & ~demo & ~check]
     if kept.empty:
         raise ValueError(
-            f"No rating is left to analyse: all {len(ratings)} ratings are excluded, demo ratings "
-            "or trap/gold clips."
+            f"No rating is left to analyse: all {len(ratings)} ratings are excluded, demo ratings or trap/gold clips."
         )
     if kept["score"].isna().any():
         bad = kept.loc[kept["score"].isna(), "rating_id"].head(3).tolist()
@@ -312,9 +311,7 @@ def correlate(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: in
     return row
 
 
-def correlations(
-    stimuli: pd.DataFrame, systems: pd.DataFrame, n_boot: int = 2000, seed: int = 0
-) -> pd.DataFrame:
+def correlations(stimuli: pd.DataFrame, systems: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """correlations.csv: listener scores against each objective metric, over processed conditions.
 
     Stimulus level: one point per rated stimulus (mean score vs its metric). System level: one point

@@ -163,8 +163,13 @@ class GradioSession:
 
     def call(self, fn_index: int, data: list[Any]) -> list[Any]:
         """Run one event; returns its output values. Raises ServerError or ServerGone."""
-        payload = {"data": data, "fn_index": fn_index, "session_hash": self.session_hash, "trigger_id": None,
-                   "event_data": None}  # fmt: skip
+        payload = {
+            "data": data,
+            "fn_index": fn_index,
+            "session_hash": self.session_hash,
+            "trigger_id": None,
+            "event_data": None,
+        }
         try:
             joined = self.http.post("/gradio_api/queue/join", json=payload)
             if joined.status_code != 200:
@@ -357,9 +362,17 @@ def run_load(
     with ThreadPoolExecutor(max_workers=raters, thread_name_prefix="rater") as pool:
         futures = [
             pool.submit(
-                run_rater, url, endpoints, ratings, stored=stored[i] if stored else None, seed=seed * 1000 + i,
-                deadline=deadline, on_ack=on_ack, stop=stop, log=logs[i],
-            )  # fmt: skip
+                run_rater,
+                url,
+                endpoints,
+                ratings,
+                stored=stored[i] if stored else None,
+                seed=seed * 1000 + i,
+                deadline=deadline,
+                on_ack=on_ack,
+                stop=stop,
+                log=logs[i],
+            )
             for i in range(raters)
         ]
         for future in futures:
@@ -419,4 +432,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

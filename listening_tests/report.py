@@ -123,9 +123,7 @@ def plot_metrics(stimuli: pd.DataFrame, palette: dict, title: str, path: Path) -
         for condition in conditions:
             points = stimuli[stimuli["condition"] == condition].dropna(subset=[column])
             if not points.empty:
-                handles[condition] = ax.scatter(
-                    points[column], points["score"], s=18, color=palette[condition]
-                )
+                handles[condition] = ax.scatter(points[column], points["score"], s=18, color=palette[condition])
         ax.set_xlabel(f"{label} [{column}]" if metric == "pesq" else label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean score per stimulus")
@@ -211,9 +209,7 @@ def pair_test(pairwise: pd.DataFrame, protocol: str, scale: str, a: str, b: str)
     return text + (", significant" if row["p_holm"] < 0.05 else ", not significant") + " at the 5 % level"
 
 
-def disagreement_sentences(
-    systems: pd.DataFrame, pairwise: pd.DataFrame, protocol: str, scale: str
-) -> list[str]:
+def disagreement_sentences(systems: pd.DataFrame, pairwise: pd.DataFrame, protocol: str, scale: str) -> list[str]:
     """Where the SI-SDR ranking of the processed conditions and the listeners' ranking differ."""
     table = rankable(systems)
     if len(table) < 2:

@@ -17,8 +17,14 @@ from listening_tests.stimuli import MANIFEST_COLUMNS, TRIALS_COLUMNS
 
 SR = 16000
 CONDITIONS = ("reference", "mixture", "anchor_lp3500", "anchor_lp7000", "sepformer", "sepformer_diffwave")
-QUALITY = {"reference": 5.0, "mixture": 1.5, "anchor_lp3500": 2.0, "anchor_lp7000": 3.0, "sepformer": 4.0,
-           "sepformer_diffwave": 3.5}  # fmt: skip
+QUALITY = {
+    "reference": 5.0,
+    "mixture": 1.5,
+    "anchor_lp3500": 2.0,
+    "anchor_lp7000": 3.0,
+    "sepformer": 4.0,
+    "sepformer_diffwave": 3.5,
+}
 CONTROLS = (("trap_2", "trap", 2, 0), ("gold_excellent", "gold", 5, 1))
 
 
@@ -49,8 +55,16 @@ def make_stimuli(folder: Path, n_items: int = 4, duration_s: float = 0.5) -> Pat
                 }
             )
     for item, (condition, kind, expected, tolerance) in ((items[0], c) for c in CONTROLS):
-        trials.append({"item_id": item, "condition": condition, "kind": kind, "scale": "ovrl",
-                       "expected_score": expected, "tolerance": tolerance})  # fmt: skip
+        trials.append(
+            {
+                "item_id": item,
+                "condition": condition,
+                "kind": kind,
+                "scale": "ovrl",
+                "expected_score": expected,
+                "tolerance": tolerance,
+            }
+        )
     _write(folder / "manifest.csv", MANIFEST_COLUMNS, rows)
     _write(folder / "trials.csv", TRIALS_COLUMNS, trials)
     return folder / "manifest.csv"

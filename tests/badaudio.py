@@ -71,8 +71,15 @@ def _header(sr: int, channels: int, bits: int, data_bytes: int, fmt_tag: int = 1
     block = channels * bits // 8
     fmt = struct.pack("<HHIIHH", fmt_tag, channels, sr, sr * block, block, bits)
     riff_size = min(36 + data_bytes, 0xFFFFFFFF)
-    return b"RIFF" + struct.pack("<I", riff_size) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + (
-        struct.pack("<I", min(data_bytes, 0xFFFFFFFF))
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + (struct.pack("<I", min(data_bytes, 0xFFFFFFFF)))
     )
 
 
@@ -121,8 +128,9 @@ def make_corpus(folder: Path, upload_limit_bytes: int) -> list[Case]:
         lambda p: _write(p, _header(sr, 1, 16, 0xFFFFFFFF) + _pcm16(one_s)))  # fmt: skip
 
     # ---- durations and sizes
-    add(Case("ten_ms.wav", "10 ms of speech", TOO_SHORT),
-        lambda p: sound(p, speech_like(0.01, sr), sr, "PCM_16", "WAV"))
+    add(
+        Case("ten_ms.wav", "10 ms of speech", TOO_SHORT), lambda p: sound(p, speech_like(0.01, sr), sr, "PCM_16", "WAV")
+    )
     add(Case("hundred_ms.wav", "exactly 100 ms (the minimum)", OK),
         lambda p: sound(p, speech_like(0.1, sr), sr, "PCM_16", "WAV"))  # fmt: skip
     add(Case("ten_minutes.wav", "10 minutes of speech at 8 kHz (the longest accepted)", OK, long=True),
@@ -160,9 +168,10 @@ def make_corpus(folder: Path, upload_limit_bytes: int) -> list[Case]:
     add(Case("aiff_named.wav", "AIFF with a .wav extension", OK), lambda p: sound(p, one_s, sr, "PCM_16", "AIFF"))
 
     # ---- sample values
-    add(Case("float_nan.wav", "float WAV with NaN samples", INVALID),
-        lambda p: sound(p, np.where(np.arange(sr) % 97 == 0, np.nan, one_s).astype(np.float32), sr, "FLOAT",
-                        "WAV"))
+    add(
+        Case("float_nan.wav", "float WAV with NaN samples", INVALID),
+        lambda p: sound(p, np.where(np.arange(sr) % 97 == 0, np.nan, one_s).astype(np.float32), sr, "FLOAT", "WAV"),
+    )
     add(Case("float_inf.wav", "float WAV with +Inf and -Inf samples", INVALID),
         lambda p: sound(p, np.where(np.arange(sr) % 89 == 0, np.inf * np.sign(np.arange(sr) % 2 - 0.5), one_s)
                         .astype(np.float32), sr, "FLOAT", "WAV"))  # fmt: skip

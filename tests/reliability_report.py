@@ -44,9 +44,13 @@ def render(figures: dict[str, dict[str, Any]], command: str) -> str:
         if data is None:
             lines += ["Not measured yet (its test has not run on this checkout).", ""]
             continue
-        lines += [f"Measured {data.get('measured_at', '?')} on {data.get('machine', '?')}"
-                  f" (1-minute load average at the end: {data.get('load_average_1min_at_end', 'not recorded')}).", "",
-                  "| figure | value |", "|---|---|"]
+        lines += [
+            f"Measured {data.get('measured_at', '?')} on {data.get('machine', '?')}"
+            f" (1-minute load average at the end: {data.get('load_average_1min_at_end', 'not recorded')}).",
+            "",
+            "| figure | value |",
+            "|---|---|",
+        ]
         lines += [f"| {name} | {_cell(value)} |" for name, value in data.items() if name not in HIDDEN]
         lines.append("")
     return "\n".join(lines)

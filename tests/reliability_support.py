@@ -66,12 +66,31 @@ class AppProcess:
 
     def start(self) -> AppProcess:
         self.starts += 1
-        env = {**os.environ, "TMPDIR": str(self.tmp), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-               "PYTHONUNBUFFERED": "1", **self.extra_env}  # fmt: skip
+        env = {
+            **os.environ,
+            "TMPDIR": str(self.tmp),
+            "HF_HUB_OFFLINE": "1",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
         env.pop("GRADIO_TEMP_DIR", None)
-        command = [sys.executable, "app.py", "--port", str(self.port), "--host", LOOPBACK, "--data-dir",
-                   str(self.data_dir), "--study", str(self.study), "--models", str(self.models),
-                   "--device", "cpu"]
+        command = [
+            sys.executable,
+            "app.py",
+            "--port",
+            str(self.port),
+            "--host",
+            LOOPBACK,
+            "--data-dir",
+            str(self.data_dir),
+            "--study",
+            str(self.study),
+            "--models",
+            str(self.models),
+            "--device",
+            "cpu",
+        ]
         if self.db_url:
             command += ["--db", self.db_url]
         log = open(self.log_path, "w")
@@ -115,10 +134,17 @@ class AppProcess:
     def crashes_in_our_code(self) -> list[str]:
         """Traceback lines of the server log that point into the project's own code (Gradio refusing a
         malformed request logs a traceback of its own: those are not crashes of the app)."""
-        ours = (str(ROOT / "app") + "/", str(ROOT / "listening_tests") + "/", str(ROOT / "ddpmss") + "/",
-                str(ROOT / "app.py"))  # fmt: skip
-        return [line.strip() for line in self.log().splitlines() if line.strip().startswith('File "')
-                and any(f'File "{o}' in line for o in ours)]  # fmt: skip
+        ours = (
+            str(ROOT / "app") + "/",
+            str(ROOT / "listening_tests") + "/",
+            str(ROOT / "ddpmss") + "/",
+            str(ROOT / "app.py"),
+        )
+        return [
+            line.strip()
+            for line in self.log().splitlines()
+            if line.strip().startswith('File "') and any(f'File "{o}' in line for o in ours)
+        ]
 
     def config(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/config", timeout=10).json()

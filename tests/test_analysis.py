@@ -101,9 +101,7 @@ def make_study(tmp_path: Path, seed: int = 0, conditions: dict | None = None) ->
             rows.append(rating(len(rows), "mushra", f"r{r}", f"{i:03d}", condition, "mushra", 20 * score))
     for k in range(N_EXCLUDED):
         reason = "failed trap" if k % 3 else "low variance"
-        rows.append(
-            rating(len(rows), "acr", "bad", f"{k % N_ITEMS:03d}", "sepformer", "ovrl", 1.0, True, reason)
-        )
+        rows.append(rating(len(rows), "acr", "bad", f"{k % N_ITEMS:03d}", "sepformer", "ovrl", 1.0, True, reason))
     rows.append(rating(len(rows), "acr", "r0", "trap1", "trap_3", "ovrl", 3.0))
     rows.append(rating(len(rows), "acr", "r0", "gold1", "gold_excellent", "ovrl", 5.0))
     rows.append(rating(len(rows), "demo", "r0", "000", "sepformer", "ovrl", 1.0))
@@ -144,9 +142,7 @@ def test_summary_schema_and_values_match_scipy(study) -> None:
     votes = retained_votes(ratings_csv)
     assert len(summary) == votes.groupby(["protocol", "scale", "condition"]).ngroups == 2 * len(TRUE_MEANS)
     for row in summary.itertuples():
-        scores = votes.loc[
-            (votes["protocol"] == row.protocol) & (votes["condition"] == row.condition), "score"
-        ]
+        scores = votes.loc[(votes["protocol"] == row.protocol) & (votes["condition"] == row.condition), "score"]
         low, high = stats.t.interval(0.95, len(scores) - 1, loc=scores.mean(), scale=stats.sem(scores))
         assert row.n_ratings == len(scores)
         assert row.n_raters == (N_RATERS if row.protocol == "acr" else 4)
@@ -177,17 +173,10 @@ def test_excluded_demo_trap_and_gold_ratings_are_left_out(study) -> None:
 def expected_correlations(ratings_csv: Path, manifest_csv: Path, protocol: str) -> dict:
     """Stimulus- and system-level (x, y) pairs for si_sdr, built directly with pandas."""
     votes = retained_votes(ratings_csv)
-    votes = votes[
-        (votes["protocol"] == protocol) & votes["condition"].isin(SI_SDR) & (votes["condition"] != "mixture")
-    ]
+    votes = votes[(votes["protocol"] == protocol) & votes["condition"].isin(SI_SDR) & (votes["condition"] != "mixture")]
     manifest = pd.read_csv(manifest_csv, dtype={"item_id": str})
     stimuli = votes.groupby(["item_id", "condition"], as_index=False)["score"].mean().merge(manifest)
-    systems = (
-        stimuli.groupby("condition")["si_sdr"]
-        .mean()
-        .to_frame()
-        .join(votes.groupby("condition")["score"].mean())
-    )
+    systems = stimuli.groupby("condition")["si_sdr"].mean().to_frame().join(votes.groupby("condition")["score"].mean())
     return {"stimulus": stimuli, "system": systems}
 
 
@@ -238,9 +227,7 @@ def test_negative_si_sdr_correlation_within_one_condition(study) -> None:
     _, _, result = study
     diffwave = result.stimuli.query("protocol == 'acr' and condition == 'sepformer_diffwave'")
     assert stats.pearsonr(diffwave["score"], diffwave["si_sdr"]).statistic < -0.5
-    system = result.correlations.query("protocol == 'acr' and metric == 'si_sdr' and level == 'system'").iloc[
-        0
-    ]
+    system = result.correlations.query("protocol == 'acr' and metric == 'si_sdr' and level == 'system'").iloc[0]
     assert system.pearson < 0  # the best-heard system has by far the lowest SI-SDR
 
 
@@ -274,9 +261,7 @@ def test_pairwise_matches_scipy_wilcoxon_and_holm(study) -> None:
         assert row.p_value == pytest.approx(test.pvalue)
         assert row.wilcoxon_stat == pytest.approx(test.statistic)
         assert row.mean_diff == pytest.approx((a - b).mean())
-        assert np.sign(row.rank_biserial) == np.sign(
-            TRUE_MEANS[row.condition_a] - TRUE_MEANS[row.condition_b]
-        )
+        assert np.sign(row.rank_biserial) == np.sign(TRUE_MEANS[row.condition_a] - TRUE_MEANS[row.condition_b])
     np.testing.assert_allclose(table["p_holm"], multipletests(table["p_value"], method="holm")[1])
 
 
@@ -294,11 +279,7 @@ def test_mixed_model_recovers_condition_effects(study) -> None:
     for condition, mean in TRUE_MEANS.items():
         contrast = mixed.loc[condition, "estimate"] - reference
         assert contrast == pytest.approx(mean - TRUE_MEANS["reference"], abs=0.15)
-        assert (
-            mixed.loc[condition, "ci95_low"]
-            < mixed.loc[condition, "estimate"]
-            < mixed.loc[condition, "ci95_high"]
-        )
+        assert mixed.loc[condition, "ci95_low"] < mixed.loc[condition, "estimate"] < mixed.loc[condition, "ci95_high"]
     assert 0.01 < mixed["residual_var"].iloc[0] < 0.2  # true 0.0625
     assert mixed["rater_var"].iloc[0] > 0
 

@@ -184,8 +184,9 @@ def test_listen_log_adds_replays_and_accepts_pause_and_end_in_any_order(clock: C
     assert log.completed_seconds(key) == 1.5
 
 
-def test_a_clip_skipped_to_its_end_and_restarted_is_not_heard_however_late_the_rating(tmp_path: Path,
-                                                                                       clock: Clock) -> None:
+def test_a_clip_skipped_to_its_end_and_restarted_is_not_heard_however_late_the_rating(
+    tmp_path: Path, clock: Clock
+) -> None:
     lab = lab_for(tmp_path, clock)
     visit, _ = start(lab)
     run_training(lab, visit)

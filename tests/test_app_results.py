@@ -53,8 +53,9 @@ def test_results_export_screening_and_report(tmp_path: Path) -> None:
     ]
     for other in (4, 5, 3):
         assert finish_acr_session(lab, clock, other).stage == "done"
-    lab.store.save_demo_rating(run_id="run1", item_id="lab-run1_s1", condition="sepformer", score=2,
-                               submission_key="demo.run1.0.1.2")  # fmt: skip
+    lab.store.save_demo_rating(
+        run_id="run1", item_id="lab-run1_s1", condition="sepformer", score=2, submission_key="demo.run1.0.1.2"
+    )
     found = compute_results(lab, n_boot=50)
     with open(next(p for p in found.files if p.name == "ratings.csv"), newline="") as f:
         rows = list(csv.DictReader(f))

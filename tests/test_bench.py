@@ -34,8 +34,25 @@ def test_metrics_in_two_processes_match_one() -> None:
 @pytest.mark.slow
 def test_bench_command_writes_the_required_keys(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "ddpmss", "bench", "--quick", "--durations", "1", "--skip-metrics",
-                           "--device", "cpu", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ddpmss",
+            "bench",
+            "--quick",
+            "--durations",
+            "1",
+            "--skip-metrics",
+            "--device",
+            "cpu",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     for key in ("all_three_1s", "vocoder_1s"):

@@ -69,15 +69,39 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> I
     raw["stimuli"]["build"].update(mixtures=str(ROOT / "examples" / "examples.csv"), excerpt_s=1, dnsmos=False)
     study = tmp / "example.yaml"
     study.write_text(yaml.safe_dump(raw))
-    run("-m", "listening_tests", "build", "--study", str(study), "--models", str(tiny_models), "--device", "cpu",
-        "--workers", "0", "--quiet")  # fmt: skip
+    run(
+        "-m",
+        "listening_tests",
+        "build",
+        "--study",
+        str(study),
+        "--models",
+        str(tiny_models),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--quiet",
+    )
     port = free_port()
     (tmp / "tmp").mkdir()
     env = {**os.environ, "TMPDIR": str(tmp / "tmp"), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("GRADIO_TEMP_DIR", None)
     log = open(tmp / "app.log", "w")
-    command = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(tmp / "data"),
-               "--models", str(tiny_models), "--study", str(study), "--device", "cpu"]  # fmt: skip
+    command = [
+        sys.executable,
+        "app.py",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp / "data"),
+        "--models",
+        str(tiny_models),
+        "--study",
+        str(study),
+        "--device",
+        "cpu",
+    ]
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -177,8 +201,15 @@ def test_full_rater_session_and_export(app_server: dict, browser_page) -> None:
     page.get_by_text(code).wait_for()  # resume after reload: the same completion code
 
     out = app_server["tmp"] / "ratings.csv"
-    run("-m", "listening_tests", "export", "--db", f"sqlite:///{app_server['tmp'] / 'data' / 'ratings.sqlite'}",
-        "--out", str(out))  # fmt: skip
+    run(
+        "-m",
+        "listening_tests",
+        "export",
+        "--db",
+        f"sqlite:///{app_server['tmp'] / 'data' / 'ratings.sqlite'}",
+        "--out",
+        str(out),
+    )
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(given) == 12  # 10 test clips + 1 trap + 1 gold

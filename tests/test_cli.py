@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "ddpmss", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ddpmss", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -27,8 +28,17 @@ def test_separate_with_refs_writes_sources_and_metrics(tmp_path: Path, tiny_mode
     for name, x in (("mix", a + b), ("s1", a), ("s2", b)):
         sf.write(tmp_path / f"{name}.wav", x, sr)
     out = tmp_path / "out"
-    proc = run("separate", str(tmp_path / "mix.wav"), "--out", str(out), "--refs", str(tmp_path / "s1.wav"),
-               str(tmp_path / "s2.wav"), "--models", str(tiny_models))
+    proc = run(
+        "separate",
+        str(tmp_path / "mix.wav"),
+        "--out",
+        str(out),
+        "--refs",
+        str(tmp_path / "s1.wav"),
+        str(tmp_path / "s2.wav"),
+        "--models",
+        str(tiny_models),
+    )
     assert proc.returncode == 0, proc.stderr
     for pipeline in ("sepformer", "sepformer_diffwave", "sepformer_diffwave_fusion"):
         for i in (1, 2):

@@ -57,8 +57,7 @@ def corpus(tmp_path_factory) -> Path:
     if len({v.engine for v in _fast_voices()}) < 2:
         pytest.skip("espeak-ng and flite are not installed")
     out = tmp_path_factory.mktemp("corpus")
-    data.generate_corpus(out, n_train=6, n_val=2, n_test=2, seed=1, rates=(8000,),
-                         voices=_fast_voices())
+    data.generate_corpus(out, n_train=6, n_val=2, n_test=2, seed=1, rates=(8000,), voices=_fast_voices())
     return out
 
 
@@ -88,8 +87,9 @@ def test_corpus_csvs_have_librimix_columns_and_existing_files(corpus):
 def test_mixtures_are_exact_sums_unclipped_with_gain_in_range(corpus):
     for split in SPLITS:
         for row in _rows(_metadata(corpus, split)):
-            mix, s1, s2 = (sf.read(row[c], dtype="float32")[0]
-                           for c in ("mixture_path", "source_1_path", "source_2_path"))
+            mix, s1, s2 = (
+                sf.read(row[c], dtype="float32")[0] for c in ("mixture_path", "source_1_path", "source_2_path")
+            )
             assert np.max(np.abs(mix - (s1 + s2))) <= PCM_TOLERANCE
             assert max(np.max(np.abs(x)) for x in (mix, s1, s2)) < 1.0
             gain_db = 10 * np.log10(np.sum(s1.astype(float) ** 2) / np.sum(s2.astype(float) ** 2))
@@ -113,13 +113,11 @@ def test_unseen_voice_split_shares_no_voice_or_speaker_with_train(corpus):
 
 def test_same_seed_gives_identical_corpus(corpus, tmp_path):
     shutil.copytree(corpus / "utterances", tmp_path / "utterances")  # reuse the synthesis cache
-    data.generate_corpus(tmp_path, n_train=6, n_val=2, n_test=2, seed=1, rates=(8000,),
-                         voices=_fast_voices())
+    data.generate_corpus(tmp_path, n_train=6, n_val=2, n_test=2, seed=1, rates=(8000,), voices=_fast_voices())
     for split in SPLITS:
         first, again = _rows(_metadata(corpus, split)), _rows(_metadata(tmp_path, split))
         assert [r["mixture_ID"] for r in first] == [r["mixture_ID"] for r in again]
-        sha = [hashlib.sha256(Path(r["mixture_path"]).read_bytes()).hexdigest()
-               for r in (first[0], again[0])]
+        sha = [hashlib.sha256(Path(r["mixture_path"]).read_bytes()).hexdigest() for r in (first[0], again[0])]
         assert sha[0] == sha[1]
 
 
@@ -142,8 +140,7 @@ def _write_triplet(folder: Path, mix_dir: str, name: str) -> None:
 def test_read_mixture_list_reads_csv_with_relative_paths(tmp_path):
     _write_triplet(tmp_path, "mix", "a.wav")
     (tmp_path / "list.csv").write_text(
-        "mixture_ID,mixture_path,source_1_path,source_2_path,length\n"
-        "a,mix/a.wav,s1/a.wav,s2/a.wav,800\n"
+        "mixture_ID,mixture_path,source_1_path,source_2_path,length\na,mix/a.wav,s1/a.wav,s2/a.wav,800\n"
     )
     [entry] = data.read_mixture_list(tmp_path / "list.csv")
     assert entry.mixture_id == "a" and entry.length == 800
@@ -173,8 +170,10 @@ def test_read_mixture_list_reads_the_committed_examples():
     ("content", "message"),
     [
         ("mixture_ID,source_1_path\na,s1/a.wav\n", "has no 'mixture_path' column"),
-        ("mixture_ID,mixture_path,source_1_path\na,mix/a.wav,s1/gone.wav\n",
-         "Line 2 of .* points to .*gone.wav', which does not exist"),
+        (
+            "mixture_ID,mixture_path,source_1_path\na,mix/a.wav,s1/gone.wav\n",
+            "Line 2 of .* points to .*gone.wav', which does not exist",
+        ),
         ("mixture_ID,mixture_path,source_1_path,source_2_path,length\n", "contains no mixtures"),
     ],
 )
@@ -206,8 +205,7 @@ def test_real_corpus_keeps_8k_material_out_of_the_16k_set(tmp_path):
     rows16 = _rows(tmp_path / "wav16k" / "min" / "metadata" / "mixture_real_mix_clean.csv")
     assert not any("codec2-hts" in r["mixture_ID"] for r in rows16)
     for row in rows16:
-        mix, s1, s2 = (sf.read(row[c], dtype="float32")[0]
-                       for c in ("mixture_path", "source_1_path", "source_2_path"))
+        mix, s1, s2 = (sf.read(row[c], dtype="float32")[0] for c in ("mixture_path", "source_1_path", "source_2_path"))
         assert np.max(np.abs(mix - (s1 + s2))) <= PCM_TOLERANCE
 
 

@@ -21,13 +21,39 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_path: Path, tiny_models: Path) -> None:
     clean = tmp_path / "clean.csv"  # grouped by voice, as the corpus's lists are
-    clean.write_text("path,voice\n" + "".join(f"{EXAMPLES / name}/{src}.wav,{voice}\n" for name, src, voice in [
-        ("tts_unseen_voices_1", "s1", "a"), ("tts_unseen_voices_2", "s1", "a"), ("tts_unseen_voices_1", "s2", "b")]))
+    clean.write_text(
+        "path,voice\n"
+        + "".join(
+            f"{EXAMPLES / name}/{src}.wav,{voice}\n"
+            for name, src, voice in [
+                ("tts_unseen_voices_1", "s1", "a"),
+                ("tts_unseen_voices_2", "s1", "a"),
+                ("tts_unseen_voices_1", "s2", "b"),
+            ]
+        )
+    )
     out = tmp_path / "eval.json"
-    proc = subprocess.run([sys.executable, "-m", "ddpmss.evaluate", "--models", str(tiny_models),
-                           "--mixtures", str(EXAMPLES / "examples.csv"), "--clean", str(clean), "--limit", "2",
-                           "--out", str(out)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ddpmss.evaluate",
+            "--models",
+            str(tiny_models),
+            "--mixtures",
+            str(EXAMPLES / "examples.csv"),
+            "--clean",
+            str(clean),
+            "--limit",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"},
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     scores = report["examples"]
@@ -50,9 +76,23 @@ def test_schedule_search_ranks_the_candidates_on_the_same_noise(tmp_path: Path, 
     clean = tmp_path / "clean.csv"
     clean.write_text(f"path,voice\n{EXAMPLES / 'tts_unseen_voices_1'}/s1.wav,a\n")
     out = tmp_path / "search.json"
-    proc = subprocess.run([sys.executable, "-m", "ddpmss.schedule_search", "--models", str(tiny_models),
-                           "--clean", str(clean), "--out", str(out)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ddpmss.schedule_search",
+            "--models",
+            str(tiny_models),
+            "--clean",
+            str(clean),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"},
+    )
     assert proc.returncode == 0, proc.stderr
     ranked = json.loads(out.read_text())["ranked"]
     assert [r["schedule"] for r in ranked if r["schedule"] == list(PAPER_FAST_SCHEDULE)]  # the baseline is scored
@@ -62,8 +102,9 @@ def test_schedule_search_ranks_the_candidates_on_the_same_noise(tmp_path: Path, 
     assert f"best: fast_schedule: {ranked[0]['schedule']}" in proc.stdout
 
 
-def test_schedule_search_reports_a_schedule_outside_the_training_one(tmp_path: Path, tiny_models: Path,
-                                                                    monkeypatch) -> None:
+def test_schedule_search_reports_a_schedule_outside_the_training_one(
+    tmp_path: Path, tiny_models: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("DDPMSS_CACHE_DIR", str(tmp_path / "cache"))
     separator = Separator.from_settings(Settings.from_env(models=str(tiny_models), device="cpu"))
     too_noisy = [0.9] * 6  # destroys more signal than the model's last training step
@@ -72,8 +113,9 @@ def test_schedule_search_reports_a_schedule_outside_the_training_one(tmp_path: P
     assert "outside the model's training schedule" in ranked[0]["skipped"]
 
 
-def test_vocoder_can_be_scored_through_its_whole_training_schedule(tmp_path: Path, tiny_models: Path,
-                                                                    monkeypatch) -> None:
+def test_vocoder_can_be_scored_through_its_whole_training_schedule(
+    tmp_path: Path, tiny_models: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("DDPMSS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("DDPMSS_DEVICE", "cpu")
     separator = Separator.from_settings(Settings.from_env(models=str(tiny_models)))

@@ -23,7 +23,7 @@ def test_alignment_finds_the_vocoder_delay() -> None:
     t = torch.arange(sr) / sr
     envelope = torch.zeros(sr)
     for start in (1000, 4200, 7000, 11000, 13500):  # syllable-like bursts with sharp onsets
-        envelope[start: start + 1800] = torch.hann_window(1800) ** 0.3
+        envelope[start : start + 1800] = torch.hann_window(1800) ** 0.3
     s = envelope * torch.sin(2 * torch.pi * 200 * t)
     for delay in (-120, 0, 176):  # 11 ms late with a different phase: like DiffWave's output
         d = torch.roll(envelope * torch.sin(2 * torch.pi * 200 * t + 1.3), delay)

@@ -25,8 +25,7 @@ def test_si_sdr_matches_torchmetrics() -> None:
     ref = rng.standard_normal(16000)
     for noise in (0.01, 0.3, 3.0):
         est = 0.7 * ref + noise * rng.standard_normal(16000) + 0.2  # scaled, noisy, with DC offset
-        expected = scale_invariant_signal_distortion_ratio(
-            torch.tensor(est), torch.tensor(ref), zero_mean=True).item()
+        expected = scale_invariant_signal_distortion_ratio(torch.tensor(est), torch.tensor(ref), zero_mean=True).item()
         assert si_sdr(est, ref) == pytest.approx(expected, abs=1e-6)
 
 

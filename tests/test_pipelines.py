@@ -97,8 +97,9 @@ def test_vocoder_schedule_comes_from_the_model_unless_set(tiny_models: Path, tmp
     plain = Separator.from_settings(Settings(models=str(tiny_models), device="cpu", cache_dir=tmp_path / "c"))
     assert plain.sampler.schedule == list(PAPER_FAST_SCHEDULE)
     chosen = (0.0001, 0.01, 0.1)
-    forced = Separator.from_settings(Settings(models=str(root), device="cpu", cache_dir=tmp_path / "c",
-                                              fast_steps=chosen))
+    forced = Separator.from_settings(
+        Settings(models=str(root), device="cpu", cache_dir=tmp_path / "c", fast_steps=chosen)
+    )
     assert forced.sampler.schedule == list(chosen)
 
 

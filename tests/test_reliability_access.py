@@ -72,8 +72,21 @@ def secrets_of(app: AppProcess) -> list[str]:
 def test_results_and_reports_need_the_admin_password(app: AppProcess) -> None:
     config = app.config()
     handlers = [fn_index(config, "results_password"), fn_index(config, "results_password_1")]  # click, Enter
-    wrong = (None, "", " ", "wrong", PASSWORD.upper(), PASSWORD + " ", " " + PASSWORD, PASSWORD[:-1],
-             PASSWORD + "x", "x" * 1_000_000, "' OR '1'='1", {"password": PASSWORD}, [PASSWORD])  # fmt: skip
+    wrong = (
+        None,
+        "",
+        " ",
+        "wrong",
+        PASSWORD.upper(),
+        PASSWORD + " ",
+        " " + PASSWORD,
+        PASSWORD[:-1],
+        PASSWORD + "x",
+        "x" * 1_000_000,
+        "' OR '1'='1",
+        {"password": PASSWORD},
+        [PASSWORD],
+    )
     denied = 0
     for fn in handlers:
         for attempt in wrong:
@@ -88,8 +101,14 @@ def test_results_and_reports_need_the_admin_password(app: AppProcess) -> None:
         granted = call(app.url, fn, [PASSWORD])["output"]["data"]
         # The three sessions are unfinished, so screening keeps none of their ratings for the analysis.
         assert "6 ratings stored" in granted[0] and len(granted[6]) >= 2
-    record("access_results", {"attempts_without_credentials": denied, "granted_without_credentials": 0,
-                              "granted_with_password": len(handlers)})  # fmt: skip
+    record(
+        "access_results",
+        {
+            "attempts_without_credentials": denied,
+            "granted_without_credentials": 0,
+            "granted_with_password": len(handlers),
+        },
+    )
 
 
 def test_no_other_event_or_route_gives_away_results_or_rater_data(app: AppProcess) -> None:
@@ -105,15 +124,24 @@ def test_no_other_event_or_route_gives_away_results_or_rater_data(app: AppProces
         assert not any(s in text for s in secrets_of(app)), (dep.get("api_name"), text[:300])
         assert "ratings.csv" not in text and "ratings.sqlite" not in text
         called += 1
-    routes = ["/", "/config", "/gradio_api/info", "/gradio_api/queue/status", "/gradio_api/startup-events",
-              "/gradio_api/heartbeat/" + uuid.uuid4().hex[:11], "/robots.txt", "/manifest.json"]  # fmt: skip
+    routes = [
+        "/",
+        "/config",
+        "/gradio_api/info",
+        "/gradio_api/queue/status",
+        "/gradio_api/startup-events",
+        "/gradio_api/heartbeat/" + uuid.uuid4().hex[:11],
+        "/robots.txt",
+        "/manifest.json",
+    ]
     for route in routes:
         text = read_route(app.url + route)
         assert not any(s in text for s in secrets_of(app)), route
     api = httpx.get(app.url + "/gradio_api/info", timeout=10).json()
     assert list(api["named_endpoints"]) == ["/separate"] and not api.get("unnamed_endpoints")
-    record("access_events", {"events_called_without_credentials": called, "public_routes_checked": len(routes),
-                             "leaks": 0})  # fmt: skip
+    record(
+        "access_events", {"events_called_without_credentials": called, "public_routes_checked": len(routes), "leaks": 0}
+    )
 
 
 def read_route(url: str, quiet_s: float = 3.0) -> str:
@@ -148,17 +176,29 @@ def test_stimuli_are_served_by_id_only_and_no_path_a_user_gives_is_read(app: App
     del info
 
     runtime = app.runtime_dir
-    forbidden = [db_path(app), app.data_dir / ".app_secret", stimuli / "manifest.csv", stimuli / "trials.csv",
-                 *sorted((stimuli / "wav").rglob("*.wav"))[:3], *sorted((runtime / "blind").glob("*.wav"))[:2],
-                 app.study, Path("/etc/passwd"), Path(__file__).resolve().parents[1] / "app.py"]  # fmt: skip
+    forbidden = [
+        db_path(app),
+        app.data_dir / ".app_secret",
+        stimuli / "manifest.csv",
+        stimuli / "trials.csv",
+        *sorted((stimuli / "wav").rglob("*.wav"))[:3],
+        *sorted((runtime / "blind").glob("*.wav"))[:2],
+        app.study,
+        Path("/etc/passwd"),
+        Path(__file__).resolve().parents[1] / "app.py",
+    ]
     granted = call(app.url, fn_index(app.config(), "results_password"), [PASSWORD])["output"]["data"][6]
     forbidden += sorted((runtime / "results").rglob("*.csv"))[:3]  # the report's files outside Gradio's cache
     tried = 0
     for path in forbidden:
-        for url in (f"/gradio_api/file={path}", f"/gradio_api/file/{path}", f"/file={path}",
-                    f"/gradio_api/file={runtime / 'gradio'}/../../../{path.relative_to(path.anchor)}",
-                    f"/gradio_api/file=../../../../{path.relative_to(path.anchor)}",
-                    f"/gradio_api/file={str(path).replace('/', '%2F')}"):  # fmt: skip
+        for url in (
+            f"/gradio_api/file={path}",
+            f"/gradio_api/file/{path}",
+            f"/file={path}",
+            f"/gradio_api/file={runtime / 'gradio'}/../../../{path.relative_to(path.anchor)}",
+            f"/gradio_api/file=../../../../{path.relative_to(path.anchor)}",
+            f"/gradio_api/file={str(path).replace('/', '%2F')}",
+        ):
             response = httpx.get(app.url + url, timeout=10)
             assert response.status_code in (403, 404), (url, response.status_code)
             tried += 1
@@ -167,17 +207,17 @@ def test_stimuli_are_served_by_id_only_and_no_path_a_user_gives_is_read(app: App
     separate = fn_index(app.config(), "separate")
     before = db_path(app).read_bytes()
     for path in (db_path(app), stimuli / "wav" / "mix0_s1" / "reference.wav", Path("/etc/passwd")):
-        for file in ({"path": str(path), "meta": {"_type": "gradio.FileData"}},
-                     {"path": str(path), "url": f"{app.url}/gradio_api/file={path}",
-                      "meta": {"_type": "gradio.FileData"}},
-                     str(path)):  # fmt: skip
+        for file in (
+            {"path": str(path), "meta": {"_type": "gradio.FileData"}},
+            {"path": str(path), "url": f"{app.url}/gradio_api/file={path}", "meta": {"_type": "gradio.FileData"}},
+            str(path),
+        ):
             answer = call(app.url, separate, [file, None, None])
             assert not answer.get("success"), (path, answer)
             tried += 1
     assert not (runtime / "lab").exists() or not any((runtime / "lab").iterdir())  # nothing was separated
     assert db_path(app).read_bytes() == before
-    record("access_files", {"forbidden_requests": tried, "served": 0,
-                            "clip_urls_random": True})  # fmt: skip
+    record("access_files", {"forbidden_requests": tried, "served": 0, "clip_urls_random": True})
 
 
 def urlpath(url: str) -> str:
@@ -219,9 +259,16 @@ def test_rater_ids_are_pseudonymous_and_exports_hold_no_personal_data(app: AppPr
     silent.write_text(study, encoding="utf-8")
     with pytest.raises(StudyError, match="participant id"):
         load_study(silent)
-    record("access_personal_data", {"export_columns": list(RATINGS_COLUMNS), "rows": len(rows),
-                                    "personal_values_in_export": 0, "ip_or_user_agent_stored": 0,
-                                    "participant_ids_in_admin_downloads": 0})  # fmt: skip
+    record(
+        "access_personal_data",
+        {
+            "export_columns": list(RATINGS_COLUMNS),
+            "rows": len(rows),
+            "personal_values_in_export": 0,
+            "ip_or_user_agent_stored": 0,
+            "participant_ids_in_admin_downloads": 0,
+        },
+    )
 
 
 def _unused(*_: Any) -> None:

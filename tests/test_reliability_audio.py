@@ -47,9 +47,18 @@ def micro_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("micro-models")
     write_random_model(root / "sepformer", "sepformer", **{**TINY_SEPFORMER, "chunk_size": 100})
-    write_random_model(root / "diffwave", "diffwave", sample_rate=8000, residual_layers=1, residual_channels=4,
-                       dilation_cycle_length=1, spec_n_mels=20, spec_n_fft=256, spec_win_length=256,
-                       spec_f_max=4000.0)  # fmt: skip
+    write_random_model(
+        root / "diffwave",
+        "diffwave",
+        sample_rate=8000,
+        residual_layers=1,
+        residual_channels=4,
+        dilation_cycle_length=1,
+        spec_n_mels=20,
+        spec_n_fft=256,
+        spec_win_length=256,
+        spec_f_max=4000.0,
+    )
     write_random_model(root / "fusion", "fusion", sample_rate=8000, n_fft=256, hop_length=64, channels=2, layers=1)
     return root
 
@@ -59,8 +68,13 @@ def separator(micro_models: Path, tmp_path_factory: pytest.TempPathFactory):
     from ddpmss.pipelines import Separator
     from ddpmss.settings import Settings
 
-    settings = Settings(models=str(micro_models), device="cpu", output_sr=OUT_SR, max_upload_mb=UPLOAD_LIMIT_MB,
-                        cache_dir=tmp_path_factory.mktemp("cache"))  # fmt: skip
+    settings = Settings(
+        models=str(micro_models),
+        device="cpu",
+        output_sr=OUT_SR,
+        max_upload_mb=UPLOAD_LIMIT_MB,
+        cache_dir=tmp_path_factory.mktemp("cache"),
+    )
     return Separator.from_settings(settings)
 
 
@@ -102,10 +116,29 @@ def test_corpus_has_every_kind_of_bad_file(corpus) -> None:
     assert len(cases) >= 25 and len({c.name for c in cases}) == len(cases)
     expected = {c.expected for c in cases}
     assert OK in expected and len(expected) >= 9  # ok + every kind of refusal
-    for name in ("empty.wav", "header_only.wav", "truncated.wav", "random_bytes.wav", "text_renamed.wav",
-                 "zero_frames.wav", "ten_ms.wav", "ten_minutes.wav", "over_limit.wav", "rate96k_6ch.wav",
-                 "pcm_u8.wav", "pcm_24.wav", "float_nan.wav", "float_inf.wav", "zeros.wav", "dc_only.wav",
-                 "clipped_square.wav", "valid.mp3", "valid.ogg", "valid.flac", "flac_named.wav"):  # fmt: skip
+    for name in (
+        "empty.wav",
+        "header_only.wav",
+        "truncated.wav",
+        "random_bytes.wav",
+        "text_renamed.wav",
+        "zero_frames.wav",
+        "ten_ms.wav",
+        "ten_minutes.wav",
+        "over_limit.wav",
+        "rate96k_6ch.wav",
+        "pcm_u8.wav",
+        "pcm_24.wav",
+        "float_nan.wav",
+        "float_inf.wav",
+        "zeros.wav",
+        "dc_only.wav",
+        "clipped_square.wav",
+        "valid.mp3",
+        "valid.ogg",
+        "valid.flac",
+        "flac_named.wav",
+    ):
         assert any(c.name == name for c in cases), name
     assert (folder / "over_limit.wav").stat().st_size > UPLOAD_LIMIT
     assert sf.info(folder / "rate96k_6ch.wav").channels == 6 and sf.info(folder / "pcm_u8.wav").subtype == "PCM_U8"
@@ -157,9 +190,19 @@ def test_engine_gives_a_result_or_one_sentence(corpus, separator, tmp_path: Path
         rows.append({"case": case.name, "outcome": outcome, "seconds": round(time.monotonic() - t0, 2)})
     leftovers = files_under(scratch)
     assert leftovers == []
-    record("audio_engine", {"cases": len(cases), "matched": len(rows), "ok": sum(r["outcome"] == OK for r in rows),
-                            "refused": sum(r["outcome"] != OK for r in rows), "leftover_files": len(leftovers),
-                            "tracebacks": 0, "wall_s": round(time.monotonic() - started, 1), "rows": rows})  # fmt: skip
+    record(
+        "audio_engine",
+        {
+            "cases": len(cases),
+            "matched": len(rows),
+            "ok": sum(r["outcome"] == OK for r in rows),
+            "refused": sum(r["outcome"] != OK for r in rows),
+            "leftover_files": len(leftovers),
+            "tracebacks": 0,
+            "wall_s": round(time.monotonic() - started, 1),
+            "rows": rows,
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------- CLI
@@ -205,12 +248,18 @@ def test_cli_gives_a_result_or_one_sentence(corpus, micro_models: Path, tmp_path
     assert files_under(scratch) == []
 
     real = {}  # the real entry point, as a user runs it
-    env = {**os.environ, "DDPMSS_OUTPUT_SR": str(OUT_SR), "DDPMSS_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB),
-           "HF_HUB_OFFLINE": "1", "TMPDIR": str(scratch)}  # fmt: skip
+    env = {
+        **os.environ,
+        "DDPMSS_OUTPUT_SR": str(OUT_SR),
+        "DDPMSS_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB),
+        "HF_HUB_OFFLINE": "1",
+        "TMPDIR": str(scratch),
+    }
     for name in ("pcm_24.wav", "text_renamed.wav", "over_limit.wav"):
         case = next(c for c in cases if c.name == name)
-        done = run_module("ddpmss", "separate", str(case.path(folder)), "--out", str(tmp_path / "real" / name), *flags,
-                          env=env)  # fmt: skip
+        done = run_module(
+            "ddpmss", "separate", str(case.path(folder)), "--out", str(tmp_path / "real" / name), *flags, env=env
+        )
         assert "Traceback" not in done.stderr + done.stdout
         if case.expected == OK:
             assert done.returncode == 0 and len(files_under(tmp_path / "real" / name)) == 6
@@ -218,11 +267,21 @@ def test_cli_gives_a_result_or_one_sentence(corpus, micro_models: Path, tmp_path
             assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"error: {rows_outcome(rows, name)}"]
         real[name] = done.returncode
     assert files_under(scratch) == []
-    record("audio_cli", {"cases": len(cases), "matched": len(rows), "ok": sum(r["outcome"] == OK for r in rows),
-                         "refused": sum(r["outcome"] != OK for r in rows), "tracebacks": 0,
-                         "third_party_stderr_lines": third_party, "subprocess_runs": real,
-                         "leftover_files": 0, "wall_s": round(time.monotonic() - started, 1),
-                         "rows": rows})
+    record(
+        "audio_cli",
+        {
+            "cases": len(cases),
+            "matched": len(rows),
+            "ok": sum(r["outcome"] == OK for r in rows),
+            "refused": sum(r["outcome"] != OK for r in rows),
+            "tracebacks": 0,
+            "third_party_stderr_lines": third_party,
+            "subprocess_runs": real,
+            "leftover_files": 0,
+            "wall_s": round(time.monotonic() - started, 1),
+            "rows": rows,
+        },
+    )
 
 
 def rows_outcome(rows: list[dict[str, Any]], name: str) -> str:
@@ -306,11 +365,22 @@ def test_app_separate_endpoint_gives_a_result_or_one_sentence(corpus, audio_app:
         stray.append(str(path))
     assert stray == []
     assert "Traceback" not in audio_app.log()  # user errors are answered, not logged as crashes
-    record("audio_app", {"cases": len(cases), "matched": len(rows), "ok": sum(r["outcome"] == OK for r in rows),
-                         "refused": sum(r["outcome"] != OK for r in rows), "tracebacks": 0,
-                         "server_restarts_needed": 0, "requests": len(rows) + 1, "stray_files": len(stray),
-                         "uploads_in_gradio_cache": uploads, "wall_s": round(time.monotonic() - started, 1),
-                         "rows": rows})  # fmt: skip
+    record(
+        "audio_app",
+        {
+            "cases": len(cases),
+            "matched": len(rows),
+            "ok": sum(r["outcome"] == OK for r in rows),
+            "refused": sum(r["outcome"] != OK for r in rows),
+            "tracebacks": 0,
+            "server_restarts_needed": 0,
+            "requests": len(rows) + 1,
+            "stray_files": len(stray),
+            "uploads_in_gradio_cache": uploads,
+            "wall_s": round(time.monotonic() - started, 1),
+            "rows": rows,
+        },
+    )
 
 
 def test_app_turns_an_unexpected_crash_into_one_sentence(tmp_path: Path, monkeypatch, speechlike) -> None:

@@ -31,8 +31,9 @@ STUDY_ID = "app-acr"
 def load_study(folder: Path) -> Path:
     """An ACR study whose sessions are exactly RATINGS short clips (no training, trap or gold pages)."""
     manifest = make_stimuli(folder / "stimuli", n_items=24, duration_s=0.3)
-    return write_study(folder, manifest, "acr", items_per_session=RATINGS, votes_per_stimulus=40, trapping=0,
-                       gold=0, training_items=0)  # fmt: skip
+    return write_study(
+        folder, manifest, "acr", items_per_session=RATINGS, votes_per_stimulus=40, trapping=0, gold=0, training_items=0
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -91,8 +92,9 @@ def test_kill9_in_the_middle_loses_no_acknowledged_rating_and_raters_resume(
         acked.release()
 
     outcome: dict = {}
-    load = threading.Thread(target=lambda: outcome.update(first=run_load(app.url, RATERS, RATINGS, seed=2,
-                                                                        on_ack=on_ack, deadline_s=300)))
+    load = threading.Thread(
+        target=lambda: outcome.update(first=run_load(app.url, RATERS, RATINGS, seed=2, on_ack=on_ack, deadline_s=300))
+    )
     try:
         load.start()
         for _ in range(KILL_AFTER):
@@ -119,14 +121,17 @@ def test_kill9_in_the_middle_loses_no_acknowledged_rating_and_raters_resume(
     assert {r.rater_id for r in second.raters} == set(acknowledged)  # as the same raters
     assert len(records) == RATERS * RATINGS and duplicates(records) == 0
     assert problems == [] and crashes == []
-    record(f"crash_{name}", {
-        "acknowledged_before_kill": sum(acknowledged.values()),
-        "stored_after_restart": len(after_restart),
-        "acknowledged_but_lost": lost,
-        "stored_not_yet_acknowledged": len(after_restart) - sum(acknowledged.values()),
-        "integrity_problems": 0,
-        "raters_resumed": sum(r.code is not None for r in second.raters),
-        "ratings_after_resume": len(records),
-        "duplicates": 0,
-        "restart_s": round(app.startup_s[-1], 1),
-    })  # fmt: skip
+    record(
+        f"crash_{name}",
+        {
+            "acknowledged_before_kill": sum(acknowledged.values()),
+            "stored_after_restart": len(after_restart),
+            "acknowledged_but_lost": lost,
+            "stored_not_yet_acknowledged": len(after_restart) - sum(acknowledged.values()),
+            "integrity_problems": 0,
+            "raters_resumed": sum(r.code is not None for r in second.raters),
+            "ratings_after_resume": len(records),
+            "duplicates": 0,
+            "restart_s": round(app.startup_s[-1], 1),
+        },
+    )

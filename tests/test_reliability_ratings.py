@@ -33,7 +33,7 @@ HOSTILE = (
     "1 OR 1=1",
     "<script>alert('x')</script>",
     '<img src=x onerror="alert(1)">',
-    "\"><svg/onload=alert(1)>",
+    '"><svg/onload=alert(1)>',
     "Robert'); DELETE FROM raters WHERE ('1'='1",
 )
 LEDGER: dict[str, Counter] = {"acr": Counter(), "mushra": Counter()}  # what each test expects to be stored
@@ -44,8 +44,14 @@ def acr_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
     from tests.app_support import make_stimuli, write_study
 
     folder = tmp_path_factory.mktemp("ratings-acr")
-    study = write_study(folder, make_stimuli(folder / "stimuli", n_items=6), "acr", ask_participant_id=True,
-                        training_items=0, items_per_session=3)  # fmt: skip
+    study = write_study(
+        folder,
+        make_stimuli(folder / "stimuli", n_items=6),
+        "acr",
+        ask_participant_id=True,
+        training_items=0,
+        items_per_session=3,
+    )
     app = AppProcess(folder, study, tiny_models, env={"LAB_ADMIN_PASSWORD": "admin-secret"}).start()
     app.endpoints = endpoints_of(app.url)
     try:
@@ -148,12 +154,19 @@ def test_scores_out_of_range_or_not_numbers_are_refused(acr_app: AppProcess, mus
         assert count(mushra_app) == before, bad
     for literal in ("NaN", "Infinity", "-Infinity", "1e999"):  # not JSON, but Python's parser takes them
         tried += 1
-        message = {"data": tab.answers(sliders=[0] * clips), "fn_index": mushra_app.endpoints.submit,
-                   "session_hash": tab.session_hash}  # fmt: skip
+        message = {
+            "data": tab.answers(sliders=[0] * clips),
+            "fn_index": mushra_app.endpoints.submit,
+            "session_hash": tab.session_hash,
+        }
         payload = json.dumps(message, separators=(",", ":"))
         payload = payload.replace('"data":[null,null,null,null,0,', f'"data":[null,null,null,null,{literal},', 1)
-        joined = httpx.post(f"{mushra_app.url}/gradio_api/queue/join", content=payload,
-                            headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
+        joined = httpx.post(
+            f"{mushra_app.url}/gradio_api/queue/join",
+            content=payload,
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
         assert joined.status_code in (200, 422), joined.text
         if joined.status_code == 200:  # queued: wait for its answer
             answer = wait_for(mushra_app.url, tab.session_hash, joined.json()["event_id"])
@@ -245,8 +258,14 @@ def test_nobody_can_name_a_stimulus_a_condition_or_another_session(acr_app: AppP
 
     before = count(acr_app)
     owner, other = acr_tab(acr_app), acr_tab(acr_app)
-    forged = {"rater_id": other.rater_id, "session_id": other.session_id, "page": 3, "item_id": "mix9_s9",
-              "condition": "no_such_system", "assignment_id": 10**9}  # fmt: skip
+    forged = {
+        "rater_id": other.rater_id,
+        "session_id": other.session_id,
+        "page": 3,
+        "item_id": "mix9_s9",
+        "condition": "no_such_system",
+        "assignment_id": 10**9,
+    }
     owner.listen()
     stage, _ = outcome(owner.send(acr_app.endpoints.submit, [forged, 4, None, None, *[0] * 12, "extra", 99]))
     assert stage == "page"  # the server's own state decides what is rated; the forged values are ignored
@@ -261,8 +280,13 @@ def test_nobody_can_name_a_stimulus_a_condition_or_another_session(acr_app: AppP
     # another rater's session id in the browser storage opens the rater's own session, never the other's
     view = Tab(acr_app.url, acr_app.endpoints).open({"rater_id": owner.rater_id, "session_id": other.session_id})
     assert view.stage == "page" and view.stored == owner.stored
-    for stored in ({"rater_id": "r_" + "A" * 16}, {"rater_id": "x" * 100_000}, {"rater_id": HOSTILE[0]},
-                   {"rater_id": None, "session_id": other.session_id}, {"rater_id": ["r_1"]}):  # fmt: skip
+    for stored in (
+        {"rater_id": "r_" + "A" * 16},
+        {"rater_id": "x" * 100_000},
+        {"rater_id": HOSTILE[0]},
+        {"rater_id": None, "session_id": other.session_id},
+        {"rater_id": ["r_1"]},
+    ):
         view = Tab(acr_app.url, acr_app.endpoints).open(stored)
         assert view.stage == "consent", stored
     assert count(acr_app) == before + 1
@@ -369,6 +393,11 @@ def test_export_and_integrity_check_find_nothing_wrong(acr_app: AppProcess, mush
         check = run_module("listening_tests", "check", "--db", db_url(app))
         assert check.returncode == 0 and "database consistent" in check.stdout, check.stderr
         assert app.crashes_in_our_code() == []
-        figures[name] = {"rows_exported": len(rows), "duplicates": 0, "out_of_range": 0, "integrity_problems": 0,
-                         "crashes_in_app_code": 0}  # fmt: skip
+        figures[name] = {
+            "rows_exported": len(rows),
+            "duplicates": 0,
+            "out_of_range": 0,
+            "integrity_problems": 0,
+            "crashes_in_app_code": 0,
+        }
     record("ratings_export", figures)

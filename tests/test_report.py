@@ -113,9 +113,7 @@ def test_report_states_the_disagreement_with_numbers(report) -> None:
         f"listeners rank {best} second (MOS {mos[best]:.2f}) and {worst} first (MOS {mos[worst]:.2f})."
     ) in text
     votes = retained_votes(ratings_csv)
-    table = votes[votes["protocol"] == "acr"].pivot_table(
-        index="item_id", columns="condition", values="score"
-    )
+    table = votes[votes["protocol"] == "acr"].pivot_table(index="item_id", columns="condition", values="score")
     p = stats.wilcoxon(table[best], table[worst]).pvalue
     assert (
         f"SI-SDR puts {best} above {worst} ({sdr[best]:.1f} vs {sdr[worst]:.1f} dB), listeners put {worst} "

@@ -400,8 +400,13 @@ def test_concurrent_ratings_and_replays_are_stored_exactly_once(db_url: str, tmp
 def test_demo_ratings_are_validated_idempotent_and_one_session_per_run(db_url: str, tmp_path: Path) -> None:
     store = open_store(db_url, make_study(tmp_path), make_stimuli(tmp_path))
 
-    def demo(run: str = "run-1", item: str = "lab-run-1_s1", condition: str = "sepformer", score: object = 4,
-             key: str = "demo.run-1.0.1") -> Rating:  # fmt: skip
+    def demo(
+        run: str = "run-1",
+        item: str = "lab-run-1_s1",
+        condition: str = "sepformer",
+        score: object = 4,
+        key: str = "demo.run-1.0.1",
+    ) -> Rating:
         return store.save_demo_rating(run_id=run, item_id=item, condition=condition, score=score, submission_key=key)
 
     first = demo()
@@ -469,9 +474,12 @@ def test_concurrent_demo_ratings_of_a_new_run_are_stored_exactly_once(db_url: st
     def worker(copy: int, talker: int) -> None:
         try:
             rating = stores[copy].save_demo_rating(
-                run_id="race", item_id=f"lab-race_s{talker}", condition="sepformer", score=talker,
+                run_id="race",
+                item_id=f"lab-race_s{talker}",
+                condition="sepformer",
+                score=talker,
                 submission_key=f"demo.race.0.{talker}",
-            )  # fmt: skip
+            )
             with lock:
                 results.append(rating.id)
         except Exception as exc:  # reported by the assertion below

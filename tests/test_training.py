@@ -39,8 +39,19 @@ def _folder_dataset(root: Path, speechlike, n: int = 2) -> Path:
 
 
 def _config(tmp_path: Path, steps: int) -> dict:
-    return load_config(CONFIG, {"steps": steps, "checkpoint_every": 2, "batch_size": 2, "segment": 8000,
-                                "channels": 4, "layers": 3, "val_items": 1, "cache_dir": str(tmp_path / "cache")})
+    return load_config(
+        CONFIG,
+        {
+            "steps": steps,
+            "checkpoint_every": 2,
+            "batch_size": 2,
+            "segment": 8000,
+            "channels": 4,
+            "layers": 3,
+            "val_items": 1,
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
 
 
 def test_pit_loss_is_permutation_invariant() -> None:
@@ -104,8 +115,9 @@ def _mixture_list(root: Path, speechlike) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name, x in (("mix", a + 0.5 * b), ("s1", a), ("s2", 0.5 * b)):
         sf.write(root / f"{name}.wav", x, sr)
-    (root / "mixtures.csv").write_text("mixture_ID,mixture_path,source_1_path,source_2_path,length\n"
-                                       f"m0,mix.wav,s1.wav,s2.wav,{len(a)}\n")
+    (root / "mixtures.csv").write_text(
+        f"mixture_ID,mixture_path,source_1_path,source_2_path,length\nm0,mix.wav,s1.wav,s2.wav,{len(a)}\n"
+    )
     return root / "mixtures.csv"
 
 
@@ -118,7 +130,7 @@ def test_dynamic_mixtures_follow_the_corpus_mixing_rule(tmp_path: Path, speechli
     for mix, s1, s2 in batch.numpy():
         np.testing.assert_allclose(mix, s1 + s2, atol=1e-6)
         assert max(np.abs(mix).max(), np.abs(s1).max(), np.abs(s2).max()) <= 0.9 + 1e-6  # never clips
-        assert -5.01 <= 10 * np.log10(np.sum(s1 ** 2) / np.sum(s2 ** 2)) <= 5.01
+        assert -5.01 <= 10 * np.log10(np.sum(s1**2) / np.sum(s2**2)) <= 5.01
         pitches = [np.argmax(np.abs(np.fft.rfft(x))) * sr / len(x) for x in (s1, s2)]
         assert sorted(tones[round(f)] for f in pitches) == ["A", "B"]  # always two different speakers
     with pytest.raises(ValueError, match="two speakers"):
@@ -127,14 +139,28 @@ def test_dynamic_mixtures_follow_the_corpus_mixing_rule(tmp_path: Path, speechli
     assert not is_clean_list(_mixture_list(tmp_path / "mixtures", speechlike))
 
 
-def test_sepformer_training_mixes_on_the_fly_and_stops_at_its_time_budget(tmp_path: Path, speechlike,
-                                                                          capsys) -> None:
+def test_sepformer_training_mixes_on_the_fly_and_stops_at_its_time_budget(tmp_path: Path, speechlike, capsys) -> None:
     sr = speechlike[2]
-    config = load_config(Path(train_sepformer.__file__).parent / "hparams" / "train_sepformer_small.yaml",
-                         {**TINY_SEPFORMER, "sample_rate": sr, "steps": 50, "eval_every": 40, "batch_size": 2,
-                          "segment_s": 0.5, "val_items": 1, "threads": 1, "max_minutes": 1e-9})
-    folder = train_sepformer.train(config, str(_clean_list(tmp_path / "clean", speechlike)),
-                                   str(_mixture_list(tmp_path / "val", speechlike)), tmp_path / "run")
+    config = load_config(
+        Path(train_sepformer.__file__).parent / "hparams" / "train_sepformer_small.yaml",
+        {
+            **TINY_SEPFORMER,
+            "sample_rate": sr,
+            "steps": 50,
+            "eval_every": 40,
+            "batch_size": 2,
+            "segment_s": 0.5,
+            "val_items": 1,
+            "threads": 1,
+            "max_minutes": 1e-9,
+        },
+    )
+    folder = train_sepformer.train(
+        config,
+        str(_clean_list(tmp_path / "clean", speechlike)),
+        str(_mixture_list(tmp_path / "val", speechlike)),
+        tmp_path / "run",
+    )
     assert "time budget of 1e-09 min reached at step 1 of 50" in capsys.readouterr().out
     with open(tmp_path / "run" / "log.csv") as f:
         rows = list(csv.DictReader(f))
@@ -146,9 +172,18 @@ def test_sepformer_training_mixes_on_the_fly_and_stops_at_its_time_budget(tmp_pa
 
 def test_vocoder_training_logs_resynthesis_stoi(tmp_path: Path, speechlike) -> None:
     clean = str(_clean_list(tmp_path / "clean", speechlike))
-    config = load_config(Path(train_vocoder.__file__).parent / "hparams" / "train_diffwave_small.yaml",
-                         {**TINY_DIFFWAVE, "steps": 2, "eval_every": 2, "batch_size": 2, "segment_frames": 8,
-                          "val_items": 1, "threads": 1})
+    config = load_config(
+        Path(train_vocoder.__file__).parent / "hparams" / "train_diffwave_small.yaml",
+        {
+            **TINY_DIFFWAVE,
+            "steps": 2,
+            "eval_every": 2,
+            "batch_size": 2,
+            "segment_frames": 8,
+            "val_items": 1,
+            "threads": 1,
+        },
+    )
     folder = train_vocoder.train(config, clean, clean, tmp_path / "run")
     with open(tmp_path / "run" / "log.csv") as f:
         rows = list(csv.DictReader(f))
@@ -168,8 +203,9 @@ def test_training_cli_overrides_any_config_key_and_refuses_unknown_ones(tmp_path
 
     config = Path(train_vocoder.__file__).parent / "hparams" / "train_diffwave_small.yaml"
     common = ["--config", str(config), "--train", "t.csv", "--val", "v.csv", "--out", str(tmp_path)]
-    training_cli("doc", config, fake_train, [*common, "--lr", "0.001", "--set", "lr_gamma=0.9995",
-                                             "--set", "val_items=7"])
+    training_cli(
+        "doc", config, fake_train, [*common, "--lr", "0.001", "--set", "lr_gamma=0.9995", "--set", "val_items=7"]
+    )
     assert (seen["lr"], seen["lr_gamma"], seen["val_items"]) == (0.001, 0.9995, 7)
     with pytest.raises(SystemExit):
         training_cli("doc", config, fake_train, [*common, "--set", "no_such_key=1"])
@@ -186,10 +222,20 @@ def _fit_line(out: Path, steps: int, ema_decay: float) -> tuple[torch.nn.Module,
     batches = (torch.from_numpy(rng.normal(size=(4, 1))).float() for _ in iter(int, 1))
     saved: list[dict] = []
     evaluate_calls = iter(range(1000))
-    fit(model=model, optimizer=optimizer, scheduler=scheduler, rng=rng, batches=batches,
-        loss_fn=lambda x: (model(x) - 3 * x).pow(2).mean(), evaluate=lambda: {"val": float(next(evaluate_calls))},
-        save_best=lambda: saved.append({k: v.clone() for k, v in model.state_dict().items()}), out=out,
-        config={"steps": steps, "eval_every": 2, "clip": 5.0, "ema_decay": ema_decay}, score_key="val", desc="t")
+    fit(
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        rng=rng,
+        batches=batches,
+        loss_fn=lambda x: (model(x) - 3 * x).pow(2).mean(),
+        evaluate=lambda: {"val": float(next(evaluate_calls))},
+        save_best=lambda: saved.append({k: v.clone() for k, v in model.state_dict().items()}),
+        out=out,
+        config={"steps": steps, "eval_every": 2, "clip": 5.0, "ema_decay": ema_decay},
+        score_key="val",
+        desc="t",
+    )
     return model, saved
 
 

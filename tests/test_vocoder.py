@@ -46,14 +46,16 @@ def test_bf16_stays_close_to_fp32(vocoder: DiffWaveVocoder) -> None:
     for precision in ("fp32", "bf16"):
         generator = torch.Generator().manual_seed(0)
         outs[precision] = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, SCHEDULE, precision)(
-            mel, 256, generator)
+            mel, 256, generator
+        )
     for row in range(2):
         assert si_sdr(outs["bf16"][row].numpy(), outs["fp32"][row].numpy()) >= 25.0
 
 
 @pytest.mark.parametrize("hoist", [True, False])
-def test_time_slices_and_unhoisted_conditioners_change_nothing(vocoder: DiffWaveVocoder, hoist: bool,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_time_slices_and_unhoisted_conditioners_change_nothing(
+    vocoder: DiffWaveVocoder, hoist: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mel = MelConfig.from_hparams(vocoder.hparams).mel(torch.randn(2, 8000) * 0.1)
     whole = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, SCHEDULE, max_slice=10**9)
     expected = whole(mel, 256, torch.Generator().manual_seed(0))
