@@ -22,7 +22,7 @@ from listening_tests.loadtest import endpoints_of
 from listening_tests.stimuli import load_stimulus_set
 from listening_tests.storage import RatingError, Store
 from listening_tests.study import load_study
-from tests.reliability_support import AppProcess, Tab, call, call_together, fn_index, outcome, record, run_module
+from tests.support.reliability import AppProcess, Tab, call, call_together, fn_index, outcome, record, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ LEDGER: dict[str, Counter] = {"acr": Counter(), "mushra": Counter()}  # what eac
 
 @pytest.fixture(scope="module")
 def acr_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
-    from tests.app_support import make_stimuli, write_study
+    from tests.support.app import make_stimuli, write_study
 
     folder = tmp_path_factory.mktemp("ratings-acr")
     study = write_study(
@@ -62,7 +62,7 @@ def acr_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
 
 @pytest.fixture(scope="module")
 def mushra_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
-    from tests.app_support import make_stimuli, write_study
+    from tests.support.app import make_stimuli, write_study
 
     folder = tmp_path_factory.mktemp("ratings-mushra")
     study = write_study(folder, make_stimuli(folder / "stimuli"), "mushra", training_items=0)

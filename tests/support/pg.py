@@ -2,7 +2,7 @@
 
 `postgres_server` (session scope) starts one server in a temporary folder and stops it afterwards;
 `postgres_url` gives every test its own fresh database on it. Skips only when the binaries are absent.
-Import both fixtures in a test module: `from tests.pg import postgres_server, postgres_url`.
+Import both fixtures in a test module: `from tests.support.pg import postgres_server, postgres_url`.
 """
 
 from __future__ import annotations

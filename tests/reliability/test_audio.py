@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.badaudio import OK, Case, make_corpus
-from tests.reliability_support import AppProcess, call, files_under, fn_index, record, run_module
+from tests.support.badaudio import OK, Case, make_corpus
+from tests.support.reliability import AppProcess, call, files_under, fn_index, record, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -293,7 +293,7 @@ def rows_outcome(rows: list[dict[str, Any]], name: str) -> str:
 
 @pytest.fixture(scope="module")
 def audio_app(tmp_path_factory: pytest.TempPathFactory, micro_models: Path):
-    from tests.app_support import make_stimuli, write_study
+    from tests.support.app import make_stimuli, write_study
 
     folder = tmp_path_factory.mktemp("audio-app")
     study = write_study(folder, make_stimuli(folder / "stimuli"), "acr")
@@ -391,8 +391,8 @@ def test_app_turns_an_unexpected_crash_into_one_sentence(tmp_path: Path, monkeyp
     from app.results import admin_access
     from app.ui import CACHE_EXPIRY, SEPARATION_FAILED, build_app, launch_options
     from ddpmss.audio import write_audio
-    from tests.app_support import make_lab
-    from tests.reliability_support import free_port
+    from tests.support.app import make_lab
+    from tests.support.reliability import free_port
 
     class Broken:
         def separate(self, *args: Any, **kwargs: Any) -> None:

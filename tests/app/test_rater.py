@@ -11,7 +11,7 @@ import soundfile as sf
 from app import rater
 from app.lab import EXAMPLES_CSV
 from app.rater import ANSWER_ALL, LISTEN_FIRST, OTHER_TAB, ListenLog, Visit
-from tests.app_support import Clock, expected_answer, listen, make_lab, run_training, start
+from tests.support.app import Clock, expected_answer, listen, make_lab, run_training, start
 
 
 @pytest.fixture()

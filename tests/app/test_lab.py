@@ -15,7 +15,7 @@ from app.context import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
 from listening_tests.storage import RatingError
-from tests.app_support import make_lab
+from tests.support.app import make_lab
 
 
 @pytest.fixture()

@@ -10,7 +10,8 @@ import pytest
 
 from listening_tests.__main__ import main
 from listening_tests.export import RATINGS_COLUMNS, export_ratings
-from tests.test_storage import finish_session, make_stimuli, make_study, open_store
+from tests.listening_tests.test_storage import finish_session, make_stimuli, make_study, open_store
+from tests.support.paths import ROOT
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -94,7 +95,7 @@ def test_cli_errors_are_one_line_without_traceback(
 def test_cli_check_and_validate(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--db", db]) == 0
     assert "database consistent" in capsys.readouterr().out
-    assert main(["validate", str(Path(__file__).parents[1] / "studies" / "example.yaml")]) == 0
+    assert main(["validate", str(ROOT / "studies" / "example.yaml")]) == 0
     assert "example-acr: valid" in capsys.readouterr().out
 
 

@@ -22,7 +22,7 @@ from listening_tests.storage import (
     ratings,
 )
 from listening_tests.study import Study
-from tests.pg import postgres_server, postgres_url  # noqa: F401 (fixtures)
+from tests.support.pg import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 CONDITIONS = ("reference", "mixture", "anchor_lp3500", "anchor_lp7000", "sepformer", "sepformer_diffwave")
 

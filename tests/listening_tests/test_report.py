@@ -13,7 +13,7 @@ from matplotlib import image
 from scipy import stats
 
 from listening_tests.report import analyze
-from tests.test_analysis import N_BOOT, SI_SDR, TRUE_MEANS, make_study, retained_votes
+from tests.listening_tests.test_analysis import N_BOOT, SI_SDR, TRUE_MEANS, make_study, retained_votes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('$x')</script>"

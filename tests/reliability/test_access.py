@@ -22,7 +22,8 @@ from app.results import DENIED
 from listening_tests.export import RATINGS_COLUMNS
 from listening_tests.loadtest import endpoints_of
 from listening_tests.study import StudyError, load_study
-from tests.reliability_support import USER_AGENT, AppProcess, Tab, call, files_under, fn_index, record, run_module
+from tests.support.paths import ROOT
+from tests.support.reliability import USER_AGENT, AppProcess, Tab, call, files_under, fn_index, record, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ RATER_ID = re.compile(r"^r_[A-Za-z0-9_-]{16}$")
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
     """The app with an admin password; three raters (with participant ids) have rated two clips each."""
-    from tests.app_support import make_stimuli, write_study
+    from tests.support.app import make_stimuli, write_study
 
     folder = tmp_path_factory.mktemp("access")
     study = write_study(folder, make_stimuli(folder / "stimuli"), "acr", ask_participant_id=True, training_items=0)
@@ -185,7 +186,7 @@ def test_stimuli_are_served_by_id_only_and_no_path_a_user_gives_is_read(app: App
         *sorted((runtime / "blind").glob("*.wav"))[:2],
         app.study,
         Path("/etc/passwd"),
-        Path(__file__).resolve().parents[1] / "app.py",
+        ROOT / "app.py",
     ]
     granted = call(app.url, fn_index(app.config(), "results_password"), [PASSWORD])["output"]["data"][6]
     forbidden += sorted((runtime / "results").rglob("*.csv"))[:3]  # the report's files outside Gradio's cache

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

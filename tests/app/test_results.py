@@ -9,7 +9,7 @@ import pytest
 
 from app.results import Access, admin_access, authorize, compute_results, screening_table
 from listening_tests.screening import RaterStatus
-from tests.app_support import Clock, finish_acr_session, make_lab
+from tests.support.app import Clock, finish_acr_session, make_lab
 
 
 class Profile:

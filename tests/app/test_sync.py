@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 
 from app import hf_sync
-from tests.app_support import Clock, finish_acr_session, make_lab
+from tests.support.app import Clock, finish_acr_session, make_lab
 
 
 def test_sync_is_off_without_token_or_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.paths import ROOT
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

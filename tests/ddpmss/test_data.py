@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from ddpmss import data
+from tests.support.paths import ROOT
 
 PCM_TOLERANCE = 3 / 32768  # three 16-bit steps: each of mix, s1, s2 is rounded once
 SPLITS = ("train", "val", "test_unseen_voices", "test_unseen_sentences")
@@ -159,7 +160,7 @@ def test_read_mixture_list_reads_folders(tmp_path, mix_dir):
 
 
 def test_read_mixture_list_reads_the_committed_examples():
-    entries = data.read_mixture_list(Path(__file__).parents[1] / "examples" / "examples.csv")
+    entries = data.read_mixture_list(ROOT / "examples" / "examples.csv")
     assert len(entries) >= 2
     for entry in entries:
         assert sf.info(entry.mixture_path).frames == entry.length

@@ -15,8 +15,9 @@ from ddpmss.pipelines import Separator
 from ddpmss.schedule_search import candidate_schedules, search
 from ddpmss.settings import Settings
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE
+from tests.support.paths import ROOT
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_path: Path, tiny_models: Path) -> None:

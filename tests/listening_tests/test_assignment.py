@@ -12,7 +12,7 @@ from listening_tests.assignment import (
     session_seed,
     training_stimuli,
 )
-from tests.test_storage import CONDITIONS, make_stimuli, make_study
+from tests.listening_tests.test_storage import CONDITIONS, make_stimuli, make_study
 
 
 def test_acr_plan_has_tests_plus_trap_and_gold_one_per_page(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
+
 FIGURES = ROOT / "test-output" / "reliability"
 REPORT = ROOT / "docs" / "reliability.md"
 COMMAND = ".venv/bin/python -m pytest tests/test_reliability_*.py -q -p no:logging"
@@ -255,7 +256,7 @@ def load_figures() -> dict[str, dict[str, Any]]:
 
 def render_report(figures: dict[str, dict[str, Any]] | None = None) -> Path:
     """docs/reliability.md from the recorded figures (sections without figures say so)."""
-    from tests.reliability_report import render
+    from tests.reliability.report import render
 
     text = render(load_figures() if figures is None else figures, COMMAND)
     REPORT.parent.mkdir(parents=True, exist_ok=True)

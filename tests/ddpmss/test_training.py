@@ -23,8 +23,9 @@ from ddpmss.training import (
     training_cli,
     warm_start,
 )
+from tests.support.paths import ROOT
 
-CONFIG = Path(__file__).resolve().parents[1] / "ddpmss" / "hparams" / "train_fusion.yaml"
+CONFIG = ROOT / "ddpmss" / "hparams" / "train_fusion.yaml"
 
 
 def _folder_dataset(root: Path, speechlike, n: int = 2) -> Path:

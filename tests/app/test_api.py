@@ -15,7 +15,7 @@ from app import lab as lab_mod
 from app.context import ModelLoader
 from app.results import DENIED, admin_access
 from app.ui import build_app, launch_options
-from tests.app_support import Clock, finish_acr_session, make_lab
+from tests.support.app import Clock, finish_acr_session, make_lab
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from ddpmss.metrics import (
     si_sdr_improvement,
     stoi_score,
 )
-from tests.conftest import SAMPLES
+from tests.support.paths import SAMPLES
 
 
 def test_si_sdr_matches_torchmetrics() -> None:
@@ -44,7 +44,6 @@ def test_undefined_metrics_are_missing_with_reason() -> None:
     assert np.isnan(value) and "16 kHz" in why
 
 
-@pytest.mark.skipif(not SAMPLES.exists(), reason="shared samples not present")
 @pytest.mark.parametrize(
     "est,ref,sisdr,pesq_wb,stoi",
     [
@@ -65,7 +64,6 @@ def test_real_case_matches_readme(est: str, ref: str, sisdr: float, pesq_wb: flo
     assert stoi_score(e, r, sr, extended=False)[0] == pytest.approx(stoi, abs=0.005)
 
 
-@pytest.mark.skipif(not SAMPLES.exists(), reason="shared samples not present")
 def test_permutation_by_si_sdr_not_pesq() -> None:
     refs = np.stack([load_audio(SAMPLES / f"target-{i}.wav")[0] for i in (1, 2)])
     ests = np.stack([load_audio(SAMPLES / f"separated-{i}.wav")[0] for i in (1, 2)])
@@ -73,7 +71,6 @@ def test_permutation_by_si_sdr_not_pesq() -> None:
     assert match_permutation(ests[:, :n], refs[:, :n]) == (0, 1)
 
 
-@pytest.mark.skipif(not SAMPLES.exists(), reason="shared samples not present")
 def test_score_all_metrics_on_real_case() -> None:
     e, sr = load_audio(SAMPLES / "separated-1.wav")
     r, _ = load_audio(SAMPLES / "target-1.wav")

@@ -17,9 +17,9 @@ import pytest
 
 from listening_tests.loadtest import RaterLog, run_load
 from listening_tests.storage import Store
-from tests.app_support import make_stimuli, write_study
-from tests.pg import postgres_server, postgres_url  # noqa: F401 (fixtures)
-from tests.reliability_support import AppProcess, record
+from tests.support.app import make_stimuli, write_study
+from tests.support.pg import postgres_server, postgres_url  # noqa: F401 (fixtures)
+from tests.support.reliability import AppProcess, record
 
 pytestmark = pytest.mark.slow
 
