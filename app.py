@@ -38,23 +38,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.host is None and not os.environ.get("LAB_HOST"):
         args.host = os.environ.get("GRADIO_SERVER_NAME")  # set by Hugging Face Spaces
 
-    from app.context import models_line, open_lab, prepare_stimuli, study_line
     from app.hf_sync import start_sync
     from app.results import admin_access
+    from app.services import models_line, open_services, prepare_stimuli, study_line
     from app.ui import build_app, launch_options
     from listening_tests.settings import LabSettings
 
     settings = LabSettings.from_env(**vars(args))
-    lab = open_lab(settings, RUNTIME_DIR)
-    print(study_line(lab), flush=True)
+    services = open_services(settings, RUNTIME_DIR)
+    print(study_line(services), flush=True)
     print(models_line(settings), flush=True)
-    lab.models.start()
-    prepare_stimuli(lab)
-    access = admin_access(lab)
+    services.models.start()
+    prepare_stimuli(services)
+    access = admin_access(services)
     print(f"results tab: {access.mode}", flush=True)
-    if start_sync(lab) is not None:
+    if start_sync(services) is not None:
         print(f"ratings are pushed to the private dataset {settings.hf_dataset}", flush=True)
-    build_app(lab, access).queue().launch(**launch_options(lab))
+    build_app(services, access).queue().launch(**launch_options(services))
 
 
 if __name__ == "__main__":

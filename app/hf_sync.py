@@ -13,14 +13,11 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from huggingface_hub import CommitScheduler, HfApi
 
+from app.services import Services
 from listening_tests.export import export_ratings
-
-if TYPE_CHECKING:
-    from app.context import Lab
 
 SYNC_EVERY_MIN = 5.0
 SYNC_FOLDER = "hf-sync"
@@ -29,8 +26,8 @@ SYNC_FOLDER = "hf-sync"
 class RatingsScheduler(CommitScheduler):
     """A CommitScheduler that exports the study's ratings into its folder before every commit."""
 
-    def __init__(self, lab: Lab, **kwargs: object) -> None:
-        self.lab = lab
+    def __init__(self, services: Services, **kwargs: object) -> None:
+        self.services = services
         super().__init__(**kwargs)
 
     def write_exports(self) -> Path:
@@ -38,10 +35,10 @@ class RatingsScheduler(CommitScheduler):
 
         A file whose content did not change is left untouched, so the scheduler has nothing to commit.
         """
-        study = self.lab.study
+        study = self.services.study
         target = self.folder_path / study.id
         target.mkdir(parents=True, exist_ok=True)
-        export_ratings(self.lab.store, target / "ratings.csv.new", study_id=study.id)
+        export_ratings(self.services.store, target / "ratings.csv.new", study_id=study.id)
         _replace_if_changed(target / "ratings.csv.new", target / "ratings.csv")
         shutil.copyfile(study.manifest, target / "manifest.csv.new")
         _replace_if_changed(target / "manifest.csv.new", target / "manifest.csv")
@@ -61,17 +58,17 @@ def _replace_if_changed(new: Path, target: Path) -> None:
         os.replace(new, target)
 
 
-def start_sync(lab: Lab, every_min: float = SYNC_EVERY_MIN) -> RatingsScheduler | None:
+def start_sync(services: Services, every_min: float = SYNC_EVERY_MIN) -> RatingsScheduler | None:
     """Start pushing ratings to the private dataset repo, or return None when it is not configured."""
     token = os.environ.get("HF_TOKEN")
-    repo = lab.settings.hf_dataset
-    if not token or not repo or lab.study is None or lab.study_problem:
+    repo = services.settings.hf_dataset
+    if not token or not repo or services.study is None or services.study_problem:
         return None
     return RatingsScheduler(
-        lab,
+        services,
         repo_id=repo,
         repo_type="dataset",
-        folder_path=Path(lab.settings.data_dir) / SYNC_FOLDER,
+        folder_path=Path(services.settings.data_dir) / SYNC_FOLDER,
         every=every_min,
         private=True,
         token=token,

@@ -1,8 +1,8 @@
-"""The side-by-side lab: one mixture through the three pipelines, with players, spectrograms and metrics.
+"""The side-by-side lab tab: one mixture through the three pipelines, with players, spectrograms and metrics.
 
-`separate()` is also the public API endpoint `separate` (six WAV files and a JSON summary out).
-Errors a user can fix are `AudioError`, `ModelError` or `ValueError` with one sentence; the UI shows
-that sentence, never a traceback.
+`separate()` runs a mixture (Gradio-free, so tests call it directly); its button is also the public API
+endpoint `separate` (six WAV files and a JSON summary out). Errors a user can fix are `AudioError`,
+`ModelError`, `StoreError` or `ValueError` with one sentence; the tab shows that sentence, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,20 +10,23 @@ from __future__ import annotations
 import math
 import secrets
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ddpmss.audio import load_audio, write_audio
+import gradio as gr
+
+from app import messages
+from app.services import Services
+from ddpmss.audio import AudioError, load_audio, write_audio
 from ddpmss.data import MixtureEntry, read_mixture_list
 from ddpmss.metrics import match_permutation, score
+from ddpmss.models import ModelError
 from ddpmss.plots import spectrogram_png
 from ddpmss.settings import EXAMPLES_DIR, PIPELINES
-from listening_tests.storage import Rating
-
-if TYPE_CHECKING:
-    from app.context import Lab
+from listening_tests.storage import Rating, StoreError
 
 PIPELINE_TITLES = {
     "sepformer": "SepFormer",
@@ -43,6 +46,9 @@ METRIC_COLUMNS = (
     ("dnsmos_ovrl", "DNSMOS OVRL"),
 )
 EXAMPLES_CSV = EXAMPLES_DIR / "examples.csv"
+USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+PROGRESS = gr.Progress()  # Gradio replaces this default with a per-call tracker
 
 Progress = Callable[..., object]
 
@@ -112,11 +118,11 @@ def example_files(name: str, csv_path: Path = EXAMPLES_CSV) -> tuple[str, str | 
         if entry.mixture_id == name:
             refs = [str(p) for p in entry.source_paths[:TALKERS]] + [None, None]
             return str(entry.mixture_path), refs[0], refs[1]
-    raise ValueError(f"There is no example called '{name}'.")
+    raise ValueError(messages.no_example(name))
 
 
 def separate(
-    lab: Lab,
+    services: Services,
     mixture: str | None,
     reference1: str | None = None,
     reference2: str | None = None,
@@ -125,26 +131,26 @@ def separate(
 ) -> LabRun:
     """Run the three pipelines on an uploaded mixture; metrics when both references are given."""
     report = progress or (lambda *args, **kwargs: None)
-    settings = lab.settings
+    settings = services.settings
     if not mixture:
-        raise ValueError("Upload or record a mixture first, or pick an example.")
+        raise ValueError(messages.NO_MIXTURE)
     if bool(reference1) != bool(reference2):
-        raise ValueError("Give both reference sources, or neither.")
+        raise ValueError(messages.BOTH_REFERENCES)
     limits = {"max_seconds": settings.max_seconds, "max_bytes": int(settings.max_upload_mb * 1e6)}
-    report(0.0, desc="Reading the audio")
+    report(0.0, desc=messages.READING_AUDIO)
     audio, sr = load_audio(mixture, min_seconds=settings.min_seconds, **limits)
     refs = [load_audio(p, target_sr=settings.output_sr, **limits)[0] for p in (reference1, reference2) if p]
-    report(0.1, desc="Loading the models")
-    separator = lab.models.get()
-    report(0.2, desc="Separating: SepFormer, DiffWave re-synthesis, fusion")
+    report(0.1, desc=messages.LOADING_MODELS)
+    separator = services.models.get()
+    report(0.2, desc=messages.SEPARATING)
     result = separator.separate(audio, sr, PIPELINES)
     out_sr = result.sample_rate
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    folder = lab.runtime_dir / "lab" / run_id
+    folder = services.runtime_dir / "lab" / run_id
     metrics: dict[str, list[dict[str, Any]]] | None = None
     estimates = {name: result.outputs[name] for name in PIPELINES}
     if refs:
-        report(0.7, desc="Scoring against the references")
+        report(0.7, desc=messages.SCORING)
         mix_out = load_audio(mixture, target_sr=out_sr, **limits)[0]
         n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values()))
         metrics = {}
@@ -155,7 +161,7 @@ def separate(
                 score(est[i, :n], refs[i][:n], out_sr, mixture=mix_out[:n], with_dnsmos=with_dnsmos)
                 for i in range(TALKERS)
             ]
-    report(0.85, desc="Writing the outputs and spectrograms")
+    report(0.85, desc=messages.WRITING)
     files: dict[str, list[Path]] = {}
     spectrograms: dict[str, list[Path]] = {}
     for name, est in estimates.items():
@@ -166,24 +172,127 @@ def separate(
             files[name].append(folder / f"{stem}.wav")
             title = f"{PIPELINE_TITLES[name]}, talker {i + 1}"
             spectrograms[name].append(spectrogram_png(est[i], out_sr, folder / f"{stem}.png", title))
-    report(1.0, desc="Done")
+    report(1.0, desc=messages.DONE)
     timings = {k: round(v, 3) for k, v in result.timings.items()}
     return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, result.models.describe(), result.details)
 
 
-def rate_output(lab: Lab, run_id: str, pipeline: str, talker: int, value: int | None) -> Rating | None:
+def rate_output(services: Services, run_id: str, pipeline: str, talker: int, value: int | None) -> Rating | None:
     """Store the quick 1-5 rating of one lab output under the protocol `demo` (a repeated click is a no-op)."""
     if value is None or not run_id:
         return None
     if pipeline not in PIPELINES or not 1 <= talker <= TALKERS:
-        raise ValueError("This output does not exist.")
-    return lab.store.save_demo_rating(
+        raise ValueError(messages.NO_OUTPUT)
+    return services.store.save_demo_rating(
         run_id=run_id,
         item_id=f"lab-{run_id}_s{talker}",
         condition=pipeline,
         score=value,
         submission_key=f"demo.{run_id}.{PIPELINES.index(pipeline)}.{talker}.{value}",  # a changed score is refused
     )
+
+
+def build_tab(demo: gr.Blocks, services: Services) -> None:
+    """The lab tab's components and events; its Separate button is the public API endpoint `separate`."""
+    models = gr.Markdown(services.models.status())
+    with gr.Row():
+        with gr.Column(min_width=300):
+            mixture = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Mixture of two talkers")
+            example = gr.Dropdown(choices=[e.mixture_id for e in examples()], value=None, label="Or pick an example")
+        with gr.Column(min_width=300):
+            ref1 = gr.Audio(sources=["upload"], type="filepath", label="Reference talker 1 (optional, for metrics)")
+            ref2 = gr.Audio(sources=["upload"], type="filepath", label="Reference talker 2 (optional, for metrics)")
+    run = gr.Button("Separate", variant="primary")
+    run_state = gr.State(None)
+    players: dict[tuple[str, int], gr.Audio] = {}
+    images: dict[tuple[str, int], gr.Image] = {}
+    quick: dict[tuple[str, int], gr.Radio] = {}
+    for talker in range(1, TALKERS + 1):
+        gr.Markdown(f"### Talker {talker}")
+        with gr.Row():
+            for name in PIPELINES:
+                with gr.Column(min_width=260):
+                    players[(name, talker)] = gr.Audio(
+                        label=f"{PIPELINE_TITLES[name]}, talker {talker}",
+                        type="filepath",
+                        interactive=False,
+                        buttons=["download"],
+                    )
+                    images[(name, talker)] = gr.Image(
+                        label=f"Spectrogram, {PIPELINE_TITLES[name]}, talker {talker}",
+                        show_label=False,
+                        type="filepath",
+                        interactive=False,
+                        height=190,
+                        buttons=["fullscreen"],
+                    )
+                    quick[(name, talker)] = gr.Radio(
+                        choices=[1, 2, 3, 4, 5], label="Quick rating (1 Bad - 5 Excellent)", interactive=True
+                    )
+    table = gr.Dataframe(headers=metrics_headers(), label="Metrics (with references)", interactive=False, visible=False)
+    summary = gr.JSON(label="Metrics and timings (JSON)")
+    keys = [(name, talker) for name in PIPELINES for talker in range(1, TALKERS + 1)]
+
+    def on_separate(
+        mixture_path: str | None,
+        reference1: str | None,
+        reference2: str | None,
+        progress: gr.Progress = PROGRESS,
+    ) -> tuple[Any, ...]:
+        """Separate a two-talker mixture with the three pipelines (six WAVs; JSON of metrics and timings)."""
+        try:
+            result = separate(services, mixture_path, reference1, reference2, progress)
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:  # a bug or a resource problem: the server log gets the traceback, the user one sentence
+            traceback.print_exc()
+            raise gr.Error(messages.SEPARATION_FAILED, print_exception=False) from None
+        return (*result.output_files(), result.summary(), result)
+
+    def show(result: LabRun | None) -> dict[Any, Any]:
+        if result is None:
+            return {}
+        rows = result.metrics_rows()
+        updates: dict[Any, Any] = {
+            table: gr.update(value=rows, visible=bool(rows)),
+            models: messages.models_in_use(result.models),
+        }
+        for name, talker in keys:
+            updates[images[(name, talker)]] = str(result.spectrograms[name][talker - 1])
+            updates[quick[(name, talker)]] = gr.update(value=None)
+        return updates
+
+    def pick(name: str | None) -> tuple[Any, ...]:
+        if not name:
+            return gr.update(), gr.update(), gr.update()
+        try:
+            return example_files(name)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    def rater_for(name: str, talker: int) -> Callable[[LabRun | None, int | None], None]:
+        def rate(result: LabRun | None, value: int | None) -> None:
+            if result is None:
+                raise gr.Error(messages.SEPARATE_FIRST, print_exception=False)
+            try:
+                rate_output(services, result.run_id, name, talker, value)
+            except USER_ERRORS as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+            gr.Info(messages.RATING_SAVED)
+
+        return rate
+
+    run.click(
+        on_separate,
+        [mixture, ref1, ref2],
+        [*(players[k] for k in keys), summary, run_state],
+        api_name="separate",
+        concurrency_limit=1,
+    ).then(show, [run_state], [table, models, *images.values(), *quick.values()], **PRIVATE)
+    example.change(pick, [example], [mixture, ref1, ref2], **PRIVATE)
+    for (name, talker), radio in quick.items():
+        radio.input(rater_for(name, talker), [run_state, radio], None, **PRIVATE)
+    demo.load(services.models.status, None, [models], **PRIVATE)
 
 
 def _rounded(value: object) -> float | None:

@@ -1,4 +1,4 @@
-"""The admin-only results tab: who may see it, and what it shows (computed by listening_tests).
+"""The admin-only results tab: who may see it, what it shows (computed by listening_tests), and the tab.
 
 Access: with `admin_password` set, every results callback checks the password on the server; on
 Hugging Face Spaces a signed-in user listed in `admin_users` may also see them. Without either, results
@@ -11,21 +11,21 @@ import hmac
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import gradio as gr
 import pandas as pd
 
+from app import messages
+from app.services import Services
 from listening_tests.export import rating_rows, write_ratings_csv
 from listening_tests.report import analyze
 from listening_tests.screening import RaterStatus, rater_status
 
-if TYPE_CHECKING:
-    from app.context import Lab
-
-DENIED = "Results are for the study's administrators: enter the admin password (or sign in with an allowed account)."
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 SCREENING_COLUMNS = ["rater_id", "sessions", "ratings", "excluded_ratings", "status", "reasons"]
 
 
@@ -55,14 +55,14 @@ class Results:
     files: list[Path] = field(default_factory=list)
 
 
-def admin_access(lab: Lab) -> Access:
+def admin_access(services: Services) -> Access:
     """Decide, from the settings, whether and how results are served."""
-    settings = lab.settings
+    settings = services.settings
     users = frozenset(u.strip() for u in (settings.admin_users or "").split(",") if u.strip())
     users = users if os.environ.get("SPACE_ID") else frozenset()  # HF sign-in exists on Spaces only
     if settings.admin_password or users:
         return Access("protected", settings.admin_password or None, users)
-    return Access("open") if lab.loopback else Access("off")
+    return Access("open") if services.loopback else Access("off")
 
 
 def authorize(access: Access, password: str | None, profile: Any = None) -> None:
@@ -74,33 +74,32 @@ def authorize(access: Access, password: str | None, profile: Any = None) -> None
             return
         if access.users and profile is not None and getattr(profile, "username", None) in access.users:
             return
-    raise PermissionError(DENIED)
+    raise PermissionError(messages.DENIED)
 
 
-def compute_results(lab: Lab, n_boot: int = 2000) -> Results:
+def compute_results(services: Services, n_boot: int = 2000) -> Results:
     """Export the study's ratings (screening applied), analyse them and collect the downloads."""
-    study = lab.study
-    if study is None or lab.stimuli is None:
-        return Results(f"No study is loaded: {lab.study_problem}")
-    out = Path(tempfile.mkdtemp(prefix="results-", dir=_results_root(lab)))
-    records = lab.store.list_ratings(study.id)
+    study = services.study
+    if study is None or services.stimuli is None:
+        return Results(messages.no_study(services.study_problem))
+    out = Path(tempfile.mkdtemp(prefix="results-", dir=_results_root(services)))
+    records = services.store.list_ratings(study.id)
     rows = rating_rows(records)
     ratings_csv = write_ratings_csv(rows, out / "ratings.csv")
     manifest_csv = Path(shutil.copyfile(study.manifest, out / "manifest.csv"))
     screening = screening_table(rater_status(records))
     results = Results(message="", screening=screening, files=[ratings_csv, manifest_csv])
     if not rows:
-        results.message = f"No ratings yet for the study '{study.id}'."
+        results.message = messages.no_ratings(study.id)
         return results
     try:
         analysis = analyze(ratings_csv, manifest_csv, out / "report", n_boot=n_boot)
     except ValueError as exc:
-        results.message = f"{len(rows)} ratings stored; no analysis yet: {exc}"
+        results.message = messages.no_analysis(len(rows), exc)
         return results
     c = analysis.counts
-    results.message = (
-        f"{c.ratings} ratings from {c.raters} raters; {c.retained} retained from {c.raters_retained} raters "
-        f"({c.excluded} excluded, {c.trap_gold} trap/gold)."
+    results.message = messages.ratings_counted(
+        c.ratings, c.raters, c.retained, c.raters_retained, c.excluded, c.trap_gold
     )
     results.summary = analysis.summary
     results.correlations = analysis.correlations
@@ -115,7 +114,56 @@ def screening_table(statuses: Sequence[RaterStatus]) -> pd.DataFrame:
     return pd.DataFrame(table, columns=SCREENING_COLUMNS)
 
 
-def _results_root(lab: Lab) -> Path:
-    root = lab.runtime_dir / "results"
+def build_tab(services: Services, access: Access) -> None:
+    """The results tab's components and events (built only when `access.mode` is not 'off')."""
+    if access.mode == "open":
+        gr.Markdown(messages.OPEN_RESULTS)
+    password = gr.Textbox(label="Admin password", type="password", visible=access.password is not None)
+    if access.oauth:
+        gr.LoginButton()
+    show = gr.Button("Show results", variant="primary")
+    status = gr.Markdown()
+    with gr.Column(visible=False) as found_box:
+        summary = gr.Dataframe(label="Per-condition summary (retained ratings)", interactive=False)
+        screening = gr.Dataframe(label="Screening per rater", interactive=False)
+        correlations = gr.Dataframe(label="Listener scores against objective metrics", interactive=False)
+        plots = gr.Gallery(label="Plots", columns=2, height="auto", object_fit="contain")
+        files = gr.File(label="Downloads: ratings.csv, manifest.csv, report", file_count="multiple", interactive=False)
+    outputs = [status, found_box, summary, screening, correlations, plots, files]
+
+    def results(password_text: str | None, profile: Any = None) -> tuple[Any, ...]:
+        try:
+            authorize(access, password_text, profile)
+        except PermissionError:
+            return messages.alert(messages.DENIED), gr.update(visible=False), None, None, None, None, None
+        found = compute_results(services)
+        return (
+            found.message,
+            gr.update(visible=bool(found.files)),
+            found.summary.round(3),
+            found.screening,
+            found.correlations.round(3),
+            [str(p) for p in found.plots],
+            [str(p) for p in found.files],
+        )
+
+    if access.oauth:
+
+        def results_signed_in(password_text: str | None, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+            return results(password_text, profile)
+
+        handler: Callable[..., tuple[Any, ...]] = results_signed_in
+    else:
+
+        def results_password(password_text: str | None) -> tuple[Any, ...]:
+            return results(password_text)
+
+        handler = results_password
+    show.click(handler, [password], outputs, show_progress_on=[status], **PRIVATE)
+    password.submit(handler, [password], outputs, show_progress_on=[status], **PRIVATE)
+
+
+def _results_root(services: Services) -> Path:
+    root = services.runtime_dir / "results"
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -11,11 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from app import lab as lab_mod
-from app.context import ModelLoader
-from app.results import DENIED, admin_access
+from app import lab
+from app.messages import DENIED
+from app.results import admin_access
+from app.services import ModelLoader
 from app.ui import build_app, launch_options
-from tests.support.app import Clock, finish_acr_session, make_lab
+from tests.support.app import Clock, finish_acr_session, make_services
 
 
 def free_port() -> int:
@@ -32,13 +33,13 @@ def test_only_separate_is_public_and_results_tab_needs_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SPACE_ID", raising=False)
-    lab = make_lab(tmp_path / "open")
-    demo = build_app(lab, admin_access(lab))
+    services = make_services(tmp_path / "open")
+    demo = build_app(services, admin_access(services))
     public = [f.api_name for f in demo.fns.values() if f.api_visibility != "private"]
     assert public == ["separate"]
     assert "Admin password" in labels(demo) and "Screening per rater" in labels(demo)
 
-    exposed = make_lab(tmp_path / "exposed", host="0.0.0.0")  # no credentials: results are not built at all
+    exposed = make_services(tmp_path / "exposed", host="0.0.0.0")  # no credentials: results are not built at all
     demo = build_app(exposed, admin_access(exposed))
     assert "Screening per rater" not in labels(demo) and "Admin password" not in labels(demo)
     assert [f.api_name for f in demo.fns.values() if f.api_visibility != "private"] == ["separate"]
@@ -50,14 +51,14 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_separator):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     monkeypatch.delenv("SPACE_ID", raising=False)
     clock = Clock()
-    lab = make_lab(
+    services = make_services(
         tmp_path, loader=ModelLoader(lambda: tiny_separator), clock=clock, port=free_port(), admin_password="s3cret"
     )
-    finish_acr_session(lab, clock)
-    demo = build_app(lab, admin_access(lab))
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, **launch_options(lab))
+    finish_acr_session(services, clock)
+    demo = build_app(services, admin_access(services))
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **launch_options(services))
     try:
-        yield demo, f"http://127.0.0.1:{lab.settings.port}"
+        yield demo, f"http://127.0.0.1:{services.settings.port}"
     finally:
         demo.close()
 
@@ -83,7 +84,7 @@ def test_server_api_separate_and_private_results(served) -> None:
     demo, url = served
     client = Client(url, verbose=False)
     assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/separate"]
-    mixture = lab_mod.example_files(lab_mod.examples()[0].mixture_id)[0]
+    mixture = lab.example_files(lab.examples()[0].mixture_id)[0]
     *files, summary = client.predict(handle_file(mixture), None, None, api_name="/separate")
     assert len(files) == 6 and all(Path(f).suffix == ".wav" and Path(f).is_file() for f in files)
     assert summary["metrics"] is None and set(summary["timings_s"]) >= {"sepformer", "vocoder"}
@@ -108,8 +109,8 @@ def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_pa
 
 
 def test_launch_options_limit_uploads_and_never_serve_the_data_dir(tmp_path: Path) -> None:
-    lab = make_lab(tmp_path, max_upload_mb=5)
-    options = launch_options(lab)
+    services = make_services(tmp_path, max_upload_mb=5)
+    options = launch_options(services)
     assert options["max_file_size"] == 5_000_000
-    assert options["blocked_paths"] == [str(lab.settings.data_dir)]
+    assert options["blocked_paths"] == [str(services.settings.data_dir)]
     assert (options["server_name"], options["server_port"]) == ("127.0.0.1", 7860)

@@ -9,7 +9,7 @@ import pytest
 
 from app.results import Access, admin_access, authorize, compute_results, screening_table
 from listening_tests.screening import RaterStatus
-from tests.support.app import Clock, finish_acr_session, make_lab
+from tests.support.app import Clock, finish_acr_session, make_services
 
 
 class Profile:
@@ -21,13 +21,13 @@ class Profile:
 
 def test_access_modes_follow_host_and_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPACE_ID", raising=False)
-    assert admin_access(make_lab(tmp_path / "a")).mode == "open"  # loopback, no password
-    assert admin_access(make_lab(tmp_path / "b", host="0.0.0.0")).mode == "off"
-    assert admin_access(make_lab(tmp_path / "c", host="0.0.0.0", admin_users="alice")).mode == "off"  # not Spaces
-    protected = admin_access(make_lab(tmp_path / "d", host="0.0.0.0", admin_password="s3cret"))
+    assert admin_access(make_services(tmp_path / "a")).mode == "open"  # loopback, no password
+    assert admin_access(make_services(tmp_path / "b", host="0.0.0.0")).mode == "off"
+    assert admin_access(make_services(tmp_path / "c", host="0.0.0.0", admin_users="alice")).mode == "off"  # not Spaces
+    protected = admin_access(make_services(tmp_path / "d", host="0.0.0.0", admin_password="s3cret"))
     assert protected == Access("protected", "s3cret")
     monkeypatch.setenv("SPACE_ID", "me/lab")
-    spaces = admin_access(make_lab(tmp_path / "e", host="0.0.0.0", admin_users="alice, bob"))
+    spaces = admin_access(make_services(tmp_path / "e", host="0.0.0.0", admin_users="alice, bob"))
     assert spaces.mode == "protected" and spaces.oauth and spaces.users == {"alice", "bob"}
 
 
@@ -45,21 +45,23 @@ def test_authorize_checks_password_or_allowed_user() -> None:
 
 def test_results_export_screening_and_report(tmp_path: Path) -> None:
     clock = Clock()
-    lab = make_lab(tmp_path, clock=clock, study_fields={"votes_per_stimulus": 10})
-    empty = compute_results(lab, n_boot=50)
+    services = make_services(tmp_path, clock=clock, study_fields={"votes_per_stimulus": 10})
+    empty = compute_results(services, n_boot=50)
     assert empty.message.startswith("No ratings yet") and [p.name for p in empty.files] == [
         "ratings.csv",
         "manifest.csv",
     ]
     for other in (4, 5, 3):
-        assert finish_acr_session(lab, clock, other).stage == "done"
-    lab.store.save_demo_rating(
+        assert finish_acr_session(services, clock, other).stage == "done"
+    services.store.save_demo_rating(
         run_id="run1", item_id="lab-run1_s1", condition="sepformer", score=2, submission_key="demo.run1.0.1.2"
     )
-    found = compute_results(lab, n_boot=50)
+    found = compute_results(services, n_boot=50)
     with open(next(p for p in found.files if p.name == "ratings.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(lab.store.list_ratings(lab.study.id)) == 18  # the lab's demo ratings stay out
+    assert (
+        len(rows) == len(services.store.list_ratings(services.study.id)) == 18
+    )  # the services's demo ratings stay out
     assert "3 raters" in found.message
     assert set(found.summary["condition"]) == {"reference", "mixture", "sepformer"}
     assert len(found.screening) == 3 and set(found.screening["status"]) == {"kept"}

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import soundfile as sf
 
-from app.results import DENIED
+from app.messages import DENIED
 from listening_tests.export import RATINGS_COLUMNS
 from listening_tests.loadtest import endpoints_of
 from listening_tests.study import StudyError, load_study

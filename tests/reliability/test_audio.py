@@ -387,11 +387,12 @@ def test_app_turns_an_unexpected_crash_into_one_sentence(tmp_path: Path, monkeyp
     """A failure inside the models (not a user error) reaches the user as one sentence, the log has the rest."""
     from gradio_client import Client, handle_file
 
-    from app.context import ModelLoader
+    from app.messages import SEPARATION_FAILED
     from app.results import admin_access
-    from app.ui import CACHE_EXPIRY, SEPARATION_FAILED, build_app, launch_options
+    from app.services import ModelLoader
+    from app.ui import CACHE_EXPIRY, build_app, launch_options
     from ddpmss.audio import write_audio
-    from tests.support.app import make_lab
+    from tests.support.app import make_services
     from tests.support.reliability import free_port
 
     class Broken:
@@ -399,15 +400,15 @@ def test_app_turns_an_unexpected_crash_into_one_sentence(tmp_path: Path, monkeyp
             raise RuntimeError("The size of tensor a (24002) must match the size of tensor b (2500)")
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    lab = make_lab(tmp_path, loader=ModelLoader(lambda: Broken()), port=free_port())
-    demo = build_app(lab, admin_access(lab))
+    services = make_services(tmp_path, loader=ModelLoader(lambda: Broken()), port=free_port())
+    demo = build_app(services, admin_access(services))
     assert demo.delete_cache == CACHE_EXPIRY
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, **launch_options(lab))
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **launch_options(services))
     try:
         mixture = tmp_path / "mix.wav"
         write_audio(mixture, speechlike[0] + speechlike[1], speechlike[2])
         with pytest.raises(Exception) as caught:
-            Client(f"http://127.0.0.1:{lab.settings.port}", verbose=False).predict(
+            Client(f"http://127.0.0.1:{services.settings.port}", verbose=False).predict(
                 handle_file(str(mixture)), None, None, api_name="/separate"
             )
         assert str(caught.value).strip() == SEPARATION_FAILED and one_sentence(str(caught.value))

@@ -1,4 +1,4 @@
-"""Helpers for the app tests: a small hand-made stimulus set, a study over it, and a Lab around both."""
+"""Helpers for the app tests: a small hand-made stimulus set, a study over it, and the app's Services around both."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from app import rater
-from app.context import Lab, ModelLoader, open_lab
-from app.rater import ListenLog, Visit
+from app import steps
+from app.playback import ListenLog
+from app.services import ModelLoader, Services, open_services
+from app.steps import Visit
 from ddpmss.audio import write_audio
 from listening_tests.settings import LabSettings
 from listening_tests.stimuli import MANIFEST_COLUMNS, TRIALS_COLUMNS
@@ -102,68 +103,68 @@ class Clock:
         return self.now
 
 
-def make_lab(
+def make_services(
     tmp_path: Path,
     protocol: str = "acr",
     loader: ModelLoader | None = None,
     clock: Clock | None = None,
     **settings: object,
-) -> Lab:
-    """A Lab over a fresh stimulus set, study and SQLite store in `tmp_path` (listening timed by `clock`)."""
+) -> Services:
+    """Services over a fresh stimulus set, study and SQLite store in `tmp_path` (listening timed by `clock`)."""
     manifest = make_stimuli(tmp_path / "stimuli")
     study = write_study(tmp_path, manifest, protocol, **settings.pop("study_fields", {}))
     values = {"study": study, "data_dir": tmp_path / "data", "device": "cpu", **settings}
-    lab = open_lab(LabSettings(**values), tmp_path / "runtime", loader or ModelLoader(_no_models))
+    services = open_services(LabSettings(**values), tmp_path / "runtime", loader or ModelLoader(_no_models))
     if clock is not None:
-        lab.listens = ListenLog(clock)
-    return lab
+        services.listens = ListenLog(clock)
+    return services
 
 
-def listen(lab: Lab, visit: Visit, clock: Clock, slot: int = 0, seconds: float | None = None) -> bool:
+def listen(services: Services, visit: Visit, clock: Clock, slot: int = 0, seconds: float | None = None) -> bool:
     """Play clip `slot` of the page on screen to its end; returns whether its controls open.
 
     By default the end arrives 0.05 s after the clip's duration, as browsers report it (start-up latency).
     """
-    rater.played(lab, visit, slot)
+    steps.played(services, visit, slot)
     clock.now += visit.page.clips[slot].duration_s + 0.05 if seconds is None else seconds
-    rater.paused(lab, visit, slot)  # browsers send pause, then ended
-    return rater.ended(lab, visit, slot)
+    steps.paused(services, visit, slot)  # browsers send pause, then ended
+    return steps.ended(services, visit, slot)
 
 
-def expected_answer(lab: Lab, visit: Visit, other: int = 4) -> int:
+def expected_answer(services: Services, visit: Visit, other: int = 4) -> int:
     """The right answer for the ACR clip on screen: the trap/gold expectation, else alternating `other` and 2."""
     clip = visit.page.clips[0]
-    for key, trial in lab.stimuli.trials.items():
-        if lab.stimuli.stimuli[key].path == clip.path:
+    for key, trial in services.stimuli.trials.items():
+        if services.stimuli.stimuli[key].path == clip.path:
             return int(trial.expected_score)
     return other if visit.page.index % 2 else 2
 
 
-def start(lab: Lab, query: dict | None = None) -> tuple[Visit, dict]:
+def start(services: Services, query: dict | None = None) -> tuple[Visit, dict]:
     """Open a tab and consent; returns the visit and the browser-storage value."""
-    visit, view, stored = rater.open_visit(lab, None, query or {})
+    visit, view, stored = steps.open_visit(services, None, query or {})
     assert view.stage == "consent"
-    visit, view, stored = rater.consent(lab, visit)
+    visit, view, stored = steps.consent(services, visit)
     assert view.stage == "instructions" and stored["rater_id"] == visit.rater_id
     return visit, stored
 
 
-def run_training(lab: Lab, visit: Visit) -> rater.View:
+def run_training(services: Services, visit: Visit) -> steps.View:
     """Go through the training pages; returns the first rating page's view."""
-    visit, view = rater.begin(lab, visit)
+    visit, view = steps.begin(services, visit)
     while view.stage == "page" and view.training:
         assert not view.clips[0].enabled  # rating opens only after listening, in training too
-        visit, view = rater.submit(lab, visit, [3], [])
+        visit, view = steps.submit(services, visit, [3], [])
     return view
 
 
-def finish_acr_session(lab: Lab, clock: Clock, other: int = 4) -> rater.View:
+def finish_acr_session(services: Services, clock: Clock, other: int = 4) -> steps.View:
     """One rater's whole ACR session, answering trap and gold clips correctly; returns the final view."""
-    visit, _ = start(lab)
-    view = run_training(lab, visit)
+    visit, _ = start(services)
+    view = run_training(services, visit)
     while view.stage == "page":
-        listen(lab, visit, clock)
-        visit, view = rater.submit(lab, visit, [expected_answer(lab, visit, other)], [])
+        listen(services, visit, clock)
+        visit, view = steps.submit(services, visit, [expected_answer(services, visit, other)], [])
     return view
 
 

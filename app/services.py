@@ -1,7 +1,8 @@
-"""What the app serves: the settings, the study and its stimuli, the ratings store and the models.
+"""What the pages share: the settings, the study and its stimuli, the ratings store, the models and the
+per-process playback caches, gathered in one `Services` object.
 
-`open_lab(settings)` is fast: the models load in a background thread (`ModelLoader`) so the page is up
-at once; the listening test never needs them.
+`open_services(settings)` is fast: the models load in a background thread (`ModelLoader`) so the page is
+up at once; the listening test never needs them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.rater import BlindFiles, ListenLog
+from app import messages
+from app.playback import BlindFiles, ListenLog
+from ddpmss.files import atomic_path
 from listening_tests.settings import LabSettings
 from listening_tests.stimuli import BuildError, StimulusSet, load_stimulus_set
 from listening_tests.storage import Store, StoreError
@@ -61,15 +64,15 @@ class ModelLoader:
     def status(self) -> str:
         """One line for the page: which models are in use, or that they are still loading."""
         if not self._done.is_set():
-            return "Models: loading in the background (the first separation waits for them)."
+            return messages.MODELS_LOADING
         if self._error is not None:
-            return f"Models: not available. {self._error}"
-        return f"Models: {self._separator.models.describe()}"
+            return messages.models_unavailable(self._error)
+        return messages.models_in_use(self._separator.models.describe())
 
 
 @dataclass
-class Lab:
-    """Everything the callbacks share (one per process)."""
+class Services:
+    """Everything the pages' callbacks share (one per process)."""
 
     settings: LabSettings
     store: Store
@@ -99,12 +102,12 @@ def default_separator_factory(settings: LabSettings) -> Callable[[], Any]:
     return load
 
 
-def open_lab(settings: LabSettings, runtime_dir: Path, models: ModelLoader | None = None) -> Lab:
+def open_services(settings: LabSettings, runtime_dir: Path, models: ModelLoader | None = None) -> Services:
     """Open the store, load the study and its built stimuli; problems with the study are kept, not raised."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    lab = Lab(
+    services = Services(
         settings=settings,
         store=Store(settings.db_url),
         models=models or ModelLoader(default_separator_factory(settings)),
@@ -113,53 +116,49 @@ def open_lab(settings: LabSettings, runtime_dir: Path, models: ModelLoader | Non
         blind=BlindFiles(runtime_dir / "blind"),
     )
     try:
-        lab.study = load_study(settings.study)
-        lab.stimuli = load_stimulus_set(lab.study.manifest)
-        lab.store.register_study(lab.study, lab.stimuli)
+        services.study = load_study(settings.study)
+        services.stimuli = load_stimulus_set(services.study.manifest)
+        services.store.register_study(services.study, services.stimuli)
     except BuildError:
-        lab.study_problem = (
-            f"The stimuli of the study '{lab.study.id}' are not built yet: run "
-            f"python -m listening_tests build --study {settings.study}"
+        services.study_problem = (
+            messages.stimuli_not_built(services.study.id, settings.study)
+            if services.study.build is None
+            else messages.stimuli_preparing(services.study.id)
         )
-        if lab.study.build is not None:
-            lab.study_problem = (
-                f"The stimuli of the study '{lab.study.id}' are being prepared (first start, a few "
-                "minutes); please reload this page shortly."
-            )
     except (StudyError, StoreError) as exc:
-        lab.study_problem = str(exc)
-    return lab
+        services.study_problem = str(exc)
+    return services
 
 
-def prepare_stimuli(lab: Lab) -> threading.Thread | None:
+def prepare_stimuli(services: Services) -> threading.Thread | None:
     """On a first start, build the study's stimuli in the background with the app's models."""
-    if lab.stimuli is not None or lab.study is None or lab.study.build is None:
+    if services.stimuli is not None or services.study is None or services.study.build is None:
         return None
 
     def build() -> None:
         from listening_tests.stimuli import build_study_stimuli
 
         try:
-            stimuli = build_study_stimuli(lab.study, lab.models.get(), progress=False)
-            lab.store.register_study(lab.study, stimuli)
-            lab.stimuli = stimuli
-            lab.study_problem = None
+            stimuli = build_study_stimuli(services.study, services.models.get(), progress=False)
+            services.store.register_study(services.study, stimuli)
+            services.stimuli = stimuli
+            services.study_problem = None
         except Exception as exc:  # shown to raters and printed; the app keeps serving the lab tab
-            lab.study_problem = f"The stimuli of the study '{lab.study.id}' could not be built: {exc}"
-        print(study_line(lab), flush=True)
+            services.study_problem = messages.stimuli_failed(services.study.id, exc)
+        print(study_line(services), flush=True)
 
     thread = threading.Thread(target=build, name="stimulus-builder", daemon=True)
     thread.start()
     return thread
 
 
-def study_line(lab: Lab) -> str:
+def study_line(services: Services) -> str:
     """One line naming the study served (or why none is)."""
-    if lab.study_problem or lab.study is None or lab.stimuli is None:
-        return f"study: none ({lab.study_problem})"
+    if services.study_problem or services.study is None or services.stimuli is None:
+        return f"study: none ({services.study_problem})"
     return (
-        f"study: {lab.study.id} ({lab.study.protocol}, {len(lab.stimuli.stimuli)} stimuli of "
-        f"{len(lab.stimuli.items)} items) from {lab.study.path}"
+        f"study: {services.study.id} ({services.study.protocol}, {len(services.stimuli.stimuli)} stimuli of "
+        f"{len(services.stimuli.items)} items) from {services.study.path}"
     )
 
 
@@ -170,10 +169,9 @@ def _secret(path: Path) -> str:
         if text:
             return text
     value = secrets.token_urlsafe(24)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(value, encoding="utf-8")
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(value, encoding="utf-8")
+        tmp.chmod(0o600)
     return value
 
 

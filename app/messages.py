@@ -1,0 +1,136 @@
+"""Every sentence a user of the app reads (raters, lab users, admins), in one place.
+
+Component labels stay beside their components in the page modules; what is said to a person (notices,
+errors, explanations, status lines) lives here, so wording is reviewed and changed in one file.
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------------------------------ rater
+
+RELOAD = "This page is out of date: please reload it to continue where you left off."
+ANSWER_ALL = "Please answer every question on this page before continuing."
+LISTEN_FIRST = "Please listen to the whole clip, to its end, before rating it."
+OTHER_TAB = "This page had already been rated in another tab; those ratings were kept."
+PRACTICE = " (practice: these answers are not stored)"
+MUSHRA_SCALE = "0-20 Bad · 20-40 Poor · 40-60 Fair · 60-80 Good · 80-100 Excellent"
+MUSHRA_HINT = f"Scale: {MUSHRA_SCALE}. Every clip loops; play each one."
+FINISHED_TITLE = "Finished"
+
+
+def unavailable(problem: str | None) -> str:
+    """Why a rater cannot take the listening test now."""
+    return f"The listening test is not available: {problem}"
+
+
+def play_every_clip(missing: list[str]) -> str:
+    """A MUSHRA page submitted before every clip was played."""
+    return f"Please play every clip before rating ({', '.join(missing)} not played yet)."
+
+
+def completion(code: str) -> str:
+    """The last page of a finished session, with the code the rater hands in."""
+    return f"Thank you, you have rated every clip.\n\nYour completion code is **{code}**"
+
+
+def page_title(index: int, total: int, training: bool) -> str:
+    """'Page 3 of 8' (or 'Training page 1 of 2')."""
+    return f"{'Training page' if training else 'Page'} {index + 1} of {total}"
+
+
+def progress_text(done: int, total: int, training: bool) -> str:
+    """'2 of 8 pages done' under the progress bar."""
+    return f"{done} of {total} {'training pages' if training else 'pages'} done"
+
+
+# ------------------------------------------------------------------------------------ study, models
+
+
+def stimuli_not_built(study_id: str, study_path: object) -> str:
+    """The study's stimuli are missing and the app cannot build them itself."""
+    return (
+        f"The stimuli of the study '{study_id}' are not built yet: run "
+        f"python -m listening_tests build --study {study_path}"
+    )
+
+
+def stimuli_preparing(study_id: str) -> str:
+    """The app builds the study's stimuli itself on a first start."""
+    return (
+        f"The stimuli of the study '{study_id}' are being prepared (first start, a few minutes); "
+        "please reload this page shortly."
+    )
+
+
+def stimuli_failed(study_id: str, error: Exception) -> str:
+    """Building the stimuli on a first start failed."""
+    return f"The stimuli of the study '{study_id}' could not be built: {error}"
+
+
+MODELS_LOADING = "Models: loading in the background (the first separation waits for them)."
+
+
+def models_unavailable(error: Exception) -> str:
+    """The models could not be loaded (the loading error is one sentence)."""
+    return f"Models: not available. {error}"
+
+
+def models_in_use(description: str) -> str:
+    """The models the lab runs."""
+    return f"Models: {description}"
+
+
+# -------------------------------------------------------------------------------------------- lab
+
+# the progress bar of a separation, stage by stage
+READING_AUDIO = "Reading the audio"
+LOADING_MODELS = "Loading the models"
+SEPARATING = "Separating: SepFormer, DiffWave re-synthesis, fusion"
+SCORING = "Scoring against the references"
+WRITING = "Writing the outputs and spectrograms"
+DONE = "Done"
+NO_MIXTURE = "Upload or record a mixture first, or pick an example."
+BOTH_REFERENCES = "Give both reference sources, or neither."
+NO_OUTPUT = "This output does not exist."
+SEPARATE_FIRST = "Separate a mixture first."
+RATING_SAVED = "Rating saved."
+SEPARATION_FAILED = "The separation failed on the server; please try a shorter or different recording."
+
+
+def no_example(name: str) -> str:
+    """A picked example that the examples list does not hold."""
+    return f"There is no example called '{name}'."
+
+
+# ---------------------------------------------------------------------------------------- results
+
+DENIED = "Results are for the study's administrators: enter the admin password (or sign in with an allowed account)."
+OPEN_RESULTS = "No admin password is set: results are shown because the app listens on this computer only."
+
+
+def no_study(problem: str | None) -> str:
+    """The results tab without a loaded study."""
+    return f"No study is loaded: {problem}"
+
+
+def no_ratings(study_id: str) -> str:
+    """The results tab before the first rating."""
+    return f"No ratings yet for the study '{study_id}'."
+
+
+def no_analysis(n_ratings: int, error: Exception) -> str:
+    """Ratings exist but cannot be analysed yet (too few, one condition, ...)."""
+    return f"{n_ratings} ratings stored; no analysis yet: {error}"
+
+
+def ratings_counted(ratings: int, raters: int, retained: int, raters_retained: int, excluded: int, checks: int) -> str:
+    """The headline of the results tab."""
+    return (
+        f"{ratings} ratings from {raters} raters; {retained} retained from {raters_retained} raters "
+        f"({excluded} excluded, {checks} trap/gold)."
+    )
+
+
+def alert(text: str) -> str:
+    """A notice shown in the alert style (empty when there is nothing to say)."""
+    return f'<p class="lab-notice" role="alert">{text}</p>' if text else ""
