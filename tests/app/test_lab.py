@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from app.services import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
 from listening_tests.storage import RatingError
-from tests.support.app import make_services
+from tests.support.app import make_services, read_outputs, recompute_metrics
 
 
 @pytest.fixture()
@@ -36,15 +35,26 @@ def test_separate_with_references_gives_six_outputs_spectrograms_and_metrics(ser
     mixture, ref1, ref2 = lab.example_files(lab.examples()[0].mixture_id)
     stages = []
     run = lab.separate(services, mixture, ref1, ref2, lambda f, desc="": stages.append(desc), with_dnsmos=False)
-    files = run.output_files()
-    assert len(files) == 6 and all(Path(f).is_file() for f in files)
-    assert {sf.info(f).samplerate for f in files} == {services.settings.output_sr}
+    outputs = read_outputs(run.output_files(), mixture, services.settings.output_sr)
     assert all(p.is_file() and p.read_bytes()[:4] == b"\x89PNG" for ps in run.spectrograms.values() for p in ps)
+    expected = recompute_metrics(outputs, mixture, [ref1, ref2], services.settings.output_sr)
+    for name in PIPELINES:  # the reported metrics are those of the files written, against the right reference
+        for talker in range(lab.TALKERS):
+            for key in ("si_sdr", "si_sdr_i"):
+                assert run.metrics[name][talker][key] == pytest.approx(expected[name][talker][key], abs=0.02)
     rows = run.metrics_rows()
-    assert len(rows) == 6 and len(rows[0]) == len(lab.metrics_headers())
-    assert all(math.isfinite(r[2]) for r in rows)  # SI-SDR of every output
-    summary = json.loads(json.dumps(run.summary()))  # JSON-ready: no NaN
-    assert set(summary["metrics"]) == set(PIPELINES) and summary["timings_s"]["sepformer"] > 0
+    assert [row[:2] for row in rows] == [[f"talker {t}", lab.PIPELINE_TITLES[n]] for t in (1, 2) for n in PIPELINES]
+    assert [row[2:4] for row in rows] == [
+        pytest.approx([expected[n][t - 1]["si_sdr"], expected[n][t - 1]["si_sdr_i"]], abs=0.02)
+        for t in (1, 2)
+        for n in PIPELINES
+    ]
+    summary = json.loads(json.dumps(run.summary(), allow_nan=False))  # JSON-ready: NaN became null
+    assert [summary["metrics"][n][t]["si_sdr"] for n in PIPELINES for t in (0, 1)] == pytest.approx(
+        [expected[n][t]["si_sdr"] for n in PIPELINES for t in (0, 1)], abs=0.02
+    )
+    assert summary["files"] == {n: [f"{n}_talker1.wav", f"{n}_talker2.wav"] for n in PIPELINES}
+    assert summary["timings_s"]["sepformer"] > 0
     assert "Loading the models" in stages and "Scoring against the references" in stages
 
 
@@ -53,7 +63,8 @@ def test_separate_without_references_has_no_metrics(services, tmp_path: Path, sp
     path = tmp_path / "mix.flac"
     sf.write(path, a + b, sr)
     run = lab.separate(services, str(path))
-    assert run.metrics is None and run.metrics_rows() == [] and len(run.output_files()) == 6
+    assert run.metrics is None and run.metrics_rows() == []
+    read_outputs(run.output_files(), path, services.settings.output_sr)
 
 
 @pytest.mark.parametrize(

@@ -51,8 +51,9 @@ def test_results_export_screening_and_report(tmp_path: Path) -> None:
         "ratings.csv",
         "manifest.csv",
     ]
+    submitted: list[tuple[str, int]] = []
     for other in (4, 5, 3):
-        assert finish_acr_session(services, clock, other).stage == "done"
+        assert finish_acr_session(services, clock, other, submitted).stage == "done"
     services.store.save_demo_rating(
         run_id="run1", item_id="lab-run1_s1", condition="sepformer", score=2, submission_key="demo.run1.0.1.2"
     )
@@ -63,7 +64,13 @@ def test_results_export_screening_and_report(tmp_path: Path) -> None:
         len(rows) == len(services.store.list_ratings(services.study.id)) == 18
     )  # the services's demo ratings stay out
     assert "3 raters" in found.message
-    assert set(found.summary["condition"]) == {"reference", "mixture", "sepformer"}
+    shown = found.summary.set_index("condition")
+    assert set(shown.index) == {"reference", "mixture", "sepformer"}  # trap and gold clips stay out
+    for condition in shown.index:  # the shown means are those of the scores the raters submitted
+        scores = [score for c, score in submitted if c == condition]
+        assert shown.loc[condition, "n_ratings"] == len(scores)
+        assert shown.loc[condition, "mean"] == pytest.approx(sum(scores) / len(scores))
+    assert len(set(shown["mean"])) > 1  # the answers differ by condition, so a mix-up would show
     assert len(found.screening) == 3 and set(found.screening["status"]) == {"kept"}
     assert not found.correlations.empty and found.plots
     assert {"report.html", "report.md", "summary.csv", "correlations.csv"} <= {p.name for p in found.files}

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import yaml
 
 from app import steps
 from app.playback import ListenLog
 from app.services import ModelLoader, Services, open_services
 from app.steps import Visit
-from ddpmss.audio import write_audio
+from ddpmss.audio import load_audio, write_audio
+from ddpmss.metrics import si_sdr, si_sdr_improvement
+from ddpmss.settings import PIPELINES
 from listening_tests.settings import LabSettings
 from listening_tests.stimuli import MANIFEST_COLUMNS, TRIALS_COLUMNS
 
@@ -27,6 +31,7 @@ QUALITY = {
     "sepformer_diffwave": 3.5,
 }
 CONTROLS = (("trap_2", "trap", 2, 0), ("gold_excellent", "gold", 5, 1))
+COPY_DB = 40.0  # SI-SDR of a signal against a 16-bit copy of itself is far above this; distinct signals far below
 
 
 def make_stimuli(folder: Path, n_items: int = 4, duration_s: float = 0.5) -> Path:
@@ -158,13 +163,22 @@ def run_training(services: Services, visit: Visit) -> steps.View:
     return view
 
 
-def finish_acr_session(services: Services, clock: Clock, other: int = 4) -> steps.View:
-    """One rater's whole ACR session, answering trap and gold clips correctly; returns the final view."""
+def finish_acr_session(
+    services: Services, clock: Clock, other: int = 4, submitted: list[tuple[str, int]] | None = None
+) -> steps.View:
+    """One rater's whole ACR session, answering trap and gold clips correctly; returns the final view.
+
+    Every (condition, score) submitted is appended to `submitted` when it is given.
+    """
     visit, _ = start(services)
     view = run_training(services, visit)
     while view.stage == "page":
         listen(services, visit, clock)
-        visit, view = steps.submit(services, visit, [expected_answer(services, visit, other)], [])
+        answer = expected_answer(services, visit, other)
+        if submitted is not None:
+            clip = visit.page.clips[0].path
+            submitted.append((next(s.condition for s in services.stimuli.stimuli.values() if s.path == clip), answer))
+        visit, view = steps.submit(services, visit, [answer], [])
     return view
 
 
@@ -178,3 +192,51 @@ def _write(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(columns), restval="")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def read_outputs(files: Sequence[str | Path], mixture: str | Path, sr: int = SR) -> dict[str, list[np.ndarray]]:
+    """The lab's six output files, pipeline by pipeline, checked to be real separations of `mixture`.
+
+    Each is a WAV at `sr` as long as the mixture (within 10 ms) and is not a copy of the mixture; the two
+    talkers of a pipeline differ, and the vocoder's re-synthesis differs from SepFormer's output. (The
+    fusion is not compared with SepFormer: its last layer starts at zero, so a random-weight fusion model
+    passes SepFormer's estimate through by design.)
+    """
+    assert len(files) == 2 * len(PIPELINES)
+    mix, _ = load_audio(mixture, target_sr=sr)
+    outputs: dict[str, list[np.ndarray]] = {}
+    for index, path in enumerate(files):
+        assert sf.info(path).samplerate == sr and sf.info(path).format == "WAV", path
+        audio, _ = sf.read(path, dtype="float32")
+        assert abs(len(audio) - len(mix)) <= sr // 100, (path, len(audio), len(mix))
+        assert similarity_db(audio, mix) < COPY_DB, f"{path} is a copy of the mixture"
+        outputs.setdefault(PIPELINES[index // 2], []).append(audio)
+    for name, (first, second) in outputs.items():
+        assert similarity_db(first, second) < COPY_DB, f"{name}: both talkers are the same signal"
+    for talker in range(2):
+        vocoded, sepformer = outputs["sepformer_diffwave"][talker], outputs["sepformer"][talker]
+        assert similarity_db(vocoded, sepformer) < COPY_DB
+    return outputs
+
+
+def recompute_metrics(
+    outputs: dict[str, list[np.ndarray]], mixture: str | Path, references: Sequence[str | Path], sr: int = SR
+) -> dict[str, list[dict[str, float]]]:
+    """SI-SDR and SI-SDRi of every output against its reference, from the written files (ddpmss.metrics)."""
+    mix, _ = load_audio(mixture, target_sr=sr)
+    refs = [load_audio(path, target_sr=sr)[0] for path in references]
+    found: dict[str, list[dict[str, float]]] = {}
+    for name, talkers in outputs.items():
+        found[name] = []
+        for audio, ref in zip(talkers, refs, strict=True):
+            n = min(len(audio), len(ref), len(mix))
+            found[name].append(
+                {"si_sdr": si_sdr(audio[:n], ref[:n]), "si_sdr_i": si_sdr_improvement(audio[:n], ref[:n], mix[:n])}
+            )
+    return found
+
+
+def similarity_db(a: np.ndarray, b: np.ndarray) -> float:
+    """SI-SDR of `a` against `b` over their common length: above COPY_DB they are the same signal."""
+    n = min(len(a), len(b))
+    return si_sdr(a[:n], b[:n])
