@@ -1,8 +1,24 @@
-"""Render docs/reliability.md from the figures the reliability tests recorded (one JSON file per section)."""
+"""Render docs/reliability.md from the figures the reliability tests recorded (one JSON file per section).
+
+    RELIABILITY_FIGURES=DIR .venv/bin/python -m pytest tests/reliability -q -p no:logging
+    .venv/bin/python -m tests.reliability.report --figures DIR [--out docs/reliability.md]
+
+The tests never write the document themselves: they write figure files, and this command renders them.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+from tests.support.paths import ROOT
+
+REPORT = ROOT / "docs" / "reliability.md"
+TEST_COMMAND = "RELIABILITY_FIGURES=DIR .venv/bin/python -m pytest tests/reliability -q -p no:logging"
+RENDER_COMMAND = ".venv/bin/python -m tests.reliability.report --figures DIR"
 
 # What each section tried, in the order of the issue: bad audio, bad ratings, load and crashes, access.
 SECTIONS = {
@@ -27,13 +43,14 @@ SECTIONS = {
 HIDDEN = {"section", "rows", "measured_at", "machine", "load_average_1min_at_end"}
 
 
-def render(figures: dict[str, dict[str, Any]], command: str) -> str:
+def render(figures: dict[str, dict[str, Any]]) -> str:
     """Markdown: one table per section with the figures a test measured; sections not run say so."""
     lines = [
         "# Reliability",
         "",
-        "What the reliability tests tried against the project and what held. Every figure below was written by",
-        f"the tests themselves (`{command}`); a section is rewritten each time its test runs.",
+        "What the reliability tests tried against the project and what held. Every figure below was measured by",
+        f"the tests themselves (`{TEST_COMMAND}` writes one figure file per section into DIR)",
+        f"and this page is rendered from those files by `{RENDER_COMMAND}`.",
         "Latencies depend on what else the machine was doing: a load average above the core count means other",
         "work (a model training, the load generator itself) shared the cores.",
         "",
@@ -60,3 +77,37 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_cell(v)}" for k, v in value.items())
     return str(value).replace("|", "\\|")
+
+
+def load_figures(folder: Path) -> dict[str, dict[str, Any]]:
+    """The figure files in `folder`, by section (unreadable files are skipped)."""
+    found = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        found[data.get("section", path.stem)] = data
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render the document from a figures folder; a missing or empty folder is one sentence, exit 2."""
+    parser = argparse.ArgumentParser(description="Render docs/reliability.md from the reliability tests' figures")
+    parser.add_argument("--figures", type=Path, required=True, help="folder the tests wrote (RELIABILITY_FIGURES)")
+    parser.add_argument(
+        "--out", type=Path, default=REPORT, help="where to write the page (default docs/reliability.md)"
+    )
+    args = parser.parse_args(argv)
+    figures = load_figures(args.figures) if args.figures.is_dir() else {}
+    if not figures:
+        print(f"error: the folder '{args.figures}' holds no figure files of the reliability tests.", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(figures), encoding="utf-8")
+    print(f"{args.out}: {len(figures)} of {len(SECTIONS)} sections measured")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

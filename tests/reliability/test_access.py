@@ -2,7 +2,8 @@
 and exports hold no personal data; stimuli are served by id only, never by a path a user gives.
 
 One app runs as a subprocess with an admin password and a study that asks for a participant id (the
-case where personal data exists at all). Figures go to docs/reliability.md.
+case where personal data exists at all). Figures go to a folder from which
+`python -m tests.reliability.report` renders docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def secrets_of(app: AppProcess) -> list[str]:
 # ------------------------------------------------------------------------------------------ results
 
 
-def test_results_and_reports_need_the_admin_password(app: AppProcess) -> None:
+def test_results_and_reports_need_the_admin_password(app: AppProcess, figures_dir: Path) -> None:
     config = app.config()
     handlers = [fn_index(config, "results_password"), fn_index(config, "results_password_1")]  # click, Enter
     wrong = (
@@ -103,6 +104,7 @@ def test_results_and_reports_need_the_admin_password(app: AppProcess) -> None:
         # The three sessions are unfinished, so screening keeps none of their ratings for the analysis.
         assert "6 ratings stored" in granted[0] and len(granted[6]) >= 2
     record(
+        figures_dir,
         "access_results",
         {
             "attempts_without_credentials": denied,
@@ -112,7 +114,7 @@ def test_results_and_reports_need_the_admin_password(app: AppProcess) -> None:
     )
 
 
-def test_no_other_event_or_route_gives_away_results_or_rater_data(app: AppProcess) -> None:
+def test_no_other_event_or_route_gives_away_results_or_rater_data(app: AppProcess, figures_dir: Path) -> None:
     """Every event of the app, called by index with empty inputs (as any client can), and the public routes."""
     config = app.config()
     results = {fn_index(config, "results_password"), fn_index(config, "results_password_1")}
@@ -141,7 +143,9 @@ def test_no_other_event_or_route_gives_away_results_or_rater_data(app: AppProces
     api = httpx.get(app.url + "/gradio_api/info", timeout=10).json()
     assert list(api["named_endpoints"]) == ["/separate"] and not api.get("unnamed_endpoints")
     record(
-        "access_events", {"events_called_without_credentials": called, "public_routes_checked": len(routes), "leaks": 0}
+        figures_dir,
+        "access_events",
+        {"events_called_without_credentials": called, "public_routes_checked": len(routes), "leaks": 0},
     )
 
 
@@ -160,7 +164,7 @@ def read_route(url: str, quiet_s: float = 3.0) -> str:
 # ------------------------------------------------------------------------------------------ files
 
 
-def test_stimuli_are_served_by_id_only_and_no_path_a_user_gives_is_read(app: AppProcess) -> None:
+def test_stimuli_are_served_by_id_only_and_no_path_a_user_gives_is_read(app: AppProcess, figures_dir: Path) -> None:
     tab = app.tabs[0]
     page = Tab(app.url, app.endpoints).open(tab.stored)
     again = Tab(app.url, app.endpoints).open(tab.stored)  # the same clip, opened in a second tab
@@ -218,7 +222,7 @@ def test_stimuli_are_served_by_id_only_and_no_path_a_user_gives_is_read(app: App
             tried += 1
     assert not (runtime / "lab").exists() or not any((runtime / "lab").iterdir())  # nothing was separated
     assert db_path(app).read_bytes() == before
-    record("access_files", {"forbidden_requests": tried, "served": 0, "clip_urls_random": True})
+    record(figures_dir, "access_files", {"forbidden_requests": tried, "served": 0, "clip_urls_random": True})
 
 
 def urlpath(url: str) -> str:
@@ -228,7 +232,9 @@ def urlpath(url: str) -> str:
 # ------------------------------------------------------------------------------------ personal data
 
 
-def test_rater_ids_are_pseudonymous_and_exports_hold_no_personal_data(app: AppProcess, tmp_path: Path) -> None:
+def test_rater_ids_are_pseudonymous_and_exports_hold_no_personal_data(
+    app: AppProcess, tmp_path: Path, figures_dir: Path
+) -> None:
     out = tmp_path / "ratings.csv"
     done = run_module("listening_tests", "export", "--db", f"sqlite:///{db_path(app)}", "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -261,6 +267,7 @@ def test_rater_ids_are_pseudonymous_and_exports_hold_no_personal_data(app: AppPr
     with pytest.raises(StudyError, match="participant id"):
         load_study(silent)
     record(
+        figures_dir,
         "access_personal_data",
         {
             "export_columns": list(RATINGS_COLUMNS),

@@ -1,9 +1,9 @@
 """Bad and odd audio through the engine, the command line and the running app's `separate` endpoint.
 
-Every file of the generated corpus (tests/badaudio.py, 40+ cases) must give either a correct result
+Every file of the generated corpus (tests/support/badaudio.py, 40+ cases) must give either a correct result
 (two sources per pipeline, as long as the input, finite) or one clear sentence; no traceback reaches
-the user, the server stays up, and nothing is left behind in the temporary folders. Figures go to
-docs/reliability.md.
+the user, the server stays up, and nothing is left behind in the temporary folders. Figures go to a
+folder from which `python -m tests.reliability.report` renders docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -166,7 +166,9 @@ def test_long_mixtures_are_separated_in_segments_with_a_stable_talker_order(sepa
 # ------------------------------------------------------------------------------------------- engine
 
 
-def test_engine_gives_a_result_or_one_sentence(corpus, separator, tmp_path: Path, monkeypatch) -> None:
+def test_engine_gives_a_result_or_one_sentence(
+    corpus, separator, tmp_path: Path, monkeypatch, figures_dir: Path
+) -> None:
     from ddpmss.audio import AudioError, load_audio
 
     folder, cases = corpus
@@ -191,6 +193,7 @@ def test_engine_gives_a_result_or_one_sentence(corpus, separator, tmp_path: Path
     leftovers = files_under(scratch)
     assert leftovers == []
     record(
+        figures_dir,
         "audio_engine",
         {
             "cases": len(cases),
@@ -208,7 +211,9 @@ def test_engine_gives_a_result_or_one_sentence(corpus, separator, tmp_path: Path
 # --------------------------------------------------------------------------------------------- CLI
 
 
-def test_cli_gives_a_result_or_one_sentence(corpus, micro_models: Path, tmp_path: Path, monkeypatch, capfd) -> None:
+def test_cli_gives_a_result_or_one_sentence(
+    corpus, micro_models: Path, tmp_path: Path, monkeypatch, capfd, figures_dir: Path
+) -> None:
     """`python -m ddpmss separate` on every file (in process, so every case is cheap; stdout and stderr are
     captured at the file-descriptor level, C libraries included); three cases also as real subprocesses."""
     from ddpmss.__main__ import main
@@ -268,6 +273,7 @@ def test_cli_gives_a_result_or_one_sentence(corpus, micro_models: Path, tmp_path
         real[name] = done.returncode
     assert files_under(scratch) == []
     record(
+        figures_dir,
         "audio_cli",
         {
             "cases": len(cases),
@@ -310,7 +316,7 @@ def upload(url: str, path: Path) -> httpx.Response:
         return httpx.post(f"{url}/gradio_api/upload", files={"files": (path.name, f, "audio/wav")}, timeout=120)
 
 
-def test_app_separate_endpoint_gives_a_result_or_one_sentence(corpus, audio_app: AppProcess) -> None:
+def test_app_separate_endpoint_gives_a_result_or_one_sentence(corpus, audio_app: AppProcess, figures_dir: Path) -> None:
     """Every file uploaded as a browser does, then the public `separate` endpoint; the server stays up."""
     folder, cases = corpus
     url = audio_app.url
@@ -366,6 +372,7 @@ def test_app_separate_endpoint_gives_a_result_or_one_sentence(corpus, audio_app:
     assert stray == []
     assert "Traceback" not in audio_app.log()  # user errors are answered, not logged as crashes
     record(
+        figures_dir,
         "audio_app",
         {
             "cases": len(cases),

@@ -4,7 +4,8 @@ and every rater resuming from browser storage.
 
 The raters are driven by `listening_tests.loadtest`, which fires the same events as the page (play, a
 wait as long as the clip, end, submit). A rating counts as acknowledged when the server's answer moves
-the rater on. Figures go to docs/reliability.md.
+the rater on. Figures go to a folder from which
+`python -m tests.reliability.report` renders docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def load_study(folder: Path) -> Path:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
     """(name, database URL for the app: None = the default SQLite file in its data directory)."""
     if request.param == "sqlite":
@@ -63,7 +64,9 @@ def duplicates(records: list) -> int:
     return sum(n - 1 for n in keys.values() if n > 1)
 
 
-def test_fifty_raters_at_once_store_exactly_one_thousand_ratings(backend, tmp_path: Path, tiny_models: Path) -> None:
+def test_fifty_raters_at_once_store_exactly_one_thousand_ratings(
+    backend, tmp_path: Path, tiny_models: Path, figures_dir: Path
+) -> None:
     name, url = backend
     app, db_url = start_app(tmp_path, tiny_models, url)
     try:
@@ -78,11 +81,11 @@ def test_fifty_raters_at_once_store_exactly_one_thousand_ratings(backend, tmp_pa
     assert len(records) == RATERS * RATINGS and duplicates(records) == 0
     assert sum(r.code is not None for r in result.raters) == RATERS  # every session finished
     assert problems == [] and crashes == []
-    record(f"load_{name}", {**result.summary(len(records)), "duplicates": 0, "integrity_problems": 0})
+    record(figures_dir, f"load_{name}", {**result.summary(len(records)), "duplicates": 0, "integrity_problems": 0})
 
 
 def test_kill9_in_the_middle_loses_no_acknowledged_rating_and_raters_resume(
-    backend, tmp_path: Path, tiny_models: Path
+    backend, tmp_path: Path, tiny_models: Path, figures_dir: Path
 ) -> None:
     name, url = backend
     app, db_url = start_app(tmp_path, tiny_models, url)
@@ -122,6 +125,7 @@ def test_kill9_in_the_middle_loses_no_acknowledged_rating_and_raters_resume(
     assert len(records) == RATERS * RATINGS and duplicates(records) == 0
     assert problems == [] and crashes == []
     record(
+        figures_dir,
         f"crash_{name}",
         {
             "acknowledged_before_kill": sum(acknowledged.values()),

@@ -2,8 +2,9 @@
 
 `AppProcess` runs `python app.py` on a free loopback port with its own TMPDIR (so every file the app
 writes can be accounted for), can be killed with SIGKILL and restarted on the same data. `record()`
-stores the figures a test measured under test-output/reliability/ and re-renders docs/reliability.md
-from every figure file present, so the document holds only numbers the tests produced.
+writes the figures a test measured as one JSON file per section into a folder the test is given (a
+temporary one unless RELIABILITY_FIGURES names one); `python -m tests.reliability.report --figures DIR`
+renders docs/reliability.md from such a folder, so the document holds only numbers the tests produced.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ import httpx
 
 from tests.support.paths import ROOT
 
-FIGURES = ROOT / "test-output" / "reliability"
-REPORT = ROOT / "docs" / "reliability.md"
-COMMAND = ".venv/bin/python -m pytest tests/test_reliability_*.py -q -p no:logging"
 START_LIMIT_S = 120.0
 LOOPBACK = "127.0.0.1"
 USER_AGENT = "reliability-probe/1.0 (jane.doe@example.org)"  # must never be stored anywhere
@@ -229,9 +227,8 @@ def files_under(folder: Path) -> list[Path]:
 # ------------------------------------------------------------------------------------------ figures
 
 
-def record(section: str, figures: dict[str, Any]) -> None:
-    """Keep a test's measured figures and re-render docs/reliability.md from every figure file."""
-    FIGURES.mkdir(parents=True, exist_ok=True)
+def record(folder: Path, section: str, figures: dict[str, Any]) -> Path:
+    """Write a test's measured figures, with when and where they were measured, to `folder/<section>.json`."""
     entry = {
         "section": section,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -239,29 +236,10 @@ def record(section: str, figures: dict[str, Any]) -> None:
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # other work sharing the cores
         **figures,
     }
-    (FIGURES / f"{section}.json").write_text(json.dumps(entry, indent=2, default=str) + "\n", encoding="utf-8")
-    render_report()
-
-
-def load_figures() -> dict[str, dict[str, Any]]:
-    out = {}
-    for path in sorted(FIGURES.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            continue
-        out[data.get("section", path.stem)] = data
-    return out
-
-
-def render_report(figures: dict[str, dict[str, Any]] | None = None) -> Path:
-    """docs/reliability.md from the recorded figures (sections without figures say so)."""
-    from tests.reliability.report import render
-
-    text = render(load_figures() if figures is None else figures, COMMAND)
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(text, encoding="utf-8")
-    return REPORT
+    path = Path(folder) / f"{section}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entry, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
 
 
 # --------------------------------------------------------------------------------------- rater tabs
