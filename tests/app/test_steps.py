@@ -1,4 +1,4 @@
-"""Listening-test callbacks without a browser: consent, training, rating pages, resume, idempotency, blindness."""
+"""The rater's steps without a browser: consent, training, rating pages, resume, idempotency, blindness."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import soundfile as sf
 from app import steps
 from app.lab import EXAMPLES_CSV
 from app.messages import ANSWER_ALL, LISTEN_FIRST, OTHER_TAB
-from app.playback import ListenLog
 from app.steps import Visit
 from tests.support.app import Clock, expected_answer, listen, make_services, run_training, start
 
@@ -165,25 +164,6 @@ def test_unbuilt_study_shows_a_message(tmp_path: Path, clock: Clock) -> None:
     _, view, _ = steps.open_visit(services, None, {})
     # The app builds a study with a build section itself on first start (app.services.prepare_stimuli).
     assert view.stage == "message" and "being prepared" in view.text and "reload" in view.text
-
-
-def test_listen_log_adds_replays_and_accepts_pause_and_end_in_any_order(clock: Clock) -> None:
-    log = ListenLog(clock)
-    key = ("tab", "a1")
-    log.end(key)
-    assert log.heard(key) == (0.0, False, False)  # an end without a start proves nothing
-    log.play(key)
-    clock.now += 1.0
-    log.end(key)
-    log.pause(key)
-    log.play(key)
-    log.play(key)  # a repeated start event changes nothing
-    clock.now += 0.5
-    assert log.heard(key) == (1.5, True, True)
-    assert log.heard(("tab", "a2")) == (0.0, False, False)
-    assert log.completed_seconds(key) == 1.0  # the replay still running counts once it stops
-    log.pause(key)
-    assert log.completed_seconds(key) == 1.5
 
 
 def test_a_clip_skipped_to_its_end_and_restarted_is_not_heard_however_late_the_rating(
