@@ -1,9 +1,9 @@
 """Statistics of a listening test: vote summaries, metric correlations, pairwise tests, mixed model.
 
-Inputs are the `ratings.csv` and `manifest.csv` of DESIGN.md section 6. Only retained ratings enter
-the statistics: not excluded, not the `demo` protocol, not trap or gold clips (conditions named
-`trap*` / `gold*`). Every table is grouped by (protocol, scale). `listening_tests.report.analyze`
-turns these tables into CSV files, plots and the report.
+Inputs are the `ratings.csv` and `manifest.csv` of docs/file-formats.md. Only retained ratings enter
+the statistics: not excluded, not the `demo` protocol, not trap or gold clips (listening_tests.conditions).
+Every table is grouped by (protocol, scale). `listening_tests.report.analyze` turns these tables into
+CSV files, plots and the report.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from ddpmss.metrics import METRIC_NAMES
+from listening_tests.conditions import is_check, is_processed, report_order
 from listening_tests.export import RATINGS_COLUMNS
 
 SUMMARY_COLUMNS = (
@@ -117,26 +118,6 @@ class AnalysisResult:
     files: list[Path] = field(default_factory=list)
 
 
-def is_check_condition(condition: str) -> bool:
-    """True for trap and gold clips (screening only, never in the statistics)."""
-    return condition.lower().startswith(("trap", "gold"))
-
-
-def is_processed(condition: str) -> bool:
-    """True for systems under test: everything except reference, anchors and the mixture."""
-    return condition not in ("reference", "mixture") and not condition.startswith("anchor_")
-
-
-def condition_order(conditions: list[str] | pd.Series) -> list[str]:
-    """Conditions in report order: reference, anchors, mixture, then the systems alphabetically."""
-
-    def key(c: str) -> tuple[int, str]:
-        rank = 0 if c == "reference" else 1 if c.startswith("anchor_") else 2 if c == "mixture" else 3
-        return rank, c
-
-    return sorted(set(conditions), key=key)
-
-
 def read_ratings(path: Path) -> pd.DataFrame:
     """Read ratings.csv, check its columns and parse `excluded` and `score`."""
     try:
@@ -171,7 +152,7 @@ def read_manifest(path: Path) -> pd.DataFrame:
 def retain(ratings: pd.DataFrame) -> tuple[pd.DataFrame, Counts]:
     """Ratings that enter the statistics, and the counts of those that do not."""
     demo = ratings["protocol"] == "demo"
-    check = ratings["condition"].map(is_check_condition)
+    check = ratings["condition"].map(is_check)
     kept = ratings[~ratings["excluded"] & ~demo & ~check]
     if kept.empty:
         raise ValueError(
@@ -208,7 +189,7 @@ def summarize(retained: pd.DataFrame) -> pd.DataFrame:
     """summary.csv: votes per (protocol, scale, condition) with mean, std, t-interval and median."""
     rows = []
     for (protocol, scale), group in retained.groupby(GROUP, sort=True):
-        for condition in condition_order(group["condition"]):
+        for condition in report_order(group["condition"]):
             votes = group[group["condition"] == condition]
             scores = votes["score"].to_numpy(float)
             low, high = t_interval(scores)
@@ -380,7 +361,7 @@ def pairwise(retained: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (protocol, scale), group in retained.groupby(GROUP, sort=True):
         table = group.pivot_table(index="item_id", columns="condition", values="score", aggfunc="mean")
-        pairs = itertools.combinations(condition_order(table.columns), 2)
+        pairs = itertools.combinations(report_order(table.columns), 2)
         family = pd.DataFrame(
             [{"condition_a": a, "condition_b": b, **compare_pair(table[a], table[b])} for a, b in pairs]
         )
@@ -406,7 +387,7 @@ def fit_mixed(group: pd.DataFrame) -> list[dict]:
     one level is left out of the random part (noted). The estimate of a condition is its fixed
     effect: the model's mean score of that condition, with a normal 95 % interval.
     """
-    conditions = condition_order(group["condition"])
+    conditions = report_order(group["condition"])
     data = pd.DataFrame(
         {
             "score": group["score"].to_numpy(float),

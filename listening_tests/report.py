@@ -16,13 +16,8 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from listening_tests.analysis import (
-    GROUP,
-    AnalysisResult,
-    condition_order,
-    is_processed,
-    run_analysis,
-)
+from listening_tests.analysis import GROUP, AnalysisResult, run_analysis
+from listening_tests.conditions import is_processed, report_order
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 SCATTER_METRICS = (
@@ -116,7 +111,7 @@ def plot_metrics(stimuli: pd.DataFrame, palette: dict, title: str, path: Path) -
     """Per-stimulus mean score against SI-SDR, PESQ, STOI and DNSMOS, coloured by condition."""
     fig = Figure(figsize=(12, 3.6), layout="constrained")
     axes = fig.subplots(1, len(SCATTER_METRICS), sharey=True)
-    conditions = condition_order(stimuli["condition"])
+    conditions = report_order(stimuli["condition"])
     handles = {}
     for ax, (metric, label) in zip(axes, SCATTER_METRICS):
         column = pesq_column(stimuli) if metric == "pesq" else metric
@@ -177,7 +172,7 @@ def of_group(table: pd.DataFrame, protocol: str, scale: str) -> pd.DataFrame:
 
 def make_plots(result: AnalysisResult, out_dir: Path) -> list[tuple[str, Path]]:
     """All plots, as (caption, path), per (protocol, scale)."""
-    palette = colours(condition_order(result.summary["condition"]))
+    palette = colours(report_order(result.summary["condition"]))
     plots = []
     for (protocol, scale), summary in result.summary.groupby(GROUP, sort=True):
         name, stem = f"{protocol} / {scale}", f"{slug(protocol)}_{slug(scale)}"

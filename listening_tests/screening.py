@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from listening_tests.conditions import REFERENCE, mid_anchor
 from listening_tests.storage import DEMO_PROTOCOL
 
 CONTROL_REASON = "control clip (trapping or gold), not a stimulus"
@@ -50,7 +51,6 @@ class Rules:
     reference_min: float = 90.0
     anchor_max: float = 90.0
     max_share: float = 0.15
-    mid_anchors: tuple[str, ...] = ("anchor_lp7000", "mixture")  # first one present is the mid anchor
 
 
 DEFAULT_RULES = Rules()
@@ -117,7 +117,7 @@ def _reasons(records: Sequence[Rated], rules: Rules) -> dict[int, list[str]]:
                 reasons[r.rating_id].append(CONTROL_REASON)
     for group in by_session.values():
         _add(reasons, group, p808_reasons(group, rules))
-    mid = _mid_anchors(records, rules)
+    mid = _mid_anchors(records)
     for (study_id, _), group in by_rater.items():
         _add(reasons, group, mushra_reasons(group, rules, mid.get(study_id)))
     return {rid: list(dict.fromkeys(rs)) for rid, rs in reasons.items()}
@@ -143,7 +143,7 @@ def p808_reasons(session: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list
 def mushra_reasons(listener: Sequence[Rated], rules: Rules = DEFAULT_RULES, mid_anchor: str | None = None) -> list[str]:
     """Why one MUSHRA listener is excluded (BS.1534-3 post-screening; empty when they pass)."""
     found = []
-    share = _share(listener, "reference", lambda s: s < rules.reference_min)
+    share = _share(listener, REFERENCE, lambda s: s < rules.reference_min)
     if share > rules.max_share:
         found.append(
             f"hidden reference rated below {rules.reference_min:g} on {share:.0%} of items "
@@ -168,17 +168,14 @@ def _share(listener: Sequence[Rated], condition: str, fails: Callable[[float], b
     return sum(fails(s) for s in scores) / len(scores) if scores else 0.0
 
 
-def _mid_anchors(records: Iterable[Rated], rules: Rules) -> dict[str, str]:
-    """The mid anchor of each MUSHRA study: the 7 kHz low-pass, or the mixture for narrow-band material."""
+def _mid_anchors(records: Iterable[Rated]) -> dict[str, str]:
+    """The mid anchor of each MUSHRA study that has one (see listening_tests.conditions.mid_anchor)."""
     present: dict[str, set[str]] = defaultdict(set)
     for r in records:
         if r.protocol == "mushra":
             present[r.study_id].add(r.condition)
-    return {
-        study: next(c for c in rules.mid_anchors if c in conditions)
-        for study, conditions in present.items()
-        if any(c in conditions for c in rules.mid_anchors)
-    }
+    found = {study: mid_anchor(conditions) for study, conditions in present.items()}
+    return {study: anchor for study, anchor in found.items() if anchor is not None}
 
 
 def _add(reasons: dict[int, list[str]], group: Sequence[Rated], found: list[str]) -> None:

@@ -31,13 +31,8 @@ from tqdm import tqdm
 from ddpmss.audio import PEAK_LIMIT, fit_length, load_audio, resample, write_audio
 from ddpmss.data import MixtureEntry, synthesize
 from ddpmss.metrics import METRIC_NAMES, match_permutation, metrics_pool, score
-from listening_tests.study import (
-    ACR_LABELS,
-    BuildConfig,
-    anchor_condition,
-    anchor_cutoffs,
-    build_conditions,
-)
+from listening_tests.conditions import MIXTURE, REFERENCE, anchor_condition
+from listening_tests.study import ACR_LABELS, BuildConfig, anchor_cutoffs, build_conditions
 
 MANIFEST_COLUMNS = (
     "item_id",
@@ -471,7 +466,7 @@ def _condition_signals(
     estimates: Mapping[str, np.ndarray],
     config: BuildConfig,
 ) -> dict[str, np.ndarray]:
-    signals = {"reference": ref, "mixture": mix}
+    signals = {REFERENCE: ref, MIXTURE: mix}
     for cutoff in cutoffs:
         signals[anchor_condition(cutoff)] = apply_fades(lowpass(ref, sr, cutoff), sr, config.fade_ms)
     for name, est in estimates.items():
@@ -520,7 +515,7 @@ def _add(
     if scored_against is None:
         return  # control clips: no metrics
     ref, mix = scored_against
-    args = (normalised, None if key[1] == "reference" else ref, sr, mix, run.config.with_dnsmos)
+    args = (normalised, None if key[1] == REFERENCE else ref, sr, mix, run.config.with_dnsmos)
     if run.pool is None:
         row.update(_metrics(*args))
     else:

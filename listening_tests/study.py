@@ -17,6 +17,14 @@ from typing import Any
 import yaml
 
 from ddpmss.settings import PIPELINES
+from listening_tests.conditions import (
+    MIXTURE,
+    NARROWBAND_ANCHORS,
+    REFERENCE,
+    WIDEBAND_ANCHORS,
+    anchor_condition,
+    is_check,
+)
 
 PROTOCOLS = ("acr", "mushra", "p835")
 SCALES = {"acr": ("ovrl",), "mushra": ("mushra",), "p835": ("sig", "bak", "ovrl")}
@@ -52,13 +60,8 @@ SCALE_QUESTIONS = {
     "mushra": "Rate each clip against the reference (0-100).",
 }
 
-WIDEBAND_ANCHORS = (3500, 7000)  # BS.1534-3 low and mid anchors (low-pass cut-offs in Hz)
-NARROWBAND_ANCHORS = (2000,)  # for 8 kHz material: the mixture and a 2 kHz low-pass are the anchors
-CONTROL_PREFIXES = ("trap_", "gold_")  # conditions of trapping and gold clips (quality control only)
-
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONDITION_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9-]{0,16}$")
 _TOP_KEYS = (
     "id",
     "title",
@@ -130,16 +133,6 @@ def anchor_cutoffs(config: BuildConfig, sample_rate: int) -> tuple[tuple[int, ..
         )
         return NARROWBAND_ANCHORS, note
     return WIDEBAND_ANCHORS, None
-
-
-def anchor_condition(cutoff_hz: int) -> str:
-    """Condition name of a low-pass anchor, e.g. `anchor_lp3500`."""
-    return f"anchor_lp{int(cutoff_hz)}"
-
-
-def is_control(condition: str) -> bool:
-    """True for trapping and gold conditions (quality control, not part of the analysis)."""
-    return condition.startswith(CONTROL_PREFIXES)
 
 
 def default_consent(ask_participant_id: bool) -> str:
@@ -351,7 +344,7 @@ def _parse_conditions(value: object, problems: list[str]) -> tuple[str, ...] | N
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         problems.append("conditions must be a non-empty list of condition names")
         return None
-    bad = [v for v in value if not _CONDITION_RE.match(v) or is_control(v)]
+    bad = [v for v in value if not _CONDITION_RE.match(v) or is_check(v)]
     if bad:
         problems.append(
             f"conditions: {', '.join(repr(b) for b in bad)} are not valid condition names "
@@ -373,7 +366,7 @@ def _check_consistency(study: Study, problems: list[str]) -> None:
             problems.append(
                 "MUSHRA screens listeners with the hidden reference and the anchors: set trapping and gold to 0"
             )
-        if study.conditions is not None and "reference" not in study.conditions:
+        if study.conditions is not None and REFERENCE not in study.conditions:
             problems.append("MUSHRA needs the hidden reference: add 'reference' to conditions")
         shown = study.conditions or (build_conditions(study.build, 16000) if study.build else ())
         if len(shown) > MAX_MUSHRA_CONDITIONS:
@@ -404,8 +397,8 @@ def _check_consistency(study: Study, problems: list[str]) -> None:
 def build_conditions(config: BuildConfig, sample_rate: int) -> tuple[str, ...]:
     """The non-control conditions a build makes for material at `sample_rate`."""
     cutoffs, note = anchor_cutoffs(config, sample_rate)
-    mixture = ("mixture",) if config.include_mixture or note else ()
-    return ("reference", *mixture, *(anchor_condition(c) for c in cutoffs), *config.pipelines)
+    mixture = (MIXTURE,) if config.include_mixture or note else ()
+    return (REFERENCE, *mixture, *(anchor_condition(c) for c in cutoffs), *config.pipelines)
 
 
 def _unknown_keys(raw: dict, known: Sequence[str], prefix: str, problems: list[str]) -> None:
@@ -472,11 +465,11 @@ class _Reader:
 
 def check_conditions(study: Study, available: Sequence[str]) -> tuple[str, ...]:
     """The conditions shown, checked against those of a built stimulus set; raises StudyError."""
-    available_test = [c for c in available if not is_control(c)]
+    available_test = [c for c in available if not is_check(c)]
     shown = study.conditions or tuple(dict.fromkeys(available_test))
     problems = [f"condition '{c}' is not in the stimulus set {study.manifest}" for c in shown if c not in available]
     if study.protocol == "mushra":
-        if "reference" not in shown:
+        if REFERENCE not in shown:
             problems.append("MUSHRA needs the hidden reference but the stimulus set has no 'reference' condition")
         if len(shown) > MAX_MUSHRA_CONDITIONS:
             problems.append(f"MUSHRA allows at most {MAX_MUSHRA_CONDITIONS} conditions per page ({len(shown)} here)")
