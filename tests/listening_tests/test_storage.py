@@ -18,9 +18,8 @@ from listening_tests.storage import (
     Store,
     StoreError,
     StudyFullError,
-    assignments,
-    ratings,
 )
+from listening_tests.storage.schema import assignments, ratings
 from listening_tests.study import Study
 from tests.support.pg import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
