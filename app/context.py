@@ -137,7 +137,7 @@ def prepare_stimuli(lab: Lab) -> threading.Thread | None:
         return None
 
     def build() -> None:
-        from listening_tests.stimuli import build_study_stimuli
+        from listening_tests.stimuli.build import build_study_stimuli
 
         try:
             stimuli = build_study_stimuli(lab.study, lab.models.get(), progress=False)

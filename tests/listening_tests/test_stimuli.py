@@ -19,19 +19,14 @@ from ddpmss.audio import PEAK_LIMIT
 from ddpmss.data import MixtureEntry, read_mixture_list
 from ddpmss.settings import PROJECT_DIR
 from listening_tests.__main__ import main
-from listening_tests.stimuli import (
+from listening_tests.stimuli.anchors import lowpass
+from listening_tests.stimuli.build import build_stimuli
+from listening_tests.stimuli.controls import gold_bad, insert_message, plan_controls
+from listening_tests.stimuli.loudness import apply_fades, excerpt_window, loudness, normalise_loudness
+from listening_tests.stimuli.manifest import (
     MANIFEST_COLUMNS,
     BuildError,
-    _plan_controls,
-    apply_fades,
-    build_stimuli,
-    excerpt_window,
-    gold_bad,
-    insert_message,
     load_stimulus_set,
-    loudness,
-    lowpass,
-    normalise_loudness,
     read_manifest,
     sha256_file,
 )
@@ -214,7 +209,7 @@ def test_interrupted_build_keeps_finished_mixtures(tmp_path: Path) -> None:
 
 def test_control_clips_are_spread_and_never_duplicated() -> None:
     entries = [MixtureEntry("m", Path("m.wav"), (Path("a.wav"), Path("b.wav")), None)]
-    plan = _plan_controls(entries, BuildConfig(trap_clips=12, gold_clips=5))
+    plan = plan_controls(entries, BuildConfig(trap_clips=12, gold_clips=5))
     for item in ("m_s1", "m_s2"):
         conditions = [c.condition for c in plan[item]]
         assert len(conditions) == len(set(conditions))
@@ -240,7 +235,7 @@ def test_bad_manifests_are_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="build the stimuli first"):
         load_stimulus_set(tmp_path / "missing.csv")
     (tmp_path / "manifest.csv").write_text("item_id,condition\nx,y\n")
-    with pytest.raises(BuildError, match="manifest columns"):
+    with pytest.raises(BuildError, match=r"manifest.csv lacks the column\(s\) path, sha256, duration_s"):
         load_stimulus_set(tmp_path / "manifest.csv")
 
 
