@@ -11,8 +11,11 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from ddpmss.metrics import METRIC_NAMES
 from listening_tests import analysis
-from listening_tests.analysis import RATINGS_COLUMNS
+from listening_tests.analysis.correlations import KENDALL_VECTOR_MAX, kendall_rows
+from listening_tests.analysis.pairwise import rank_biserial
+from listening_tests.export import RATINGS_COLUMNS
 
 # Known effects: true mean score per condition (ACR, 1-5) and mean SI-SDR per condition.
 TRUE_MEANS = {
@@ -220,7 +223,7 @@ def test_correlations_schema_and_values_match_scipy(study) -> None:
         assert ((low <= high) & (low >= -1) & (high <= 1)).all()
         assert ((low - 0.05 <= point) & (point <= high + 0.05)).all()
     # dnsmos is undefined for the anchor only, which is not a processed condition anyway.
-    assert set(table["metric"]) == set(analysis.METRIC_NAMES)
+    assert set(table["metric"]) == set(METRIC_NAMES)
 
 
 def test_negative_si_sdr_correlation_within_one_condition(study) -> None:
@@ -239,13 +242,13 @@ def test_bootstrap_is_seeded(study) -> None:
     assert not np.allclose(result.correlations["pearson_ci_low"], other.correlations["pearson_ci_low"])
 
 
-@pytest.mark.parametrize("n", [2, 12, analysis.KENDALL_VECTOR_MAX + 1])
+@pytest.mark.parametrize("n", [2, 12, KENDALL_VECTOR_MAX + 1])
 def test_kendall_rows_equal_scipy_with_ties(n: int) -> None:
     rng = np.random.default_rng(n)
     x, y = rng.integers(0, 4, (30, n)).astype(float), rng.integers(0, 5, (30, n)).astype(float)
     x[0] = 1.0  # constant row: undefined
     expected = [stats.kendalltau(a, b).statistic for a, b in zip(x, y)]
-    np.testing.assert_allclose(analysis.kendall_rows(x, y), expected, equal_nan=True)
+    np.testing.assert_allclose(kendall_rows(x, y), expected, equal_nan=True)
 
 
 def test_pairwise_matches_scipy_wilcoxon_and_holm(study) -> None:
@@ -267,8 +270,8 @@ def test_pairwise_matches_scipy_wilcoxon_and_holm(study) -> None:
 
 def test_rank_biserial_by_hand() -> None:
     # |d| ranks: 1 -> 1, -2 -> 2, 3 -> 3, 4 -> 4; W+ = 8, W- = 2; zeros are dropped.
-    assert analysis.rank_biserial(np.array([1.0, -2.0, 3.0, 4.0, 0.0])) == pytest.approx(0.6)
-    assert np.isnan(analysis.rank_biserial(np.zeros(3)))
+    assert rank_biserial(np.array([1.0, -2.0, 3.0, 4.0, 0.0])) == pytest.approx(0.6)
+    assert np.isnan(rank_biserial(np.zeros(3)))
 
 
 def test_mixed_model_recovers_condition_effects(study) -> None:
