@@ -21,8 +21,8 @@ from app.results import DENIED, Access, authorize, compute_results
 from ddpmss.audio import AudioError
 from ddpmss.models import ModelError
 from ddpmss.settings import EXAMPLES_DIR, PIPELINES
+from listening_tests.protocols import MAX_MUSHRA_CONDITIONS, SCALE_LABELS, SCALE_QUESTIONS
 from listening_tests.storage import StoreError
-from listening_tests.study import MAX_MUSHRA_CONDITIONS, SCALE_LABELS, SCALE_QUESTIONS
 
 USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
 SEPARATION_FAILED = "The separation failed on the server; please try a shorter or different recording."

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 
-from listening_tests.screening import DEFAULT_RULES, Rules, screen
+from listening_tests.protocols import ScreeningRules
+from listening_tests.screening import screen
 from listening_tests.storage import RatingRecord, Store
 
 RATINGS_COLUMNS = (
@@ -30,8 +31,8 @@ RATINGS_COLUMNS = (
 )
 
 
-def rating_rows(records: Sequence[RatingRecord], rules: Rules = DEFAULT_RULES) -> list[dict[str, str]]:
-    """One ratings.csv row per record, with the screening decision."""
+def rating_rows(records: Sequence[RatingRecord], rules: ScreeningRules | None = None) -> list[dict[str, str]]:
+    """One ratings.csv row per record, with the screening decision (by its study's rules unless `rules`)."""
     reasons = screen(records, rules)
     return [
         {
@@ -65,7 +66,9 @@ def write_ratings_csv(rows: Sequence[dict[str, str]], path: str | Path) -> Path:
     return path
 
 
-def export_ratings(store: Store, path: str | Path, study_id: str | None = None, rules: Rules = DEFAULT_RULES) -> int:
+def export_ratings(
+    store: Store, path: str | Path, study_id: str | None = None, rules: ScreeningRules | None = None
+) -> int:
     """Write every rating of the database (or of one study) to `path`; returns the number of rows."""
     rows = rating_rows(store.list_ratings(study_id), rules)
     write_ratings_csv(rows, path)

@@ -6,6 +6,8 @@ rating of that session. Trapping and gold ratings themselves are always excluded
 MUSHRA (ITU-R BS.1534-3 post-screening), per listener: the hidden reference rated below 90 on more than
 15 % of items, or the mid anchor rated above 90 on more than 15 % of items.
 The side-by-side lab's quick ratings (protocol `demo`) are never screened.
+The numbers are the defaults of `ScreeningRules`; each record carries its study's rules (the study
+file's `screening:` section), unless a caller passes one set of rules for all. See docs/standards.md.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from listening_tests.conditions import REFERENCE, mid_anchor
-from listening_tests.storage import DEMO_PROTOCOL
+from listening_tests.protocols import DEMO_PROTOCOL, ScreeningRules
 
 CONTROL_REASON = "control clip (trapping or gold), not a stimulus"
+DEFAULT_RULES = ScreeningRules()
 
 
 class Rated(Protocol):
@@ -40,20 +43,7 @@ class Rated(Protocol):
     expected_score: float | None
     tolerance: float | None
     session_finished: bool
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Screening thresholds (defaults from P.808 and BS.1534-3)."""
-
-    min_variance: float = 0.1
-    listen_slack_s: float = 0.25  # a clip counts as played fully when listen_s >= duration - slack (jitter)
-    reference_min: float = 90.0
-    anchor_max: float = 90.0
-    max_share: float = 0.15
-
-
-DEFAULT_RULES = Rules()
+    screening: ScreeningRules  # the rules of the rating's study
 
 
 @dataclass(frozen=True)
@@ -74,12 +64,12 @@ class RaterStatus:
         return "excluded" if self.excluded == self.ratings else "partly excluded"
 
 
-def screen(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> dict[int, str]:
-    """Exclusion reasons per rating id ('' when the rating is kept)."""
+def screen(records: Sequence[Rated], rules: ScreeningRules | None = None) -> dict[int, str]:
+    """Exclusion reasons per rating id ('' when the rating is kept); `rules` replaces every study's own."""
     return {rid: "; ".join(rs) for rid, rs in _reasons(records, rules).items()}
 
 
-def rater_status(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list[RaterStatus]:
+def rater_status(records: Sequence[Rated], rules: ScreeningRules | None = None) -> list[RaterStatus]:
     """One status per rater, in order of their first rating (demo ratings aside)."""
     reasons = _reasons(records, rules)
     by_rater: dict[str, list[Rated]] = defaultdict(list)
@@ -101,7 +91,7 @@ def rater_status(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list
     return statuses
 
 
-def _reasons(records: Sequence[Rated], rules: Rules) -> dict[int, list[str]]:
+def _reasons(records: Sequence[Rated], rules: ScreeningRules | None) -> dict[int, list[str]]:
     """Distinct exclusion reasons per rating id, in the order found."""
     reasons: dict[int, list[str]] = {r.rating_id: [] for r in records}
     by_session: dict[str, list[Rated]] = defaultdict(list)
@@ -116,21 +106,21 @@ def _reasons(records: Sequence[Rated], rules: Rules) -> dict[int, list[str]]:
             if r.kind != "test":
                 reasons[r.rating_id].append(CONTROL_REASON)
     for group in by_session.values():
-        _add(reasons, group, p808_reasons(group, rules))
+        _add(reasons, group, p808_reasons(group, rules or group[0].screening))
     mid = _mid_anchors(records)
     for (study_id, _), group in by_rater.items():
-        _add(reasons, group, mushra_reasons(group, rules, mid.get(study_id)))
+        _add(reasons, group, mushra_reasons(group, rules or group[0].screening, mid.get(study_id)))
     return {rid: list(dict.fromkeys(rs)) for rid, rs in reasons.items()}
 
 
-def p808_reasons(session: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list[str]:
+def p808_reasons(session: Sequence[Rated], rules: ScreeningRules = DEFAULT_RULES) -> list[str]:
     """Why one ACR/P.835 session is rejected (empty when it passes)."""
     found = []
     if not all(r.session_finished for r in session):
         found.append("session not finished")
-    if any(_missed(r) for r in session if r.kind == "trap" and r.scale == "ovrl"):
+    if rules.trapping_excludes and any(_missed(r) for r in session if r.kind == "trap" and r.scale == "ovrl"):
         found.append("failed a trapping clip")
-    if any(_missed(r) for r in session if r.kind == "gold" and r.scale == "ovrl"):
+    if rules.gold_excludes and any(_missed(r) for r in session if r.kind == "gold" and r.scale == "ovrl"):
         found.append("failed a gold clip")
     scores = [r.score for r in session if r.kind == "test" and r.scale == "ovrl"]
     if len(scores) >= 2 and statistics.pvariance(scores) < rules.min_variance:
@@ -140,7 +130,9 @@ def p808_reasons(session: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list
     return found
 
 
-def mushra_reasons(listener: Sequence[Rated], rules: Rules = DEFAULT_RULES, mid_anchor: str | None = None) -> list[str]:
+def mushra_reasons(
+    listener: Sequence[Rated], rules: ScreeningRules = DEFAULT_RULES, mid_anchor: str | None = None
+) -> list[str]:
     """Why one MUSHRA listener is excluded (BS.1534-3 post-screening; empty when they pass)."""
     found = []
     share = _share(listener, REFERENCE, lambda s: s < rules.reference_min)

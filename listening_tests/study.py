@@ -25,40 +25,17 @@ from listening_tests.conditions import (
     anchor_condition,
     is_check,
 )
+from listening_tests.protocols import (
+    DEFAULT_INSTRUCTIONS,
+    MAX_MUSHRA_CONDITIONS,
+    PROTOCOLS,
+    SCALES,
+    SCORE_RANGE,
+    ScreeningRules,
+    default_consent,
+)
 
-PROTOCOLS = ("acr", "mushra", "p835")
-SCALES = {"acr": ("ovrl",), "mushra": ("mushra",), "p835": ("sig", "bak", "ovrl")}
-SCORE_RANGE = {"acr": (1, 5), "mushra": (0, 100), "p835": (1, 5)}
-INTEGER_SCORES = {"acr": True, "mushra": False, "p835": True}
-MAX_MUSHRA_CONDITIONS = 12
 MAX_EXCERPT_S = 10.0
-
-ACR_LABELS = {5: "Excellent", 4: "Good", 3: "Fair", 2: "Poor", 1: "Bad"}
-SCALE_LABELS: dict[str, dict[int, str]] = {
-    "ovrl": ACR_LABELS,
-    "sig": {
-        5: "Not distorted",
-        4: "Slightly distorted",
-        3: "Somewhat distorted",
-        2: "Fairly distorted",
-        1: "Very distorted",
-    },
-    "bak": {
-        5: "Not noticeable",
-        4: "Slightly noticeable",
-        3: "Noticeable but not intrusive",
-        2: "Somewhat intrusive",
-        1: "Very intrusive",
-    },
-    # MUSHRA: the lower bound of each 20-point band of the continuous 0-100 scale.
-    "mushra": {80: "Excellent", 60: "Good", 40: "Fair", 20: "Poor", 0: "Bad"},
-}
-SCALE_QUESTIONS = {
-    "ovrl": "Overall quality: how good is this recording?",
-    "sig": "Speech signal: how distorted does the target talker's voice sound?",
-    "bak": "Background: how intrusive is everything that is not the target talker (the other talker included)?",
-    "mushra": "Rate each clip against the reference (0-100).",
-}
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONDITION_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
@@ -77,6 +54,7 @@ _TOP_KEYS = (
     "instructions",
     "completion_code_prefix",
     "ask_participant_id",
+    "screening",
 )
 _STIMULI_KEYS = ("dir", "manifest", "build")
 
@@ -135,37 +113,6 @@ def anchor_cutoffs(config: BuildConfig, sample_rate: int) -> tuple[tuple[int, ..
     return WIDEBAND_ANCHORS, None
 
 
-def default_consent(ask_participant_id: bool) -> str:
-    """Consent text that says exactly what is stored."""
-    extra = " and the participant id you type in" if ask_participant_id else ""
-    return (
-        "This is a listening test on the quality of separated speech. Taking part is voluntary and you "
-        "can stop at any time. We store only your ratings, how long each clip played, the time of each "
-        f"answer, a random pseudonymous rater id{extra}. We do not store your name, e-mail or IP "
-        "address. The anonymised ratings may be published for research. Use headphones in a quiet room."
-    )
-
-
-DEFAULT_INSTRUCTIONS = {
-    "acr": (
-        "You will hear short recordings of one talker extracted from a mixture of two talkers. Listen to "
-        "each clip to the end, then rate its overall quality from 5 (Excellent) to 1 (Bad). Some clips "
-        "ask you to select a given answer: please do so."
-    ),
-    "p835": (
-        "You will hear short recordings of one talker extracted from a mixture of two talkers. Listen to "
-        "each clip to the end, then give three ratings: the speech signal alone (SIG: how distorted is the "
-        "voice), the background (BAK: how intrusive is everything else, the other talker included) and "
-        "the overall quality (OVRL)."
-    ),
-    "mushra": (
-        "Each page has an open reference and several clips of the same talker. One clip is the hidden "
-        "reference: give it 100. Rate every clip against the reference on the 0-100 scale; loop and "
-        "switch between clips as often as you like."
-    ),
-}
-
-
 @dataclass(frozen=True)
 class Study:
     """A validated study definition."""
@@ -186,6 +133,7 @@ class Study:
     instructions: str = ""
     completion_code_prefix: str = ""
     ask_participant_id: bool = False
+    screening: ScreeningRules = ScreeningRules()
     definition: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -254,10 +202,32 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         instructions=get.text("instructions", max_len=5000) or DEFAULT_INSTRUCTIONS.get(protocol, ""),
         completion_code_prefix=get.text("completion_code_prefix", max_len=16),
         ask_participant_id=ask_pid,
+        screening=parse_screening(raw.get("screening"), problems),
         definition=raw,
     )
     _check_consistency(study, problems)
     return study
+
+
+def parse_screening(section: object, problems: list[str]) -> ScreeningRules:
+    """The `screening` section (absent: the P.808 and BS.1534-3 defaults); wrong values add problems."""
+    if section is None:
+        return ScreeningRules()
+    if not isinstance(section, dict):
+        problems.append("screening must be a mapping (min_variance, listen_slack_s, reference_min, ...)")
+        return ScreeningRules()
+    defaults = ScreeningRules()
+    _unknown_keys(section, tuple(defaults.__dataclass_fields__), "screening.", problems)
+    get = _Reader(section, "screening.", problems)
+    return ScreeningRules(
+        min_variance=get.number("min_variance", defaults.min_variance, 0.0, 4.0),
+        listen_slack_s=get.number("listen_slack_s", defaults.listen_slack_s, 0.0, 10.0),
+        trapping_excludes=get.boolean("trapping_excludes", defaults.trapping_excludes),
+        gold_excludes=get.boolean("gold_excludes", defaults.gold_excludes),
+        reference_min=get.number("reference_min", defaults.reference_min, 0.0, 100.0),
+        anchor_max=get.number("anchor_max", defaults.anchor_max, 0.0, 100.0),
+        max_share=get.number("max_share", defaults.max_share, 0.0, 1.0),
+    )
 
 
 def _parse_stimuli(section: object, base: Path, problems: list[str]) -> tuple[Path, BuildConfig | None]:

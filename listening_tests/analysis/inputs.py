@@ -16,6 +16,7 @@ import pandas as pd
 from ddpmss.metrics import METRIC_NAMES
 from listening_tests.conditions import is_check
 from listening_tests.export import RATINGS_COLUMNS
+from listening_tests.protocols import DEMO_PROTOCOL
 from listening_tests.stimuli.manifest import BuildError
 from listening_tests.stimuli.manifest import read_manifest as read_manifest_rows
 
@@ -78,7 +79,7 @@ def read_manifest(path: Path) -> pd.DataFrame:
 
 def retain(ratings: pd.DataFrame) -> tuple[pd.DataFrame, Counts]:
     """Ratings that enter the statistics, and the counts of those that do not."""
-    demo = ratings["protocol"] == "demo"
+    demo = ratings["protocol"] == DEMO_PROTOCOL
     check = ratings["condition"].map(is_check)
     kept = ratings[~ratings["excluded"] & ~demo & ~check]
     if kept.empty:

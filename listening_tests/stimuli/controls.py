@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from ddpmss.data import MixtureEntry, synthesize
+from listening_tests.protocols import ACR_LABELS
 from listening_tests.stimuli.anchors import lowpass
 from listening_tests.stimuli.loudness import apply_fades
 from listening_tests.stimuli.manifest import BuildError
-from listening_tests.study import ACR_LABELS, BuildConfig
+from listening_tests.study import BuildConfig
 
 TRAP_SCORES = (2, 4, 1, 5, 3)  # order in which trap clips cycle through the answers
 GOLD_CONDITIONS = (("gold_excellent", 5), ("gold_bad", 1))

@@ -8,12 +8,11 @@ checks (checks.py).
 
 from listening_tests.storage.demo import DEMO_RATER_ID, DEMO_STUDY_ID
 from listening_tests.storage.errors import RatingError, StoreError, StudyFullError
-from listening_tests.storage.ratings import DEMO_PROTOCOL, MAX_LISTEN_S
+from listening_tests.storage.ratings import MAX_LISTEN_S
 from listening_tests.storage.records import Progress, Rater, Rating, RatingRecord, SessionInfo
 from listening_tests.storage.store import STALE_SESSION_S, Store
 
 __all__ = [
-    "DEMO_PROTOCOL",
     "DEMO_RATER_ID",
     "DEMO_STUDY_ID",
     "MAX_LISTEN_S",

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
+from listening_tests.protocols import DEMO_PROTOCOL
 from listening_tests.storage.errors import RatingError
 from listening_tests.storage.events import append_event
-from listening_tests.storage.ratings import DEMO_PROTOCOL, Placement
+from listening_tests.storage.ratings import Placement
 from listening_tests.storage.records import SessionInfo, now, to_session
 from listening_tests.storage.schema import assignments, raters, ratings, sessions, studies
 from listening_tests.storage.sessions import session_count

@@ -6,6 +6,7 @@ double clicks idempotent: a replayed key returns the original rating instead of 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -16,15 +17,15 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from listening_tests.protocols import DEMO_PROTOCOL, INTEGER_SCORES, SCALES, SCORE_RANGE, ScreeningRules
 from listening_tests.storage.engine import write_transaction
-from listening_tests.storage.errors import RatingError
+from listening_tests.storage.errors import RatingError, StoreError
 from listening_tests.storage.events import append_event
 from listening_tests.storage.records import Rating, RatingRecord, SessionInfo, now, to_rating, utc
 from listening_tests.storage.schema import assignments, ratings, sessions, studies
-from listening_tests.study import INTEGER_SCORES, SCALES, SCORE_RANGE
+from listening_tests.study import parse_screening
 
 MAX_LISTEN_S = 3600.0
-DEMO_PROTOCOL = "demo"  # the side-by-side lab's quick 1-5 ratings
 PROTOCOL_SCALES = {**SCALES, DEMO_PROTOCOL: ("ovrl",)}
 PROTOCOL_RANGE = {**SCORE_RANGE, DEMO_PROTOCOL: (1, 5)}
 PROTOCOL_INTEGER = {**INTEGER_SCORES, DEMO_PROTOCOL: True}
@@ -152,6 +153,7 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
             assignments.c.tolerance,
             ratings.c.created_at,
             sessions.c.finished_at,
+            studies.c.definition,
         )
         .join(assignments, ratings.c.assignment_id == assignments.c.id)
         .join(sessions, ratings.c.session_id == sessions.c.id)
@@ -160,11 +162,27 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
     )
     if study_id is not None:
         query = query.where(sessions.c.study_id == study_id)
-    return [
-        RatingRecord(
-            **{k: v for k, v in row._mapping.items() if k not in ("finished_at", "created_at")},
-            created_at=utc(row.created_at),
-            session_finished=row.finished_at is not None,
+    rules: dict[str, ScreeningRules] = {}
+    records = []
+    for row in conn.execute(query).all():
+        if row.study_id not in rules:
+            rules[row.study_id] = _screening_rules(row.study_id, row.definition)
+        fields = {k: v for k, v in row._mapping.items() if k not in ("finished_at", "created_at", "definition")}
+        records.append(
+            RatingRecord(
+                **fields,
+                created_at=utc(row.created_at),
+                session_finished=row.finished_at is not None,
+                screening=rules[row.study_id],
+            )
         )
-        for row in conn.execute(query).all()
-    ]
+    return records
+
+
+def _screening_rules(study_id: str, definition: str) -> ScreeningRules:
+    """The screening rules of a stored study definition (its study file's `screening` section)."""
+    problems: list[str] = []
+    rules = parse_screening(json.loads(definition).get("study", {}).get("screening"), problems)
+    if problems:
+        raise StoreError(f"The stored study '{study_id}' has a screening section that is not valid: {problems[0]}.")
+    return rules

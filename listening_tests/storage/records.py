@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from listening_tests.protocols import ScreeningRules
+
 
 @dataclass(frozen=True)
 class Rater:
@@ -83,6 +85,7 @@ class RatingRecord:
     tolerance: float | None
     created_at: datetime
     session_finished: bool
+    screening: ScreeningRules = ScreeningRules()  # the screening rules of the rating's study
 
 
 def now() -> datetime:

@@ -30,6 +30,7 @@ from listening_tests.assignment import (
     training_stimuli,
 )
 from listening_tests.conditions import REFERENCE
+from listening_tests.protocols import DEMO_PROTOCOL
 from listening_tests.storage import demo
 from listening_tests.storage.checks import integrity_problems
 from listening_tests.storage.engine import is_sqlite, open_engine, write_transaction
@@ -331,7 +332,7 @@ class Store:
         try:
             check_key(submission_key)
             session_id = demo.demo_session_id(run_id, item_id, condition)
-            value = check_score(demo.DEMO_PROTOCOL, score)
+            value = check_score(DEMO_PROTOCOL, score)
             return save(
                 self.engine,
                 submission_key,
