@@ -1,16 +1,15 @@
-"""Export stored ratings as the tidy `ratings.csv` of DESIGN.md section 6, screening applied.
+"""Export stored ratings as the tidy `ratings.csv` (columns in docs/file-formats.md), screening applied.
 
 Excluded ratings are exported too (`excluded=true` with the reason); nothing is dropped or deleted.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 
+from ddpmss.files import write_csv
 from listening_tests.protocols import ScreeningRules
 from listening_tests.screening import screen
 from listening_tests.storage import RatingRecord, Store
@@ -55,15 +54,7 @@ def rating_rows(records: Sequence[RatingRecord], rules: ScreeningRules | None = 
 
 def write_ratings_csv(rows: Sequence[dict[str, str]], path: str | Path) -> Path:
     """Write ratings.csv atomically; returns its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(RATINGS_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    return write_csv(path, RATINGS_COLUMNS, rows)
 
 
 def export_ratings(
