@@ -21,7 +21,15 @@ from ddpmss.settings import PROJECT_DIR
 from listening_tests.__main__ import main
 from listening_tests.stimuli.anchors import lowpass
 from listening_tests.stimuli.build import build_stimuli
-from listening_tests.stimuli.controls import gold_bad, insert_message, plan_controls
+from listening_tests.stimuli.controls import (
+    Control,
+    control_signal,
+    gold_bad,
+    insert_message,
+    plan_controls,
+    speak,
+    trap_message,
+)
 from listening_tests.stimuli.loudness import apply_fades, excerpt_window, loudness, normalise_loudness
 from listening_tests.stimuli.manifest import (
     MANIFEST_COLUMNS,
@@ -115,14 +123,38 @@ def test_loudness_normalisation_reaches_target_and_never_clips() -> None:
     assert normalise_loudness(spiky[:100], sr, -26.0)[1:] == (pytest.approx(float("nan"), nan_ok=True), 0.0)
 
 
-def test_control_signals() -> None:
+def test_gold_bad_is_a_muffled_noisy_copy() -> None:
     sr = 16000
     ref = noise_talkers(sr, 3.0, seed=2)[0]
     bad = gold_bad(ref, sr, seed=0)
     assert bad.shape == ref.shape and np.corrcoef(bad, ref)[0, 1] < 0.8
-    message = np.ones(sr, dtype=np.float32) * 0.05
+    noise = bad - lowpass(ref, sr, 1000)
+    assert np.mean(noise**2) == pytest.approx(np.mean(ref**2), rel=0.05)  # 0 dB SNR
+
+
+def test_trap_is_the_input_interrupted_by_the_level_matched_instruction() -> None:
+    sr, head, pause = 16000, 16000, 4800  # 1.5 s of the input (at most a third), then 0.3 s of silence
+    ref = noise_talkers(sr, 3.0, seed=2)[0]
+    message = np.full(sr, 0.05, dtype=np.float32)
     trap = insert_message(ref, message, sr, 5.0)
-    assert len(trap) == len(ref) and np.abs(trap).max() > 0
+    assert len(trap) == len(ref) and not np.allclose(trap, ref)
+    rms = np.sqrt(np.mean(ref**2))
+    np.testing.assert_allclose(trap[head + pause : head + pause + sr], rms, rtol=1e-5)  # the instruction
+    assert not trap[head : head + pause].any() and not trap[head + pause + sr : head + 2 * pause + sr].any()
+    np.testing.assert_allclose(trap[100 : head - 100], ref[100 : head - 100])  # the input, untouched
+    resumed = head + 2 * pause + sr  # then the input goes on where it was interrupted, cut to the input's length
+    np.testing.assert_allclose(trap[resumed + 100 : -100], ref[head + 100 : head + len(ref) - resumed - 100])
+
+
+def test_trap_clip_speaks_the_expected_answer() -> None:
+    sr, config = 16000, BuildConfig()
+    ref = noise_talkers(sr, 3.0, seed=2)[0]
+    assert trap_message(2) == "This is an attention check. Please select the answer Poor."
+    spoken = speak(trap_message(2), sr, config.voice)
+    trap = control_signal(Control("trap_2", "trap", 2, 0), ref, sr, config, seed=0)
+    start = 16000 + 4800
+    segment = trap[start : start + len(spoken) - 100]  # the last 5 ms are faded out
+    assert len(trap) >= start + len(spoken) and np.corrcoef(segment, spoken[: len(segment)])[0, 1] > 0.999
 
 
 def test_build_writes_manifest_trials_and_matched_stimuli(tmp_path: Path) -> None:
