@@ -58,9 +58,10 @@ def read_ratings(path: Path) -> pd.DataFrame:
     return df.assign(excluded=words.map(BOOLEAN_WORDS).astype(bool), score=scores)
 
 
-def _refuse_first(path: Path, df: pd.DataFrame, column: str, bad: pd.Series, wanted: str) -> None:
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+def _refuse_first(path: Path, df: pd.DataFrame, column: str, bad: pd.Series | np.ndarray, wanted: str) -> None:
+    """ValueError naming the first bad value of `column` by its line in the file (the header is line 1)."""
+    if np.any(bad):
+        row = int(np.flatnonzero(np.asarray(bad))[0])
         value = df[column].iloc[row]
         raise ValueError(f"{path}, line {row + 2}: {column} must be {wanted}, not {value!r}.")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from listening_tests import analysis
 from listening_tests.analysis.correlations import KENDALL_VECTOR_MAX, kendall_rows
 from listening_tests.analysis.pairwise import rank_biserial
 from listening_tests.export import RATINGS_COLUMNS
+from tests.support.paths import ROOT
 
 # Known effects: true mean score per condition (ACR, 1-5) and mean SI-SDR per condition.
 TRUE_MEANS = {
@@ -355,3 +358,21 @@ def test_missing_column_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ratings.csv").write_text("rating_id,score\n1,3\n")
     with pytest.raises(ValueError, match="lacks the column"):
         analysis.run_analysis(tmp_path / "ratings.csv", tmp_path / "m.csv")
+
+
+@pytest.mark.slow  # a fresh interpreter imports pandas, statsmodels and matplotlib
+@pytest.mark.parametrize(
+    ("column", "value", "wanted"), [("excluded", "maybe", "true or false"), ("score", "good", "a number")]
+)
+def test_analyze_cli_names_the_file_line_and_bad_value(tmp_path: Path, column: str, value: str, wanted: str) -> None:
+    rows = [rating(k, "acr", f"r{k}", "0", "sepformer", "ovrl", 3) for k in range(3)]
+    rows[1][column] = value  # the second rating: line 3 of the file
+    ratings_csv, manifest_csv = tmp_path / "ratings.csv", tmp_path / "manifest.csv"
+    pd.DataFrame(rows, columns=list(RATINGS_COLUMNS)).to_csv(ratings_csv, index=False)
+    manifest_csv.write_text("item_id,condition\n0,sepformer\n", encoding="utf-8")
+    command = [sys.executable, "-m", "listening_tests", "analyze", str(ratings_csv)]
+    command += ["--manifest", str(manifest_csv), "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == f"error: {ratings_csv}, line 3: {column} must be {wanted}, not '{value}'.\n"
+    assert not (tmp_path / "out").exists()
