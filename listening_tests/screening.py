@@ -16,34 +16,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from listening_tests.conditions import REFERENCE, mid_anchor
 from listening_tests.protocols import DEMO_PROTOCOL, ScreeningRules
+from listening_tests.storage.records import RatingRecord
 
 CONTROL_REASON = "control clip (trapping or gold), not a stimulus"
 DEFAULT_RULES = ScreeningRules()
-
-
-class Rated(Protocol):
-    """The fields screening reads (storage.RatingRecord has them)."""
-
-    rating_id: int
-    rater_id: str
-    session_id: str
-    study_id: str
-    protocol: str
-    item_id: str
-    condition: str
-    kind: str
-    scale: str
-    score: float
-    listen_s: float
-    duration_s: float
-    expected_score: float | None
-    tolerance: float | None
-    session_finished: bool
-    screening: ScreeningRules  # the rules of the rating's study
 
 
 @dataclass(frozen=True)
@@ -64,15 +43,15 @@ class RaterStatus:
         return "excluded" if self.excluded == self.ratings else "partly excluded"
 
 
-def screen(records: Sequence[Rated], rules: ScreeningRules | None = None) -> dict[int, str]:
+def screen(records: Sequence[RatingRecord], rules: ScreeningRules | None = None) -> dict[int, str]:
     """Exclusion reasons per rating id ('' when the rating is kept); `rules` replaces every study's own."""
     return {rid: "; ".join(rs) for rid, rs in _reasons(records, rules).items()}
 
 
-def rater_status(records: Sequence[Rated], rules: ScreeningRules | None = None) -> list[RaterStatus]:
+def rater_status(records: Sequence[RatingRecord], rules: ScreeningRules | None = None) -> list[RaterStatus]:
     """One status per rater, in order of their first rating (demo ratings aside)."""
     reasons = _reasons(records, rules)
-    by_rater: dict[str, list[Rated]] = defaultdict(list)
+    by_rater: dict[str, list[RatingRecord]] = defaultdict(list)
     for r in records:
         if r.protocol != DEMO_PROTOCOL:
             by_rater[r.rater_id].append(r)
@@ -91,11 +70,11 @@ def rater_status(records: Sequence[Rated], rules: ScreeningRules | None = None) 
     return statuses
 
 
-def _reasons(records: Sequence[Rated], rules: ScreeningRules | None) -> dict[int, list[str]]:
+def _reasons(records: Sequence[RatingRecord], rules: ScreeningRules | None) -> dict[int, list[str]]:
     """Distinct exclusion reasons per rating id, in the order found."""
     reasons: dict[int, list[str]] = {r.rating_id: [] for r in records}
-    by_session: dict[str, list[Rated]] = defaultdict(list)
-    by_rater: dict[tuple[str, str], list[Rated]] = defaultdict(list)
+    by_session: dict[str, list[RatingRecord]] = defaultdict(list)
+    by_rater: dict[tuple[str, str], list[RatingRecord]] = defaultdict(list)
     for r in records:
         if r.protocol == DEMO_PROTOCOL:
             continue
@@ -113,7 +92,7 @@ def _reasons(records: Sequence[Rated], rules: ScreeningRules | None) -> dict[int
     return {rid: list(dict.fromkeys(rs)) for rid, rs in reasons.items()}
 
 
-def p808_reasons(session: Sequence[Rated], rules: ScreeningRules = DEFAULT_RULES) -> list[str]:
+def p808_reasons(session: Sequence[RatingRecord], rules: ScreeningRules = DEFAULT_RULES) -> list[str]:
     """Why one ACR/P.835 session is rejected (empty when it passes)."""
     found = []
     if not all(r.session_finished for r in session):
@@ -131,7 +110,7 @@ def p808_reasons(session: Sequence[Rated], rules: ScreeningRules = DEFAULT_RULES
 
 
 def mushra_reasons(
-    listener: Sequence[Rated], rules: ScreeningRules = DEFAULT_RULES, mid_anchor: str | None = None
+    listener: Sequence[RatingRecord], rules: ScreeningRules = DEFAULT_RULES, mid_anchor: str | None = None
 ) -> list[str]:
     """Why one MUSHRA listener is excluded (BS.1534-3 post-screening; empty when they pass)."""
     found = []
@@ -151,16 +130,16 @@ def mushra_reasons(
     return found
 
 
-def _missed(r: Rated) -> bool:
+def _missed(r: RatingRecord) -> bool:
     return r.expected_score is not None and abs(r.score - r.expected_score) > (r.tolerance or 0.0)
 
 
-def _share(listener: Sequence[Rated], condition: str, fails: Callable[[float], bool]) -> float:
+def _share(listener: Sequence[RatingRecord], condition: str, fails: Callable[[float], bool]) -> float:
     scores = [r.score for r in listener if r.condition == condition]
     return sum(fails(s) for s in scores) / len(scores) if scores else 0.0
 
 
-def _mid_anchors(records: Iterable[Rated]) -> dict[str, str]:
+def _mid_anchors(records: Iterable[RatingRecord]) -> dict[str, str]:
     """The mid anchor of each MUSHRA study that has one (see listening_tests.conditions.mid_anchor)."""
     present: dict[str, set[str]] = defaultdict(set)
     for r in records:
@@ -170,6 +149,6 @@ def _mid_anchors(records: Iterable[Rated]) -> dict[str, str]:
     return {study: anchor for study, anchor in found.items() if anchor is not None}
 
 
-def _add(reasons: dict[int, list[str]], group: Sequence[Rated], found: list[str]) -> None:
+def _add(reasons: dict[int, list[str]], group: Sequence[RatingRecord], found: list[str]) -> None:
     for r in group:
         reasons[r.rating_id] += found
