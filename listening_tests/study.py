@@ -6,10 +6,8 @@ Relative paths in the file are read relative to the file's folder.
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from listening_tests.protocols import (
     ScreeningRules,
     default_consent,
 )
+from listening_tests.yaml_fields import FieldReader, unknown_keys
 
 MAX_EXCERPT_S = 10.0
 
@@ -173,8 +172,8 @@ def load_study(path: str | Path) -> Study:
 
 
 def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
-    _unknown_keys(raw, _TOP_KEYS, "", problems)
-    get = _Reader(raw, "", problems)
+    unknown_keys(raw, _TOP_KEYS, "", problems)
+    get = FieldReader(raw, "", problems)
     study_id = get.text("id", required=True, max_len=64)
     if study_id and not _ID_RE.match(study_id):
         problems.append("id must be lower-case letters, digits, '-' or '_' (at most 64), e.g. 'acr-2024'")
@@ -217,8 +216,8 @@ def parse_screening(section: object, problems: list[str]) -> ScreeningRules:
         problems.append("screening must be a mapping (min_variance, listen_slack_s, reference_min, ...)")
         return ScreeningRules()
     defaults = ScreeningRules()
-    _unknown_keys(section, tuple(defaults.__dataclass_fields__), "screening.", problems)
-    get = _Reader(section, "screening.", problems)
+    unknown_keys(section, tuple(defaults.__dataclass_fields__), "screening.", problems)
+    get = FieldReader(section, "screening.", problems)
     return ScreeningRules(
         min_variance=get.number("min_variance", defaults.min_variance, 0.0, 4.0),
         listen_slack_s=get.number("listen_slack_s", defaults.listen_slack_s, 0.0, 10.0),
@@ -234,8 +233,8 @@ def _parse_stimuli(section: object, base: Path, problems: list[str]) -> tuple[Pa
     if not isinstance(section, dict):
         problems.append("stimuli is missing: give stimuli.dir (with a build section) or stimuli.manifest")
         return base / "manifest.csv", None
-    _unknown_keys(section, _STIMULI_KEYS, "stimuli.", problems)
-    get = _Reader(section, "stimuli.", problems)
+    unknown_keys(section, _STIMULI_KEYS, "stimuli.", problems)
+    get = FieldReader(section, "stimuli.", problems)
     dir_text, manifest_text = get.text("dir", max_len=1000), get.text("manifest", max_len=1000)
     build = _parse_build(section["build"], base, problems) if "build" in section else None
     if dir_text and manifest_text:
@@ -269,8 +268,8 @@ def _parse_build(section: object, base: Path, problems: list[str]) -> BuildConfi
         "dnsmos",
         "voice",
     )
-    _unknown_keys(section, keys, "stimuli.build.", problems)
-    get = _Reader(section, "stimuli.build.", problems)
+    unknown_keys(section, keys, "stimuli.build.", problems)
+    get = FieldReader(section, "stimuli.build.", problems)
     defaults = BuildConfig()
     mixtures_text = get.text("mixtures", required=True, max_len=1000)
     mixtures = (base / mixtures_text).resolve() if mixtures_text else None
@@ -369,68 +368,6 @@ def build_conditions(config: BuildConfig, sample_rate: int) -> tuple[str, ...]:
     cutoffs, note = anchor_cutoffs(config, sample_rate)
     mixture = (MIXTURE,) if config.include_mixture or note else ()
     return (REFERENCE, *mixture, *(anchor_condition(c) for c in cutoffs), *config.pipelines)
-
-
-def _unknown_keys(raw: dict, known: Sequence[str], prefix: str, problems: list[str]) -> None:
-    for key in raw:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(f"unknown field '{prefix}{key}'{hint}")
-
-
-class _Reader:
-    """Typed access to one mapping of the YAML file; wrong values add a problem and yield a default."""
-
-    def __init__(self, raw: dict, prefix: str, problems: list[str]) -> None:
-        self.raw, self.prefix, self.problems = raw, prefix, problems
-
-    def _get(self, key: str, default: object, check: Callable[[object], bool], wanted: str) -> Any:
-        value = self.raw.get(key, default)
-        if value is default or check(value):
-            return value
-        self.problems.append(f"{self.prefix}{key} must be {wanted} (got {value!r})")
-        return default
-
-    def text(self, key: str, *, required: bool = False, max_len: int) -> str:
-        if required and self.raw.get(key) in (None, ""):
-            self.problems.append(f"{self.prefix}{key} is missing")
-            return ""
-        value = self._get(key, "", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "text")
-        value = str(value).strip()
-        if len(value) > max_len:
-            self.problems.append(f"{self.prefix}{key} is longer than {max_len} characters")
-        return value
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        return self._get(
-            key,
-            default,
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
-            f"a whole number from {low} to {high}",
-        )
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self._get(
-            key,
-            default,
-            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v <= high,
-            f"a number from {low:g} to {high:g}",
-        )
-        return float(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        return self._get(key, default, lambda v: isinstance(v, bool), "true or false")
-
-    def names(self, key: str, default: Sequence[str]) -> list[str]:
-        return list(
-            self._get(
-                key,
-                tuple(default),
-                lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-                "a list of names",
-            )
-        )
 
 
 def check_conditions(study: Study, available: Sequence[str]) -> tuple[str, ...]:
