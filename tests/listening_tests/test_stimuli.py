@@ -196,6 +196,7 @@ def test_build_writes_manifest_trials_and_matched_stimuli(tmp_path: Path) -> Non
     assert not (out / "manifest.partial.csv").exists()
 
 
+@pytest.mark.slow  # builds a stimulus set more than once (about 4-6 s)
 def test_build_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
     entries = make_mixtures(tmp_path / "in", count=2)
     out = tmp_path / "stim"
@@ -217,6 +218,7 @@ def test_build_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
         build_stimuli(entries, out, BuildConfig(excerpt_s=3.0, with_dnsmos=False), third, workers=1, progress=False)
 
 
+@pytest.mark.slow  # builds a stimulus set more than once (about 4-6 s)
 def test_interrupted_build_keeps_finished_mixtures(tmp_path: Path) -> None:
     entries = make_mixtures(tmp_path / "in", count=2)
     out = tmp_path / "stim"
@@ -285,6 +287,7 @@ def test_build_with_the_real_pipelines_on_tiny_models(tmp_path: Path, tiny_separ
     assert all(r["si_sdr"] != "" and r["stoi"] != "" for r in rows if r["condition"].startswith("sepformer"))
 
 
+@pytest.mark.slow  # a whole build from a study file (about 4 s)
 def test_cli_build_from_a_study_file(tmp_path: Path, tiny_models: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = PROJECT_DIR / "examples"
     shutil.copytree(source / "real_16k", tmp_path / "real_16k")
