@@ -10,13 +10,12 @@ from listening_tests.storage.demo import DEMO_RATER_ID, DEMO_STUDY_ID
 from listening_tests.storage.errors import RatingError, StoreError, StudyFullError
 from listening_tests.storage.ratings import MAX_LISTEN_S
 from listening_tests.storage.records import Progress, Rater, Rating, RatingRecord, SessionInfo
-from listening_tests.storage.store import STALE_SESSION_S, Store
+from listening_tests.storage.store import Store
 
 __all__ = [
     "DEMO_RATER_ID",
     "DEMO_STUDY_ID",
     "MAX_LISTEN_S",
-    "STALE_SESSION_S",
     "Progress",
     "Rater",
     "Rating",

@@ -33,7 +33,7 @@ from listening_tests.conditions import REFERENCE
 from listening_tests.protocols import DEMO_PROTOCOL
 from listening_tests.storage import demo
 from listening_tests.storage.checks import integrity_problems
-from listening_tests.storage.engine import is_sqlite, open_engine, write_transaction
+from listening_tests.storage.engine import open_engine, write_transaction
 from listening_tests.storage.errors import RatingError, StoreError, StudyFullError
 from listening_tests.storage.events import append_event, check_kind, read_events
 from listening_tests.storage.ratings import (
@@ -87,7 +87,6 @@ class Store:
 
     def __init__(self, url: str, *, stale_after_s: float = STALE_SESSION_S) -> None:
         self.engine = open_engine(url)
-        self.is_sqlite = is_sqlite(self.engine)
         self.stale_after = timedelta(seconds=stale_after_s)
         self._registered: dict[str, _Registered] = {}
 
