@@ -6,6 +6,8 @@ import csv
 import json
 import re
 import shutil
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -316,3 +318,14 @@ def test_cli_build_from_a_study_file(tmp_path: Path, tiny_models: Path, capsys: 
     assert main([*argv, "--workers", "1", "--quiet"]) == 0
     assert "12 stimuli of 2 items" in capsys.readouterr().out
     assert len(read_manifest(tmp_path / "stim" / "manifest.csv")) == 12
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_reading_a_stimulus_set_does_not_load_the_corpus_generator() -> None:
+    """The app and the analysis read stimulus sets; only a build needs the TTS voices of ddpmss's corpus."""
+    code = (
+        "import sys, listening_tests.stimuli, listening_tests.storage, listening_tests.report; "
+        "print(sorted(m for m in sys.modules if m.startswith(('ddpmss.data', 'ddpmss.corpus'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
