@@ -31,8 +31,8 @@ from listening_tests.assignment import (
 )
 from listening_tests.conditions import REFERENCE
 from listening_tests.protocols import DEMO_PROTOCOL
-from listening_tests.storage import demo
 from listening_tests.storage.checks import integrity_problems
+from listening_tests.storage.demo import DEMO_STUDY_ID, demo_session_id, lock_demo_session, place_demo_rating
 from listening_tests.storage.engine import open_engine, write_transaction
 from listening_tests.storage.errors import RatingError, StoreError, StudyFullError
 from listening_tests.storage.events import append_event, check_kind, read_events
@@ -330,16 +330,16 @@ class Store:
         """
         try:
             check_key(submission_key)
-            session_id = demo.demo_session_id(run_id, item_id, condition)
+            session_id = demo_session_id(run_id, item_id, condition)
             value = check_score(DEMO_PROTOCOL, score)
             return save(
                 self.engine,
                 submission_key,
-                lambda conn: demo.lock_demo_session(conn, session_id),
-                lambda conn, session: demo.place_demo_rating(conn, session, item_id, condition, value),
+                lambda conn: lock_demo_session(conn, session_id),
+                lambda conn, session: place_demo_rating(conn, session, item_id, condition, value),
             )
         except RatingError as exc:
-            self.log_event("rating_refused", study_id=demo.DEMO_STUDY_ID, detail={"reason": str(exc)})
+            self.log_event("rating_refused", study_id=DEMO_STUDY_ID, detail={"reason": str(exc)})
             raise
 
     def progress(self, session_id: str) -> Progress:
