@@ -14,7 +14,7 @@ import gradio as gr
 
 from app import messages, steps
 from app.services import Services
-from listening_tests.study import MAX_MUSHRA_CONDITIONS, SCALE_LABELS, SCALE_QUESTIONS
+from listening_tests.protocols import MAX_MUSHRA_CONDITIONS, SCALE_LABELS, SCALE_QUESTIONS
 
 MAX_SCALES = 3  # P.835: SIG, BAK, OVRL
 PLAYER_EVENT: dict[str, Any] = {

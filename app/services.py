@@ -136,7 +136,7 @@ def prepare_stimuli(services: Services) -> threading.Thread | None:
         return None
 
     def build() -> None:
-        from listening_tests.stimuli import build_study_stimuli
+        from listening_tests.stimuli.build import build_study_stimuli
 
         try:
             stimuli = build_study_stimuli(services.study, services.models.get(), progress=False)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from listening_tests.conditions import MIXTURE, REFERENCE, anchors_by_cutoff, is_anchor
+
 if TYPE_CHECKING:
     from listening_tests.stimuli import Stimulus, StimulusSet
     from listening_tests.study import Study
@@ -167,7 +169,7 @@ def training_stimuli(study: Study, stimuli: StimulusSet, conditions: Sequence[st
     processed condition, one clip per page. MUSHRA: one full page per training item.
     """
     rng = random.Random(seed)
-    items = [i for i in stimuli.items if (i, "reference") in stimuli.stimuli]
+    items = [i for i in stimuli.items if (i, REFERENCE) in stimuli.stimuli]
     picked = rng.sample(items, min(study.training_items, len(items)))
     pages: list[list[Stimulus]] = []
     for item in picked:
@@ -181,9 +183,8 @@ def training_stimuli(study: Study, stimuli: StimulusSet, conditions: Sequence[st
 
 
 def _range_spanning(conditions: Sequence[str], rng: random.Random) -> list[str]:
-    anchors = sorted((c for c in conditions if c.startswith("anchor_lp")), key=lambda c: int(c[9:] or 0))
-    worst = anchors[:1] or [c for c in conditions if c == "mixture"]
-    others = [c for c in conditions if c != "reference" and c not in worst and not c.startswith("anchor_")]
-    chosen = [c for c in ("reference",) if c in conditions] + worst + rng.sample(others, min(1, len(others)))
+    worst = anchors_by_cutoff(conditions)[:1] or [c for c in conditions if c == MIXTURE]
+    others = [c for c in conditions if c != REFERENCE and c not in worst and not is_anchor(c)]
+    chosen = [c for c in (REFERENCE,) if c in conditions] + worst + rng.sample(others, min(1, len(others)))
     rng.shuffle(chosen)
     return chosen

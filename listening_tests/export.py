@@ -1,17 +1,17 @@
-"""Export stored ratings as the tidy `ratings.csv` of DESIGN.md section 6, screening applied.
+"""Export stored ratings as the tidy `ratings.csv` (columns in docs/file-formats.md), screening applied.
 
 Excluded ratings are exported too (`excluded=true` with the reason); nothing is dropped or deleted.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 
-from listening_tests.screening import DEFAULT_RULES, Rules, screen
+from ddpmss.files import write_csv
+from listening_tests.protocols import ScreeningRules
+from listening_tests.screening import screen
 from listening_tests.storage import RatingRecord, Store
 
 RATINGS_COLUMNS = (
@@ -30,8 +30,8 @@ RATINGS_COLUMNS = (
 )
 
 
-def rating_rows(records: Sequence[RatingRecord], rules: Rules = DEFAULT_RULES) -> list[dict[str, str]]:
-    """One ratings.csv row per record, with the screening decision."""
+def rating_rows(records: Sequence[RatingRecord], rules: ScreeningRules | None = None) -> list[dict[str, str]]:
+    """One ratings.csv row per record, with the screening decision (by its study's rules unless `rules`)."""
     reasons = screen(records, rules)
     return [
         {
@@ -54,18 +54,12 @@ def rating_rows(records: Sequence[RatingRecord], rules: Rules = DEFAULT_RULES) -
 
 def write_ratings_csv(rows: Sequence[dict[str, str]], path: str | Path) -> Path:
     """Write ratings.csv atomically; returns its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(RATINGS_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    return write_csv(path, RATINGS_COLUMNS, rows)
 
 
-def export_ratings(store: Store, path: str | Path, study_id: str | None = None, rules: Rules = DEFAULT_RULES) -> int:
+def export_ratings(
+    store: Store, path: str | Path, study_id: str | None = None, rules: ScreeningRules | None = None
+) -> int:
     """Write every rating of the database (or of one study) to `path`; returns the number of rows."""
     rows = rating_rows(store.list_ratings(study_id), rules)
     write_ratings_csv(rows, path)

@@ -6,6 +6,8 @@ rating of that session. Trapping and gold ratings themselves are always excluded
 MUSHRA (ITU-R BS.1534-3 post-screening), per listener: the hidden reference rated below 90 on more than
 15 % of items, or the mid anchor rated above 90 on more than 15 % of items.
 The side-by-side lab's quick ratings (protocol `demo`) are never screened.
+The numbers are the defaults of `ScreeningRules`; each record carries its study's rules (the study
+file's `screening:` section), unless a caller passes one set of rules for all. See docs/standards.md.
 """
 
 from __future__ import annotations
@@ -14,46 +16,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from listening_tests.storage import DEMO_PROTOCOL
+from listening_tests.conditions import REFERENCE, mid_anchor
+from listening_tests.protocols import DEMO_PROTOCOL, ScreeningRules
+from listening_tests.storage.records import RatingRecord
 
 CONTROL_REASON = "control clip (trapping or gold), not a stimulus"
-
-
-class Rated(Protocol):
-    """The fields screening reads (storage.RatingRecord has them)."""
-
-    rating_id: int
-    rater_id: str
-    session_id: str
-    study_id: str
-    protocol: str
-    item_id: str
-    condition: str
-    kind: str
-    scale: str
-    score: float
-    listen_s: float
-    duration_s: float
-    expected_score: float | None
-    tolerance: float | None
-    session_finished: bool
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Screening thresholds (defaults from P.808 and BS.1534-3)."""
-
-    min_variance: float = 0.1
-    listen_slack_s: float = 0.25  # a clip counts as played fully when listen_s >= duration - slack (jitter)
-    reference_min: float = 90.0
-    anchor_max: float = 90.0
-    max_share: float = 0.15
-    mid_anchors: tuple[str, ...] = ("anchor_lp7000", "mixture")  # first one present is the mid anchor
-
-
-DEFAULT_RULES = Rules()
+DEFAULT_RULES = ScreeningRules()
 
 
 @dataclass(frozen=True)
@@ -74,15 +43,15 @@ class RaterStatus:
         return "excluded" if self.excluded == self.ratings else "partly excluded"
 
 
-def screen(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> dict[int, str]:
-    """Exclusion reasons per rating id ('' when the rating is kept)."""
+def screen(records: Sequence[RatingRecord], rules: ScreeningRules | None = None) -> dict[int, str]:
+    """Exclusion reasons per rating id ('' when the rating is kept); `rules` replaces every study's own."""
     return {rid: "; ".join(rs) for rid, rs in _reasons(records, rules).items()}
 
 
-def rater_status(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list[RaterStatus]:
+def rater_status(records: Sequence[RatingRecord], rules: ScreeningRules | None = None) -> list[RaterStatus]:
     """One status per rater, in order of their first rating (demo ratings aside)."""
     reasons = _reasons(records, rules)
-    by_rater: dict[str, list[Rated]] = defaultdict(list)
+    by_rater: dict[str, list[RatingRecord]] = defaultdict(list)
     for r in records:
         if r.protocol != DEMO_PROTOCOL:
             by_rater[r.rater_id].append(r)
@@ -101,11 +70,11 @@ def rater_status(records: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list
     return statuses
 
 
-def _reasons(records: Sequence[Rated], rules: Rules) -> dict[int, list[str]]:
+def _reasons(records: Sequence[RatingRecord], rules: ScreeningRules | None) -> dict[int, list[str]]:
     """Distinct exclusion reasons per rating id, in the order found."""
     reasons: dict[int, list[str]] = {r.rating_id: [] for r in records}
-    by_session: dict[str, list[Rated]] = defaultdict(list)
-    by_rater: dict[tuple[str, str], list[Rated]] = defaultdict(list)
+    by_session: dict[str, list[RatingRecord]] = defaultdict(list)
+    by_rater: dict[tuple[str, str], list[RatingRecord]] = defaultdict(list)
     for r in records:
         if r.protocol == DEMO_PROTOCOL:
             continue
@@ -116,21 +85,21 @@ def _reasons(records: Sequence[Rated], rules: Rules) -> dict[int, list[str]]:
             if r.kind != "test":
                 reasons[r.rating_id].append(CONTROL_REASON)
     for group in by_session.values():
-        _add(reasons, group, p808_reasons(group, rules))
-    mid = _mid_anchors(records, rules)
+        _add(reasons, group, p808_reasons(group, rules or group[0].screening))
+    mid = _mid_anchors(records)
     for (study_id, _), group in by_rater.items():
-        _add(reasons, group, mushra_reasons(group, rules, mid.get(study_id)))
+        _add(reasons, group, mushra_reasons(group, rules or group[0].screening, mid.get(study_id)))
     return {rid: list(dict.fromkeys(rs)) for rid, rs in reasons.items()}
 
 
-def p808_reasons(session: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list[str]:
+def p808_reasons(session: Sequence[RatingRecord], rules: ScreeningRules = DEFAULT_RULES) -> list[str]:
     """Why one ACR/P.835 session is rejected (empty when it passes)."""
     found = []
     if not all(r.session_finished for r in session):
         found.append("session not finished")
-    if any(_missed(r) for r in session if r.kind == "trap" and r.scale == "ovrl"):
+    if rules.trapping_excludes and any(_missed(r) for r in session if r.kind == "trap" and r.scale == "ovrl"):
         found.append("failed a trapping clip")
-    if any(_missed(r) for r in session if r.kind == "gold" and r.scale == "ovrl"):
+    if rules.gold_excludes and any(_missed(r) for r in session if r.kind == "gold" and r.scale == "ovrl"):
         found.append("failed a gold clip")
     scores = [r.score for r in session if r.kind == "test" and r.scale == "ovrl"]
     if len(scores) >= 2 and statistics.pvariance(scores) < rules.min_variance:
@@ -140,10 +109,12 @@ def p808_reasons(session: Sequence[Rated], rules: Rules = DEFAULT_RULES) -> list
     return found
 
 
-def mushra_reasons(listener: Sequence[Rated], rules: Rules = DEFAULT_RULES, mid_anchor: str | None = None) -> list[str]:
+def mushra_reasons(
+    listener: Sequence[RatingRecord], rules: ScreeningRules = DEFAULT_RULES, mid_anchor: str | None = None
+) -> list[str]:
     """Why one MUSHRA listener is excluded (BS.1534-3 post-screening; empty when they pass)."""
     found = []
-    share = _share(listener, "reference", lambda s: s < rules.reference_min)
+    share = _share(listener, REFERENCE, lambda s: s < rules.reference_min)
     if share > rules.max_share:
         found.append(
             f"hidden reference rated below {rules.reference_min:g} on {share:.0%} of items "
@@ -159,28 +130,25 @@ def mushra_reasons(listener: Sequence[Rated], rules: Rules = DEFAULT_RULES, mid_
     return found
 
 
-def _missed(r: Rated) -> bool:
+def _missed(r: RatingRecord) -> bool:
     return r.expected_score is not None and abs(r.score - r.expected_score) > (r.tolerance or 0.0)
 
 
-def _share(listener: Sequence[Rated], condition: str, fails: Callable[[float], bool]) -> float:
+def _share(listener: Sequence[RatingRecord], condition: str, fails: Callable[[float], bool]) -> float:
     scores = [r.score for r in listener if r.condition == condition]
     return sum(fails(s) for s in scores) / len(scores) if scores else 0.0
 
 
-def _mid_anchors(records: Iterable[Rated], rules: Rules) -> dict[str, str]:
-    """The mid anchor of each MUSHRA study: the 7 kHz low-pass, or the mixture for narrow-band material."""
+def _mid_anchors(records: Iterable[RatingRecord]) -> dict[str, str]:
+    """The mid anchor of each MUSHRA study that has one (see listening_tests.conditions.mid_anchor)."""
     present: dict[str, set[str]] = defaultdict(set)
     for r in records:
         if r.protocol == "mushra":
             present[r.study_id].add(r.condition)
-    return {
-        study: next(c for c in rules.mid_anchors if c in conditions)
-        for study, conditions in present.items()
-        if any(c in conditions for c in rules.mid_anchors)
-    }
+    found = {study: mid_anchor(conditions) for study, conditions in present.items()}
+    return {study: anchor for study, anchor in found.items() if anchor is not None}
 
 
-def _add(reasons: dict[int, list[str]], group: Sequence[Rated], found: list[str]) -> None:
+def _add(reasons: dict[int, list[str]], group: Sequence[RatingRecord], found: list[str]) -> None:
     for r in group:
         reasons[r.rating_id] += found

@@ -6,10 +6,8 @@ Relative paths in the file are read relative to the file's folder.
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,48 +15,29 @@ from typing import Any
 import yaml
 
 from ddpmss.settings import PIPELINES
+from listening_tests.conditions import (
+    MIXTURE,
+    NARROWBAND_ANCHORS,
+    REFERENCE,
+    WIDEBAND_ANCHORS,
+    anchor_condition,
+    is_check,
+)
+from listening_tests.protocols import (
+    DEFAULT_INSTRUCTIONS,
+    MAX_MUSHRA_CONDITIONS,
+    PROTOCOLS,
+    SCALES,
+    SCORE_RANGE,
+    ScreeningRules,
+    default_consent,
+)
+from listening_tests.yaml_fields import FieldReader, unknown_keys
 
-PROTOCOLS = ("acr", "mushra", "p835")
-SCALES = {"acr": ("ovrl",), "mushra": ("mushra",), "p835": ("sig", "bak", "ovrl")}
-SCORE_RANGE = {"acr": (1, 5), "mushra": (0, 100), "p835": (1, 5)}
-INTEGER_SCORES = {"acr": True, "mushra": False, "p835": True}
-MAX_MUSHRA_CONDITIONS = 12
 MAX_EXCERPT_S = 10.0
-
-ACR_LABELS = {5: "Excellent", 4: "Good", 3: "Fair", 2: "Poor", 1: "Bad"}
-SCALE_LABELS: dict[str, dict[int, str]] = {
-    "ovrl": ACR_LABELS,
-    "sig": {
-        5: "Not distorted",
-        4: "Slightly distorted",
-        3: "Somewhat distorted",
-        2: "Fairly distorted",
-        1: "Very distorted",
-    },
-    "bak": {
-        5: "Not noticeable",
-        4: "Slightly noticeable",
-        3: "Noticeable but not intrusive",
-        2: "Somewhat intrusive",
-        1: "Very intrusive",
-    },
-    # MUSHRA: the lower bound of each 20-point band of the continuous 0-100 scale.
-    "mushra": {80: "Excellent", 60: "Good", 40: "Fair", 20: "Poor", 0: "Bad"},
-}
-SCALE_QUESTIONS = {
-    "ovrl": "Overall quality: how good is this recording?",
-    "sig": "Speech signal: how distorted does the target talker's voice sound?",
-    "bak": "Background: how intrusive is everything that is not the target talker (the other talker included)?",
-    "mushra": "Rate each clip against the reference (0-100).",
-}
-
-WIDEBAND_ANCHORS = (3500, 7000)  # BS.1534-3 low and mid anchors (low-pass cut-offs in Hz)
-NARROWBAND_ANCHORS = (2000,)  # for 8 kHz material: the mixture and a 2 kHz low-pass are the anchors
-CONTROL_PREFIXES = ("trap_", "gold_")  # conditions of trapping and gold clips (quality control only)
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONDITION_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9-]{0,16}$")
 _TOP_KEYS = (
     "id",
     "title",
@@ -74,6 +53,7 @@ _TOP_KEYS = (
     "instructions",
     "completion_code_prefix",
     "ask_participant_id",
+    "screening",
 )
 _STIMULI_KEYS = ("dir", "manifest", "build")
 
@@ -132,47 +112,6 @@ def anchor_cutoffs(config: BuildConfig, sample_rate: int) -> tuple[tuple[int, ..
     return WIDEBAND_ANCHORS, None
 
 
-def anchor_condition(cutoff_hz: int) -> str:
-    """Condition name of a low-pass anchor, e.g. `anchor_lp3500`."""
-    return f"anchor_lp{int(cutoff_hz)}"
-
-
-def is_control(condition: str) -> bool:
-    """True for trapping and gold conditions (quality control, not part of the analysis)."""
-    return condition.startswith(CONTROL_PREFIXES)
-
-
-def default_consent(ask_participant_id: bool) -> str:
-    """Consent text that says exactly what is stored."""
-    extra = " and the participant id you type in" if ask_participant_id else ""
-    return (
-        "This is a listening test on the quality of separated speech. Taking part is voluntary and you "
-        "can stop at any time. We store only your ratings, how long each clip played, the time of each "
-        f"answer, a random pseudonymous rater id{extra}. We do not store your name, e-mail or IP "
-        "address. The anonymised ratings may be published for research. Use headphones in a quiet room."
-    )
-
-
-DEFAULT_INSTRUCTIONS = {
-    "acr": (
-        "You will hear short recordings of one talker extracted from a mixture of two talkers. Listen to "
-        "each clip to the end, then rate its overall quality from 5 (Excellent) to 1 (Bad). Some clips "
-        "ask you to select a given answer: please do so."
-    ),
-    "p835": (
-        "You will hear short recordings of one talker extracted from a mixture of two talkers. Listen to "
-        "each clip to the end, then give three ratings: the speech signal alone (SIG: how distorted is the "
-        "voice), the background (BAK: how intrusive is everything else, the other talker included) and "
-        "the overall quality (OVRL)."
-    ),
-    "mushra": (
-        "Each page has an open reference and several clips of the same talker. One clip is the hidden "
-        "reference: give it 100. Rate every clip against the reference on the 0-100 scale; loop and "
-        "switch between clips as often as you like."
-    ),
-}
-
-
 @dataclass(frozen=True)
 class Study:
     """A validated study definition."""
@@ -193,6 +132,7 @@ class Study:
     instructions: str = ""
     completion_code_prefix: str = ""
     ask_participant_id: bool = False
+    screening: ScreeningRules = ScreeningRules()
     definition: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -232,8 +172,8 @@ def load_study(path: str | Path) -> Study:
 
 
 def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
-    _unknown_keys(raw, _TOP_KEYS, "", problems)
-    get = _Reader(raw, "", problems)
+    unknown_keys(raw, _TOP_KEYS, "", problems)
+    get = FieldReader(raw, "", problems)
     study_id = get.text("id", required=True, max_len=64)
     if study_id and not _ID_RE.match(study_id):
         problems.append("id must be lower-case letters, digits, '-' or '_' (at most 64), e.g. 'acr-2024'")
@@ -261,18 +201,40 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         instructions=get.text("instructions", max_len=5000) or DEFAULT_INSTRUCTIONS.get(protocol, ""),
         completion_code_prefix=get.text("completion_code_prefix", max_len=16),
         ask_participant_id=ask_pid,
+        screening=parse_screening(raw.get("screening"), problems),
         definition=raw,
     )
     _check_consistency(study, problems)
     return study
 
 
+def parse_screening(section: object, problems: list[str]) -> ScreeningRules:
+    """The `screening` section (absent: the P.808 and BS.1534-3 defaults); wrong values add problems."""
+    if section is None:
+        return ScreeningRules()
+    if not isinstance(section, dict):
+        problems.append("screening must be a mapping (min_variance, listen_slack_s, reference_min, ...)")
+        return ScreeningRules()
+    defaults = ScreeningRules()
+    unknown_keys(section, tuple(defaults.__dataclass_fields__), "screening.", problems)
+    get = FieldReader(section, "screening.", problems)
+    return ScreeningRules(
+        min_variance=get.number("min_variance", defaults.min_variance, 0.0, 4.0),
+        listen_slack_s=get.number("listen_slack_s", defaults.listen_slack_s, 0.0, 10.0),
+        trapping_excludes=get.boolean("trapping_excludes", defaults.trapping_excludes),
+        gold_excludes=get.boolean("gold_excludes", defaults.gold_excludes),
+        reference_min=get.number("reference_min", defaults.reference_min, 0.0, 100.0),
+        anchor_max=get.number("anchor_max", defaults.anchor_max, 0.0, 100.0),
+        max_share=get.number("max_share", defaults.max_share, 0.0, 1.0),
+    )
+
+
 def _parse_stimuli(section: object, base: Path, problems: list[str]) -> tuple[Path, BuildConfig | None]:
     if not isinstance(section, dict):
         problems.append("stimuli is missing: give stimuli.dir (with a build section) or stimuli.manifest")
         return base / "manifest.csv", None
-    _unknown_keys(section, _STIMULI_KEYS, "stimuli.", problems)
-    get = _Reader(section, "stimuli.", problems)
+    unknown_keys(section, _STIMULI_KEYS, "stimuli.", problems)
+    get = FieldReader(section, "stimuli.", problems)
     dir_text, manifest_text = get.text("dir", max_len=1000), get.text("manifest", max_len=1000)
     build = _parse_build(section["build"], base, problems) if "build" in section else None
     if dir_text and manifest_text:
@@ -306,8 +268,8 @@ def _parse_build(section: object, base: Path, problems: list[str]) -> BuildConfi
         "dnsmos",
         "voice",
     )
-    _unknown_keys(section, keys, "stimuli.build.", problems)
-    get = _Reader(section, "stimuli.build.", problems)
+    unknown_keys(section, keys, "stimuli.build.", problems)
+    get = FieldReader(section, "stimuli.build.", problems)
     defaults = BuildConfig()
     mixtures_text = get.text("mixtures", required=True, max_len=1000)
     mixtures = (base / mixtures_text).resolve() if mixtures_text else None
@@ -351,7 +313,7 @@ def _parse_conditions(value: object, problems: list[str]) -> tuple[str, ...] | N
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         problems.append("conditions must be a non-empty list of condition names")
         return None
-    bad = [v for v in value if not _CONDITION_RE.match(v) or is_control(v)]
+    bad = [v for v in value if not _CONDITION_RE.match(v) or is_check(v)]
     if bad:
         problems.append(
             f"conditions: {', '.join(repr(b) for b in bad)} are not valid condition names "
@@ -373,7 +335,7 @@ def _check_consistency(study: Study, problems: list[str]) -> None:
             problems.append(
                 "MUSHRA screens listeners with the hidden reference and the anchors: set trapping and gold to 0"
             )
-        if study.conditions is not None and "reference" not in study.conditions:
+        if study.conditions is not None and REFERENCE not in study.conditions:
             problems.append("MUSHRA needs the hidden reference: add 'reference' to conditions")
         shown = study.conditions or (build_conditions(study.build, 16000) if study.build else ())
         if len(shown) > MAX_MUSHRA_CONDITIONS:
@@ -404,79 +366,17 @@ def _check_consistency(study: Study, problems: list[str]) -> None:
 def build_conditions(config: BuildConfig, sample_rate: int) -> tuple[str, ...]:
     """The non-control conditions a build makes for material at `sample_rate`."""
     cutoffs, note = anchor_cutoffs(config, sample_rate)
-    mixture = ("mixture",) if config.include_mixture or note else ()
-    return ("reference", *mixture, *(anchor_condition(c) for c in cutoffs), *config.pipelines)
-
-
-def _unknown_keys(raw: dict, known: Sequence[str], prefix: str, problems: list[str]) -> None:
-    for key in raw:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(f"unknown field '{prefix}{key}'{hint}")
-
-
-class _Reader:
-    """Typed access to one mapping of the YAML file; wrong values add a problem and yield a default."""
-
-    def __init__(self, raw: dict, prefix: str, problems: list[str]) -> None:
-        self.raw, self.prefix, self.problems = raw, prefix, problems
-
-    def _get(self, key: str, default: object, check: Callable[[object], bool], wanted: str) -> Any:
-        value = self.raw.get(key, default)
-        if value is default or check(value):
-            return value
-        self.problems.append(f"{self.prefix}{key} must be {wanted} (got {value!r})")
-        return default
-
-    def text(self, key: str, *, required: bool = False, max_len: int) -> str:
-        if required and self.raw.get(key) in (None, ""):
-            self.problems.append(f"{self.prefix}{key} is missing")
-            return ""
-        value = self._get(key, "", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "text")
-        value = str(value).strip()
-        if len(value) > max_len:
-            self.problems.append(f"{self.prefix}{key} is longer than {max_len} characters")
-        return value
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        return self._get(
-            key,
-            default,
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
-            f"a whole number from {low} to {high}",
-        )
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self._get(
-            key,
-            default,
-            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v <= high,
-            f"a number from {low:g} to {high:g}",
-        )
-        return float(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        return self._get(key, default, lambda v: isinstance(v, bool), "true or false")
-
-    def names(self, key: str, default: Sequence[str]) -> list[str]:
-        return list(
-            self._get(
-                key,
-                tuple(default),
-                lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-                "a list of names",
-            )
-        )
+    mixture = (MIXTURE,) if config.include_mixture or note else ()
+    return (REFERENCE, *mixture, *(anchor_condition(c) for c in cutoffs), *config.pipelines)
 
 
 def check_conditions(study: Study, available: Sequence[str]) -> tuple[str, ...]:
     """The conditions shown, checked against those of a built stimulus set; raises StudyError."""
-    available_test = [c for c in available if not is_control(c)]
+    available_test = [c for c in available if not is_check(c)]
     shown = study.conditions or tuple(dict.fromkeys(available_test))
     problems = [f"condition '{c}' is not in the stimulus set {study.manifest}" for c in shown if c not in available]
     if study.protocol == "mushra":
-        if "reference" not in shown:
+        if REFERENCE not in shown:
             problems.append("MUSHRA needs the hidden reference but the stimulus set has no 'reference' condition")
         if len(shown) > MAX_MUSHRA_CONDITIONS:
             problems.append(f"MUSHRA allows at most {MAX_MUSHRA_CONDITIONS} conditions per page ({len(shown)} here)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,12 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from ddpmss.metrics import METRIC_NAMES
 from listening_tests import analysis
-from listening_tests.analysis import RATINGS_COLUMNS
+from listening_tests.analysis.correlations import KENDALL_VECTOR_MAX, kendall_rows
+from listening_tests.analysis.pairwise import rank_biserial
+from listening_tests.export import RATINGS_COLUMNS
+from tests.support.paths import ROOT
 
 # Known effects: true mean score per condition (ACR, 1-5) and mean SI-SDR per condition.
 TRUE_MEANS = {
@@ -26,6 +32,11 @@ TRUE_MEANS = {
 SI_SDR = {"mixture": 0.0, "sepformer": 16.0, "sepformer_diffwave": -20.0, "sepformer_diffwave_fusion": 15.0}
 N_RATERS, N_ITEMS, N_EXCLUDED = 8, 6, 12
 N_BOOT = 200
+# The columns docs/file-formats.md promises, spelled out here rather than read from the code under test.
+SUMMARY_CONTRACT = "protocol scale condition n_ratings n_raters mean std ci95_low ci95_high median".split()
+CORRELATION_CONTRACT = "protocol scale metric level n pearson spearman kendall".split() + [
+    f"{c}_ci_{end}" for c in ("pearson", "spearman", "kendall") for end in ("low", "high")
+]
 
 
 def manifest_rows(item_offsets: np.ndarray, rng: np.random.Generator) -> list[dict]:
@@ -127,18 +138,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, analysi
 def test_summary_schema_and_values_match_scipy(study) -> None:
     ratings_csv, _, result = study
     summary = result.summary
-    assert list(summary.columns) == [
-        "protocol",
-        "scale",
-        "condition",
-        "n_ratings",
-        "n_raters",
-        "mean",
-        "std",
-        "ci95_low",
-        "ci95_high",
-        "median",
-    ]
+    assert list(summary.columns) == SUMMARY_CONTRACT
     votes = retained_votes(ratings_csv)
     assert len(summary) == votes.groupby(["protocol", "scale", "condition"]).ngroups == 2 * len(TRUE_MEANS)
     for row in summary.itertuples():
@@ -193,22 +193,7 @@ def check_si_sdr_row(table: pd.DataFrame, protocol: str, level: str, data: pd.Da
 def test_correlations_schema_and_values_match_scipy(study) -> None:
     ratings_csv, manifest_csv, result = study
     table = result.correlations
-    assert list(table.columns) == [
-        "protocol",
-        "scale",
-        "metric",
-        "level",
-        "n",
-        "pearson",
-        "spearman",
-        "kendall",
-        "pearson_ci_low",
-        "pearson_ci_high",
-        "spearman_ci_low",
-        "spearman_ci_high",
-        "kendall_ci_low",
-        "kendall_ci_high",
-    ]
+    assert list(table.columns) == CORRELATION_CONTRACT
     for protocol in ("acr", "mushra"):
         for level, data in expected_correlations(ratings_csv, manifest_csv, protocol).items():
             check_si_sdr_row(table, protocol, level, data)
@@ -220,7 +205,7 @@ def test_correlations_schema_and_values_match_scipy(study) -> None:
         assert ((low <= high) & (low >= -1) & (high <= 1)).all()
         assert ((low - 0.05 <= point) & (point <= high + 0.05)).all()
     # dnsmos is undefined for the anchor only, which is not a processed condition anyway.
-    assert set(table["metric"]) == set(analysis.METRIC_NAMES)
+    assert set(table["metric"]) == set(METRIC_NAMES)
 
 
 def test_negative_si_sdr_correlation_within_one_condition(study) -> None:
@@ -239,13 +224,13 @@ def test_bootstrap_is_seeded(study) -> None:
     assert not np.allclose(result.correlations["pearson_ci_low"], other.correlations["pearson_ci_low"])
 
 
-@pytest.mark.parametrize("n", [2, 12, analysis.KENDALL_VECTOR_MAX + 1])
+@pytest.mark.parametrize("n", [2, 12, KENDALL_VECTOR_MAX + 1])
 def test_kendall_rows_equal_scipy_with_ties(n: int) -> None:
     rng = np.random.default_rng(n)
     x, y = rng.integers(0, 4, (30, n)).astype(float), rng.integers(0, 5, (30, n)).astype(float)
     x[0] = 1.0  # constant row: undefined
     expected = [stats.kendalltau(a, b).statistic for a, b in zip(x, y)]
-    np.testing.assert_allclose(analysis.kendall_rows(x, y), expected, equal_nan=True)
+    np.testing.assert_allclose(kendall_rows(x, y), expected, equal_nan=True)
 
 
 def test_pairwise_matches_scipy_wilcoxon_and_holm(study) -> None:
@@ -267,8 +252,8 @@ def test_pairwise_matches_scipy_wilcoxon_and_holm(study) -> None:
 
 def test_rank_biserial_by_hand() -> None:
     # |d| ranks: 1 -> 1, -2 -> 2, 3 -> 3, 4 -> 4; W+ = 8, W- = 2; zeros are dropped.
-    assert analysis.rank_biserial(np.array([1.0, -2.0, 3.0, 4.0, 0.0])) == pytest.approx(0.6)
-    assert np.isnan(analysis.rank_biserial(np.zeros(3)))
+    assert rank_biserial(np.array([1.0, -2.0, 3.0, 4.0, 0.0])) == pytest.approx(0.6)
+    assert np.isnan(rank_biserial(np.zeros(3)))
 
 
 def test_mixed_model_recovers_condition_effects(study) -> None:
@@ -352,3 +337,21 @@ def test_missing_column_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ratings.csv").write_text("rating_id,score\n1,3\n")
     with pytest.raises(ValueError, match="lacks the column"):
         analysis.run_analysis(tmp_path / "ratings.csv", tmp_path / "m.csv")
+
+
+@pytest.mark.slow  # a fresh interpreter imports pandas, statsmodels and matplotlib
+@pytest.mark.parametrize(
+    ("column", "value", "wanted"), [("excluded", "maybe", "true or false"), ("score", "good", "a number")]
+)
+def test_analyze_cli_names_the_file_line_and_bad_value(tmp_path: Path, column: str, value: str, wanted: str) -> None:
+    rows = [rating(k, "acr", f"r{k}", "0", "sepformer", "ovrl", 3) for k in range(3)]
+    rows[1][column] = value  # the second rating: line 3 of the file
+    ratings_csv, manifest_csv = tmp_path / "ratings.csv", tmp_path / "manifest.csv"
+    pd.DataFrame(rows, columns=list(RATINGS_COLUMNS)).to_csv(ratings_csv, index=False)
+    manifest_csv.write_text("item_id,condition\n0,sepformer\n", encoding="utf-8")
+    command = [sys.executable, "-m", "listening_tests", "analyze", str(ratings_csv)]
+    command += ["--manifest", str(manifest_csv), "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == f"error: {ratings_csv}, line 3: {column} must be {wanted}, not '{value}'.\n"
+    assert not (tmp_path / "out").exists()

@@ -13,7 +13,15 @@ from matplotlib import image
 from scipy import stats
 
 from listening_tests.report import analyze
-from tests.listening_tests.test_analysis import N_BOOT, SI_SDR, TRUE_MEANS, make_study, retained_votes
+from tests.listening_tests.test_analysis import (
+    CORRELATION_CONTRACT,
+    N_BOOT,
+    SI_SDR,
+    SUMMARY_CONTRACT,
+    TRUE_MEANS,
+    make_study,
+    retained_votes,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('$x')</script>"
@@ -47,35 +55,9 @@ def test_analyze_writes_every_output(report) -> None:
 def test_csv_files_have_the_contract_columns(report) -> None:
     _, _, out, result = report
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.columns) == [
-        "protocol",
-        "scale",
-        "condition",
-        "n_ratings",
-        "n_raters",
-        "mean",
-        "std",
-        "ci95_low",
-        "ci95_high",
-        "median",
-    ]
+    assert list(summary.columns) == SUMMARY_CONTRACT
     correlations = pd.read_csv(out / "correlations.csv")
-    assert list(correlations.columns) == [
-        "protocol",
-        "scale",
-        "metric",
-        "level",
-        "n",
-        "pearson",
-        "spearman",
-        "kendall",
-        "pearson_ci_low",
-        "pearson_ci_high",
-        "spearman_ci_low",
-        "spearman_ci_high",
-        "kendall_ci_low",
-        "kendall_ci_high",
-    ]
+    assert list(correlations.columns) == CORRELATION_CONTRACT
     assert set(correlations["level"]) == {"stimulus", "system"}
     np.testing.assert_allclose(summary["mean"], result.summary["mean"])
     pairwise, mixed = pd.read_csv(out / "pairwise.csv"), pd.read_csv(out / "mixed.csv")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from types import SimpleNamespace
 
+from listening_tests.protocols import ScreeningRules
 from listening_tests.screening import (
     CONTROL_REASON,
     RaterStatus,
-    Rules,
     mushra_reasons,
     p808_reasons,
     rater_status,
@@ -35,6 +35,7 @@ def rating(**fields: object) -> SimpleNamespace:
         "expected_score": None,
         "tolerance": None,
         "session_finished": True,
+        "screening": ScreeningRules(),
     }
     base.update(fields)
     return SimpleNamespace(**base)
@@ -116,7 +117,7 @@ def test_mushra_mid_anchor_rule_and_narrow_band_mixture() -> None:
 def test_listen_time_slack_is_a_quarter_second_by_default() -> None:
     assert p808_reasons(acr_session(listen_s=3.75)) == []  # duration 4.0 - 0.25: counts as played fully
     assert p808_reasons(acr_session(listen_s=3.74)) == ["not every clip was played to the end"]
-    strict = Rules(listen_slack_s=0.0)
+    strict = ScreeningRules(listen_slack_s=0.0)
     assert p808_reasons(acr_session(listen_s=3.75), strict) == ["not every clip was played to the end"]
     assert p808_reasons(acr_session(listen_s=4.0), strict) == []
 

@@ -6,6 +6,8 @@ import csv
 import json
 import re
 import shutil
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -19,19 +21,22 @@ from ddpmss.audio import PEAK_LIMIT
 from ddpmss.data import MixtureEntry, read_mixture_list
 from ddpmss.settings import PROJECT_DIR
 from listening_tests.__main__ import main
-from listening_tests.stimuli import (
-    MANIFEST_COLUMNS,
-    BuildError,
-    _plan_controls,
-    apply_fades,
-    build_stimuli,
-    excerpt_window,
+from listening_tests.stimuli.anchors import lowpass
+from listening_tests.stimuli.build import build_stimuli
+from listening_tests.stimuli.controls import (
+    Control,
+    control_signal,
     gold_bad,
     insert_message,
+    plan_controls,
+    speak,
+    trap_message,
+)
+from listening_tests.stimuli.loudness import apply_fades, excerpt_window, loudness, normalise_loudness
+from listening_tests.stimuli.manifest import (
+    MANIFEST_COLUMNS,
+    BuildError,
     load_stimulus_set,
-    loudness,
-    lowpass,
-    normalise_loudness,
     read_manifest,
     sha256_file,
 )
@@ -120,14 +125,38 @@ def test_loudness_normalisation_reaches_target_and_never_clips() -> None:
     assert normalise_loudness(spiky[:100], sr, -26.0)[1:] == (pytest.approx(float("nan"), nan_ok=True), 0.0)
 
 
-def test_control_signals() -> None:
+def test_gold_bad_is_a_muffled_noisy_copy() -> None:
     sr = 16000
     ref = noise_talkers(sr, 3.0, seed=2)[0]
     bad = gold_bad(ref, sr, seed=0)
     assert bad.shape == ref.shape and np.corrcoef(bad, ref)[0, 1] < 0.8
-    message = np.ones(sr, dtype=np.float32) * 0.05
+    noise = bad - lowpass(ref, sr, 1000)
+    assert np.mean(noise**2) == pytest.approx(np.mean(ref**2), rel=0.05)  # 0 dB SNR
+
+
+def test_trap_is_the_input_interrupted_by_the_level_matched_instruction() -> None:
+    sr, head, pause = 16000, 16000, 4800  # 1.5 s of the input (at most a third), then 0.3 s of silence
+    ref = noise_talkers(sr, 3.0, seed=2)[0]
+    message = np.full(sr, 0.05, dtype=np.float32)
     trap = insert_message(ref, message, sr, 5.0)
-    assert len(trap) == len(ref) and np.abs(trap).max() > 0
+    assert len(trap) == len(ref) and not np.allclose(trap, ref)
+    rms = np.sqrt(np.mean(ref**2))
+    np.testing.assert_allclose(trap[head + pause : head + pause + sr], rms, rtol=1e-5)  # the instruction
+    assert not trap[head : head + pause].any() and not trap[head + pause + sr : head + 2 * pause + sr].any()
+    np.testing.assert_allclose(trap[100 : head - 100], ref[100 : head - 100])  # the input, untouched
+    resumed = head + 2 * pause + sr  # then the input goes on where it was interrupted, cut to the input's length
+    np.testing.assert_allclose(trap[resumed + 100 : -100], ref[head + 100 : head + len(ref) - resumed - 100])
+
+
+def test_trap_clip_speaks_the_expected_answer() -> None:
+    sr, config = 16000, BuildConfig()
+    ref = noise_talkers(sr, 3.0, seed=2)[0]
+    assert trap_message(2) == "This is an attention check. Please select the answer Poor."
+    spoken = speak(trap_message(2), sr, config.voice)
+    trap = control_signal(Control("trap_2", "trap", 2, 0), ref, sr, config, seed=0)
+    start = 16000 + 4800
+    segment = trap[start : start + len(spoken) - 100]  # the last 5 ms are faded out
+    assert len(trap) >= start + len(spoken) and np.corrcoef(segment, spoken[: len(segment)])[0, 1] > 0.999
 
 
 def test_build_writes_manifest_trials_and_matched_stimuli(tmp_path: Path) -> None:
@@ -169,6 +198,7 @@ def test_build_writes_manifest_trials_and_matched_stimuli(tmp_path: Path) -> Non
     assert not (out / "manifest.partial.csv").exists()
 
 
+@pytest.mark.slow  # builds a stimulus set more than once (about 4-6 s)
 def test_build_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
     entries = make_mixtures(tmp_path / "in", count=2)
     out = tmp_path / "stim"
@@ -190,6 +220,7 @@ def test_build_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
         build_stimuli(entries, out, BuildConfig(excerpt_s=3.0, with_dnsmos=False), third, workers=1, progress=False)
 
 
+@pytest.mark.slow  # builds a stimulus set more than once (about 4-6 s)
 def test_interrupted_build_keeps_finished_mixtures(tmp_path: Path) -> None:
     entries = make_mixtures(tmp_path / "in", count=2)
     out = tmp_path / "stim"
@@ -214,7 +245,7 @@ def test_interrupted_build_keeps_finished_mixtures(tmp_path: Path) -> None:
 
 def test_control_clips_are_spread_and_never_duplicated() -> None:
     entries = [MixtureEntry("m", Path("m.wav"), (Path("a.wav"), Path("b.wav")), None)]
-    plan = _plan_controls(entries, BuildConfig(trap_clips=12, gold_clips=5))
+    plan = plan_controls(entries, BuildConfig(trap_clips=12, gold_clips=5))
     for item in ("m_s1", "m_s2"):
         conditions = [c.condition for c in plan[item]]
         assert len(conditions) == len(set(conditions))
@@ -240,7 +271,7 @@ def test_bad_manifests_are_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="build the stimuli first"):
         load_stimulus_set(tmp_path / "missing.csv")
     (tmp_path / "manifest.csv").write_text("item_id,condition\nx,y\n")
-    with pytest.raises(BuildError, match="manifest columns"):
+    with pytest.raises(BuildError, match=r"manifest.csv lacks the column\(s\) path, sha256, duration_s"):
         load_stimulus_set(tmp_path / "manifest.csv")
 
 
@@ -258,6 +289,7 @@ def test_build_with_the_real_pipelines_on_tiny_models(tmp_path: Path, tiny_separ
     assert all(r["si_sdr"] != "" and r["stoi"] != "" for r in rows if r["condition"].startswith("sepformer"))
 
 
+@pytest.mark.slow  # a whole build from a study file (about 4 s)
 def test_cli_build_from_a_study_file(tmp_path: Path, tiny_models: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = PROJECT_DIR / "examples"
     shutil.copytree(source / "real_16k", tmp_path / "real_16k")
@@ -286,3 +318,14 @@ def test_cli_build_from_a_study_file(tmp_path: Path, tiny_models: Path, capsys: 
     assert main([*argv, "--workers", "1", "--quiet"]) == 0
     assert "12 stimuli of 2 items" in capsys.readouterr().out
     assert len(read_manifest(tmp_path / "stim" / "manifest.csv")) == 12
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_reading_a_stimulus_set_does_not_load_the_corpus_generator() -> None:
+    """The app and the analysis read stimulus sets; only a build needs the TTS voices of ddpmss's corpus."""
+    code = (
+        "import sys, listening_tests.stimuli, listening_tests.storage, listening_tests.report; "
+        "print(sorted(m for m in sys.modules if m.startswith(('ddpmss.data', 'ddpmss.corpus'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,9 +19,8 @@ from listening_tests.storage import (
     Store,
     StoreError,
     StudyFullError,
-    assignments,
-    ratings,
 )
+from listening_tests.storage.schema import assignments, ratings
 from listening_tests.study import Study
 from tests.support.pg import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
@@ -96,6 +96,15 @@ def rate_page(store: Store, session_id: str, rater_id: str, score: float = 3, li
 def finish_session(store: Store, session_id: str, rater_id: str, score: float = 3) -> None:
     while store.next_page(session_id, rater_id) is not None:
         rate_page(store, session_id, rater_id, score)
+
+
+def run_together(worker: Callable[..., None], arguments: list[tuple]) -> None:
+    """Run `worker(*args)` for every args in its own thread, all at once, and wait for them (at most 60 s each)."""
+    threads = [threading.Thread(target=worker, args=args) for args in arguments]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
 
 
 def test_raters_are_pseudonymous_and_participant_ids_only_when_asked(db_url: str, tmp_path: Path) -> None:
@@ -381,11 +390,7 @@ def test_concurrent_ratings_and_replays_are_stored_exactly_once(db_url: str, tmp
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(i, c)) for i in range(4) for c in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    run_together(worker, [(i, c) for i in range(4) for c in range(2)])
     assert not errors, errors
     stored = stores[0].list_ratings()
     assert len(stored) == 4 * 8  # 6 clips + trap + gold per session, each stored once
@@ -485,11 +490,7 @@ def test_concurrent_demo_ratings_of_a_new_run_are_stored_exactly_once(db_url: st
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(c, t)) for c in range(2) for t in (1, 2, 3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    run_together(worker, [(c, t) for c in range(2) for t in (1, 2, 3)])
     assert not errors, errors
     stored = stores[0].list_ratings()
     assert sorted(r.score for r in stored) == [1.0, 2.0, 3.0] and len({r.session_id for r in stored}) == 1

@@ -8,14 +8,13 @@ import pytest
 import yaml
 
 from ddpmss.settings import PIPELINES, PROJECT_DIR
+from listening_tests.protocols import DEFAULT_INSTRUCTIONS, ScreeningRules, default_consent
 from listening_tests.study import (
-    DEFAULT_INSTRUCTIONS,
     BuildConfig,
     StudyError,
     anchor_cutoffs,
     build_conditions,
     check_conditions,
-    default_consent,
     load_study,
 )
 
@@ -64,6 +63,28 @@ def test_minimal_study_gets_defaults(tmp_path: Path) -> None:
     assert study.conditions is None and study.manifest == (tmp_path / "stim" / "manifest.csv").resolve()
     assert study.consent == default_consent(False) and study.instructions == DEFAULT_INSTRUCTIONS["acr"]
     assert "participant id" in default_consent(True)
+
+
+def test_screening_defaults_are_p808_and_bs1534(tmp_path: Path) -> None:
+    rules = load_study(write(tmp_path, minimal(tmp_path))).screening
+    assert (rules.min_variance, rules.trapping_excludes, rules.gold_excludes) == (0.1, True, True)
+    assert (rules.reference_min, rules.anchor_max, rules.max_share) == (90.0, 90.0, 0.15)
+
+
+def test_screening_thresholds_are_set_in_the_study_file(tmp_path: Path) -> None:
+    section = {"min_variance": 0.2, "gold_excludes": False, "reference_min": 80, "max_share": 0.25}
+    study = load_study(write(tmp_path, minimal(tmp_path, screening=section)))
+    assert study.screening == ScreeningRules(min_variance=0.2, gold_excludes=False, reference_min=80.0, max_share=0.25)
+
+
+def test_bad_screening_values_are_named(tmp_path: Path) -> None:
+    section = {"max_share": 15, "trapping_excludes": "yes", "min_varianse": 0.2}
+    with pytest.raises(StudyError) as caught:
+        load_study(write(tmp_path, minimal(tmp_path, screening=section)))
+    text = str(caught.value)
+    assert "screening.max_share must be a number from 0 to 1 (got 15)" in text
+    assert "screening.trapping_excludes must be true or false (got 'yes')" in text
+    assert "unknown field 'screening.min_varianse' (did you mean 'min_variance'?)" in text
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

@@ -261,7 +261,7 @@ class Tab:
 
     def step(self, fn: int, data: list[Any]) -> Any:
         """Run an event that must succeed; returns (and keeps) the parsed view."""
-        from listening_tests.loadtest import parse_view
+        from tests.support.loadtest import parse_view
 
         answer = self.send(fn, data)
         assert answer.get("success"), answer
@@ -310,7 +310,7 @@ class Tab:
 
 def outcome(answer: dict[str, Any]) -> tuple[str, str]:
     """('refused', message) for an error answer, else (view stage, notice)."""
-    from listening_tests.loadtest import parse_view
+    from tests.support.loadtest import parse_view
 
     if not answer.get("success"):
         return "refused", str((answer.get("output") or {}).get("error") or answer.get("text") or "")

@@ -1,6 +1,6 @@
 """Load driver: many raters taking a listening test at once through the running app, as browsers do.
 
-`python -m listening_tests.loadtest --url http://127.0.0.1:7860 --raters 50 --ratings 20 [--db URL]`
+`python -m tests.support.loadtest --url http://127.0.0.1:7860 --raters 50 --ratings 20 [--db URL]`
 
 Every rater is one Gradio session (its own `session_hash` and HTTP connection) that goes through the
 same events the page fires: load (with the browser-storage value), consent, start, then per clip the
@@ -402,7 +402,7 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m listening_tests.loadtest", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.loadtest", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:7860", help="the running app")
     parser.add_argument("--raters", type=int, default=50, help="raters at once (default 50)")
     parser.add_argument("--ratings", type=int, default=20, help="ratings per rater at most (default 20)")

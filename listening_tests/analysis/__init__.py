@@ -1,0 +1,51 @@
+"""Statistics of a listening test from ratings.csv and manifest.csv (docs/file-formats.md).
+
+`run_analysis` reads both files (inputs.py) and computes every table, each grouped by (protocol,
+scale): vote summaries (summary.py), metric correlations (correlations.py), pairwise tests
+(pairwise.py) and a mixed-effects model (mixed.py). `listening_tests.report.analyze` writes them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from listening_tests.analysis.correlations import correlations
+from listening_tests.analysis.inputs import Counts, read_manifest, read_ratings, retain
+from listening_tests.analysis.mixed import mixed_effects
+from listening_tests.analysis.pairwise import pairwise
+from listening_tests.analysis.summary import stimulus_means, summarize, system_means
+
+
+@dataclass
+class AnalysisResult:
+    """All tables of one analysis, plus the files `report.analyze` wrote (empty until then)."""
+
+    summary: pd.DataFrame
+    correlations: pd.DataFrame
+    pairwise: pd.DataFrame
+    mixed: pd.DataFrame
+    counts: Counts
+    stimuli: pd.DataFrame
+    systems: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+
+def run_analysis(ratings_csv: Path, manifest_csv: Path, n_boot: int = 2000, seed: int = 0) -> AnalysisResult:
+    """Read both CSV files and compute every table (nothing is written)."""
+    retained, counts = retain(read_ratings(Path(ratings_csv)))
+    manifest = read_manifest(Path(manifest_csv))
+    summary = summarize(retained)
+    stimuli = stimulus_means(retained, manifest)
+    systems = system_means(stimuli, summary)
+    return AnalysisResult(
+        summary=summary,
+        correlations=correlations(stimuli, systems, n_boot=n_boot, seed=seed),
+        pairwise=pairwise(retained),
+        mixed=mixed_effects(retained),
+        counts=counts,
+        stimuli=stimuli,
+        systems=systems,
+    )
