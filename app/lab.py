@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddpmss.audio import load_audio, write_audio
-from ddpmss.data import MixtureEntry, read_mixture_list
+from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.metrics import match_permutation, score
 from ddpmss.plots import spectrogram_png
 from ddpmss.settings import EXAMPLES_DIR, PIPELINES

@@ -29,7 +29,7 @@ import torch
 
 from ddpmss.audio import load_audio, resample
 from ddpmss.checkpoints import write_random_model
-from ddpmss.data import read_mixture_list
+from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import score_many, si_sdr
 from ddpmss.pipelines import Separator
 from ddpmss.settings import EXAMPLES_DIR, OFFLINE_MODELS_DIR, Settings

@@ -23,7 +23,7 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
-from ddpmss.data import read_mixture_list
+from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import METRIC_NAMES, match_permutation, score_many, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings

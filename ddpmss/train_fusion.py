@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
-from ddpmss.data import MixtureEntry, read_mixture_list
+from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.metrics import match_permutation, pesq_score, si_sdr, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.training import fit, neg_si_sdr, random_segments, read_wav, seed_everything

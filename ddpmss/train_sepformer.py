@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
-from ddpmss.data import read_mixture_list
+from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
 from ddpmss.training import (
     dynamic_mixtures,

@@ -114,12 +114,12 @@ def dynamic_mixtures(
 ) -> Iterator[torch.Tensor]:
     """Endless batches of 2-speaker mixtures made on the fly from clean utterances (dynamic mixing,
     as SpeechBrain's WSJ0-2mix recipes): two different speakers, random crops of `length` samples,
-    then the corpus's LibriMix 'min' mixing (ddpmss.data.mix_pair) with a relative gain drawn from
+    then the corpus's LibriMix 'min' mixing (ddpmss.corpus.mixing.mix_pair) with a relative gain drawn from
     [-max_gain_db, max_gain_db] dB. Every batch is new, so the model never sees a mixture twice.
 
     A batch is (batch, 3, length): mixture, source 1, source 2 (zero-padded when the shorter crop ends).
     """
-    from ddpmss.data import mix_pair
+    from ddpmss.corpus.mixing import mix_pair
 
     if len(set(speakers)) < 2:
         raise ValueError("Dynamic mixing needs utterances of at least two speakers.")

@@ -29,7 +29,8 @@ from scipy import signal
 from tqdm import tqdm
 
 from ddpmss.audio import PEAK_LIMIT, fit_length, load_audio, resample, write_audio
-from ddpmss.data import MixtureEntry, synthesize
+from ddpmss.corpus.librimix import MixtureEntry
+from ddpmss.corpus.voices import synthesize
 from ddpmss.metrics import METRIC_NAMES, match_permutation, metrics_pool, score
 from listening_tests.study import (
     ACR_LABELS,
@@ -167,7 +168,7 @@ def normalise_loudness(x: np.ndarray, sr: int, target_lufs: float) -> tuple[np.n
 
 
 def speak(text: str, sr: int, voice: str) -> np.ndarray:
-    """Synthesise `text` offline with one of ddpmss.data's voices, at `sr`."""
+    """Synthesise `text` offline with a voice of ddpmss.corpus.voices, at `sr`."""
     try:
         return synthesize(text, voice, sr)
     except (ValueError, RuntimeError, OSError) as exc:
@@ -556,7 +557,7 @@ def _fmt(value: float | None, digits: int) -> str:
 
 def build_study_stimuli(study: Any, separator: Any, *, workers: int = 2, progress: bool = True) -> StimulusSet:
     """Build (or finish) the stimuli a study's `build` section describes, into the study's stimulus folder."""
-    from ddpmss.data import read_mixture_list
+    from ddpmss.corpus.librimix import read_mixture_list
 
     if study.build is None or study.build.mixtures is None:
         raise BuildError(f"The study '{study.id}' has no stimuli.build section naming its mixtures.")

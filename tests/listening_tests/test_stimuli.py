@@ -16,7 +16,7 @@ import yaml
 from scipy import signal
 
 from ddpmss.audio import PEAK_LIMIT
-from ddpmss.data import MixtureEntry, read_mixture_list
+from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.settings import PROJECT_DIR
 from listening_tests.__main__ import main
 from listening_tests.stimuli import (
