@@ -35,7 +35,7 @@ LJSPEECH_MEL = {
 
 # The 6-step fast noise schedule of the DiffWave paper (Kong et al. 2021, set by hand) for its T=50
 # models, with which the public checkpoint is sampled. A model may name its own, chosen for it by
-# `python -m ddpmss.schedule_search`, as `fast_schedule` in its hyperparams.yaml.
+# `python -m ddpmss.training.schedule_search`, as `fast_schedule` in its hyperparams.yaml.
 PAPER_FAST_SCHEDULE = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)
 
 

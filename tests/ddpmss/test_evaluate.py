@@ -12,8 +12,8 @@ import pytest
 
 from ddpmss.evaluate import evaluate_vocoder, full_schedule_sampler
 from ddpmss.pipelines import Separator
-from ddpmss.schedule_search import candidate_schedules, search
 from ddpmss.settings import Settings
+from ddpmss.training.schedule_search import candidate_schedules, search
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE
 from tests.support.paths import ROOT
 
@@ -81,7 +81,7 @@ def test_schedule_search_ranks_the_candidates_on_the_same_noise(tmp_path: Path, 
         [
             sys.executable,
             "-m",
-            "ddpmss.schedule_search",
+            "ddpmss.training.schedule_search",
             "--models",
             str(tiny_models),
             "--clean",

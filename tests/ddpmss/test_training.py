@@ -11,10 +11,18 @@ import pytest
 import soundfile as sf
 import torch
 
-from ddpmss import train_sepformer, train_vocoder
-from ddpmss.checkpoints import TINY_DIFFWAVE, TINY_SEPFORMER, instantiate, render_hparams, write_random_model
-from ddpmss.train_fusion import train_fusion
-from ddpmss.training import (
+from ddpmss.checkpoints import (
+    HPARAMS_DIR,
+    TINY_DIFFWAVE,
+    TINY_SEPFORMER,
+    instantiate,
+    render_hparams,
+    write_random_model,
+)
+from ddpmss.training import sepformer as train_sepformer
+from ddpmss.training import vocoder as train_vocoder
+from ddpmss.training.fusion import train_fusion
+from ddpmss.training.loop import (
     dynamic_mixtures,
     fit,
     is_clean_list,
@@ -143,7 +151,7 @@ def test_dynamic_mixtures_follow_the_corpus_mixing_rule(tmp_path: Path, speechli
 def test_sepformer_training_mixes_on_the_fly_and_stops_at_its_time_budget(tmp_path: Path, speechlike, capsys) -> None:
     sr = speechlike[2]
     config = load_config(
-        Path(train_sepformer.__file__).parent / "hparams" / "train_sepformer_small.yaml",
+        HPARAMS_DIR / "train_sepformer_small.yaml",
         {
             **TINY_SEPFORMER,
             "sample_rate": sr,
@@ -174,7 +182,7 @@ def test_sepformer_training_mixes_on_the_fly_and_stops_at_its_time_budget(tmp_pa
 def test_vocoder_training_logs_resynthesis_stoi(tmp_path: Path, speechlike) -> None:
     clean = str(_clean_list(tmp_path / "clean", speechlike))
     config = load_config(
-        Path(train_vocoder.__file__).parent / "hparams" / "train_diffwave_small.yaml",
+        HPARAMS_DIR / "train_diffwave_small.yaml",
         {
             **TINY_DIFFWAVE,
             "steps": 2,
@@ -202,7 +210,7 @@ def test_training_cli_overrides_any_config_key_and_refuses_unknown_ones(tmp_path
         seen.update(config)
         return out
 
-    config = Path(train_vocoder.__file__).parent / "hparams" / "train_diffwave_small.yaml"
+    config = HPARAMS_DIR / "train_diffwave_small.yaml"
     common = ["--config", str(config), "--train", "t.csv", "--val", "v.csv", "--out", str(tmp_path)]
     training_cli(
         "doc", config, fake_train, [*common, "--lr", "0.001", "--set", "lr_gamma=0.9995", "--set", "val_items=7"]

@@ -1,6 +1,6 @@
 """Train the small offline SepFormer (same SpeechBrain classes and layout as the public checkpoint).
 
-    python -m ddpmss.train_sepformer --config ddpmss/hparams/train_sepformer_small.yaml \
+    python -m ddpmss.training.sepformer --config ddpmss/hparams/train_sepformer_small.yaml \
         --train corpus/wav8k/min/metadata/mixture_train_mix_clean.csv \
         --val corpus/wav8k/min/metadata/mixture_val_mix_clean.csv --out runs/sepformer
 
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
+from ddpmss.checkpoints import HPARAMS_DIR, instantiate, render_hparams, save_model_dir
 from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
-from ddpmss.training import (
+from ddpmss.training.loop import (
     dynamic_mixtures,
     fit,
     is_clean_list,
@@ -126,4 +126,4 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
 
 
 if __name__ == "__main__":
-    training_cli(__doc__, Path(__file__).parent / "hparams" / "train_sepformer_small.yaml", train)
+    training_cli(__doc__, HPARAMS_DIR / "train_sepformer_small.yaml", train)

@@ -22,7 +22,7 @@ from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.metrics import match_permutation, pesq_score, si_sdr, stoi_score
 from ddpmss.pipelines import Separator
-from ddpmss.training import fit, neg_si_sdr, random_segments, read_wav, seed_everything
+from ddpmss.training.loop import fit, neg_si_sdr, random_segments, read_wav, seed_everything
 
 ARCH_KEYS = ("sample_rate", "n_fft", "hop_length", "channels", "layers", "max_lag_ms")
 
