@@ -18,13 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
+from ddpmss.checkpoints import architecture_values, instantiate, model_hparams, save_model_dir
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.metrics import match_permutation, pesq_score, si_sdr, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.training.loop import fit, neg_si_sdr, random_segments, read_wav, seed_everything
-
-ARCH_KEYS = ("sample_rate", "n_fft", "hop_length", "channels", "layers", "max_lag_ms")
 
 
 @dataclass
@@ -100,7 +98,7 @@ def validate(model: torch.nn.Module, items: list[np.ndarray], sr: int) -> dict[s
 def train_fusion(config: dict, train_set: str, val_set: str, out: Path, separator: Separator) -> Path:
     """Run (or resume) fusion training; returns the folder of the best model (SpeechBrain layout)."""
     seed_everything(config["seed"])
-    text = render_hparams("fusion", **{k: config[k] for k in ARCH_KEYS})
+    text = model_hparams("fusion", architecture_values("fusion", config))
     hparams = instantiate(text)
     model = hparams["fusion"]
     sr = config["sample_rate"]

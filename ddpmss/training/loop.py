@@ -7,7 +7,7 @@ import argparse
 import csv
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import numpy as np
 import soundfile as sf
 import torch
 import yaml
+from hyperpyyaml import load_hyperpyyaml
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -28,11 +29,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_config(path: str | Path, overrides: dict) -> dict:
-    """A training config (plain YAML) with command-line overrides applied (None = keep)."""
-    config = yaml.safe_load(Path(path).read_text())
-    config.update({k: v for k, v in overrides.items() if v is not None})
-    return config
+def load_config(path: str | Path, overrides: Mapping[str, object]) -> dict:
+    """A training config (hyperparams YAML) loaded by hyperpyyaml with `overrides` applied (None = keep).
+
+    ValueError in one sentence when an override names a key the config does not have."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return load_hyperpyyaml(Path(path).read_text(), given)
+    except KeyError as exc:  # hyperpyyaml: "Override 'x' not found in: [...]"
+        raise ValueError(f"{path}: {exc.args[0]}.") from None
 
 
 def read_wav(path: str | Path, sr: int) -> np.ndarray:
@@ -358,20 +363,15 @@ def training_cli(
         help="override any other key of the config (a YAML value), e.g. --set lr_gamma=0.9995",
     )
     args = parser.parse_args(argv)
-    overrides = {
-        "steps": args.steps,
-        "threads": args.threads,
-        "lr": args.lr,
-        "batch_size": args.batch_size,
-        "eval_every": args.eval_every,
-        "max_minutes": args.max_minutes,
-        "device": args.device,
-        "init": args.init,
-    }
-    config = load_config(args.config, overrides)
+    flags = ("steps", "threads", "lr", "batch_size", "eval_every", "max_minutes", "device", "init")
+    overrides = {key: getattr(args, key) for key in flags}
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep or key not in config:
-            parser.error(f"--set {item}: expected KEY=VALUE with KEY one of the config's keys ({', '.join(config)})")
-        config[key] = yaml.safe_load(value)
+        if not sep:
+            parser.error(f"--set {item}: expected KEY=VALUE")
+        overrides[key] = yaml.safe_load(value)
+    try:
+        config = load_config(args.config, overrides)
+    except ValueError as exc:
+        parser.error(f"--set: {exc}")
     print(f"best model: {train(config, args.train, args.val, args.out)}")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ddpmss.checkpoints import HPARAMS_DIR, instantiate, render_hparams, save_model_dir
+from ddpmss.checkpoints import HPARAMS_DIR, architecture_values, instantiate, model_hparams, save_model_dir
 from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
 from ddpmss.training.loop import (
@@ -32,18 +32,6 @@ from ddpmss.training.loop import (
     seed_everything,
     training_cli,
     warm_start,
-)
-
-ARCH_KEYS = (
-    "sample_rate",
-    "enc_channels",
-    "enc_kernel",
-    "n_layers",
-    "d_model",
-    "n_heads",
-    "d_ffn",
-    "chunk_size",
-    "dual_blocks",
 )
 
 
@@ -89,7 +77,7 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     """Run (or resume) training; returns the folder of the best model."""
     seed_everything(config["seed"])
     torch.set_num_threads(config["threads"])
-    text = render_hparams("sepformer", **{k: config[k] for k in ARCH_KEYS})
+    text = model_hparams("sepformer", architecture_values("sepformer", config))
     hparams = instantiate(text)
     if config.get("init"):
         warm_start(hparams, config["init"])

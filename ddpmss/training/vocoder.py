@@ -16,21 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddpmss.checkpoints import HPARAMS_DIR, instantiate, render_hparams, save_model_dir
+from ddpmss.checkpoints import HPARAMS_DIR, architecture_values, instantiate, model_hparams, save_model_dir
 from ddpmss.metrics import stoi_score
 from ddpmss.training.loop import fit, random_segments, read_clean_list, seed_everything, training_cli, warm_start
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig
-
-ARCH_KEYS = (
-    "sample_rate",
-    "residual_layers",
-    "residual_channels",
-    "dilation_cycle_length",
-    "spec_n_fft",
-    "spec_win_length",
-    "spec_n_mels",
-    "spec_f_max",
-)
 
 
 @torch.inference_mode()
@@ -51,7 +40,7 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     """Run (or resume) training; returns the folder of the best model."""
     seed_everything(config["seed"])
     torch.set_num_threads(config["threads"])
-    text = render_hparams("diffwave", **{k: config[k] for k in ARCH_KEYS})
+    text = model_hparams("diffwave", architecture_values("diffwave", config))
     hparams = instantiate(text)
     if config.get("init"):
         warm_start(hparams, config["init"])

@@ -16,7 +16,7 @@ from ddpmss.checkpoints import (
     TINY_DIFFWAVE,
     TINY_SEPFORMER,
     instantiate,
-    render_hparams,
+    model_hparams,
     write_random_model,
 )
 from ddpmss.training import sepformer as train_sepformer
@@ -95,7 +95,7 @@ def test_training_caches_logs_and_resumes_exactly(tmp_path: Path, tiny_separator
 def test_warm_start_loads_a_saved_model_folder(tmp_path: Path) -> None:
     saved = write_random_model(tmp_path / "sepformer", "sepformer", seed=1, **TINY_SEPFORMER)
     torch.manual_seed(2)
-    fresh = instantiate(render_hparams("sepformer", **TINY_SEPFORMER))
+    fresh = instantiate(model_hparams("sepformer", TINY_SEPFORMER))
     before = {k: v.clone() for k, v in fresh["MaskNet"].state_dict().items()}
     warm_start(fresh, saved)
     after = fresh["MaskNet"].state_dict()
@@ -218,7 +218,7 @@ def test_training_cli_overrides_any_config_key_and_refuses_unknown_ones(tmp_path
     assert (seen["lr"], seen["lr_gamma"], seen["val_items"]) == (0.001, 0.9995, 7)
     with pytest.raises(SystemExit):
         training_cli("doc", config, fake_train, [*common, "--set", "no_such_key=1"])
-    assert "--set no_such_key=1: expected KEY=VALUE with KEY one of the config's keys" in capsys.readouterr().err
+    assert "--set: " in (err := capsys.readouterr().err) and "Override 'no_such_key' not found in" in err
 
 
 def _fit_line(out: Path, steps: int, ema_decay: float) -> tuple[torch.nn.Module, list[dict]]:
