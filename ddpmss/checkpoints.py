@@ -58,20 +58,3 @@ def write_random_model(folder: str | Path, kind: str, seed: int = 0, **values: o
     torch.manual_seed(seed)
     text = model_hparams(kind, values)
     return save_model_dir(folder, text, instantiate(text))
-
-
-# The templates' defaults are the full-size public architectures; these are tiny ones for tests.
-TINY_SEPFORMER = dict(
-    enc_channels=16, enc_kernel=16, n_layers=1, d_model=16, n_heads=2, d_ffn=32, chunk_size=50, dual_blocks=1
-)
-TINY_DIFFWAVE = dict(
-    sample_rate=16000,
-    residual_layers=2,
-    residual_channels=8,
-    dilation_cycle_length=2,
-    spec_n_mels=20,
-    spec_n_fft=512,
-    spec_win_length=512,
-    spec_f_max=8000.0,
-)
-TINY_FUSION = dict(channels=4, layers=3)

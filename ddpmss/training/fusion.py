@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ddpmss.checkpoints import architecture_values, instantiate, model_hparams, save_model_dir
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
+from ddpmss.files import atomic_path
 from ddpmss.metrics import match_permutation, pesq_score, si_sdr, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.training.loop import fit, neg_si_sdr, random_segments, read_wav, seed_everything
@@ -69,9 +70,8 @@ def _compute_example(entry: MixtureEntry, separator: Separator, sr: int, path: P
     d = result.outputs["sepformer_diffwave"]
     perm = list(match_permutation(s, refs))
     example = np.stack([s[perm], d[perm], np.stack([mixture, mixture]), refs]).astype(np.float32)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, example)
-    tmp.replace(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, example)
 
 
 @torch.inference_mode()

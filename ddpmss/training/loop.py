@@ -20,6 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ddpmss.audio import resample
+from ddpmss.files import atomic_path
 
 
 def seed_everything(seed: int) -> None:
@@ -175,10 +176,8 @@ class Checkpoint:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "extra": extra or {},
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.path)
+        with atomic_path(self.path) as tmp:
+            torch.save(state, tmp)
 
     def restore(
         self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object, rng: np.random.Generator

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from ddpmss.checkpoints import TINY_SEPFORMER, write_random_model
+from ddpmss.checkpoints import write_random_model
 from ddpmss.models import ModelError, resolve_sources
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE
+from tests.support.tiny_models import TINY_SEPFORMER
 
 
 def test_all_three_pipelines(tiny_separator: Separator, speechlike) -> None:

@@ -13,8 +13,6 @@ import torch
 
 from ddpmss.checkpoints import (
     HPARAMS_DIR,
-    TINY_DIFFWAVE,
-    TINY_SEPFORMER,
     instantiate,
     model_hparams,
     write_random_model,
@@ -32,6 +30,7 @@ from ddpmss.training.loop import (
     warm_start,
 )
 from tests.support.paths import ROOT
+from tests.support.tiny_models import TINY_DIFFWAVE, TINY_SEPFORMER
 
 CONFIG = ROOT / "ddpmss" / "hparams" / "train_fusion.yaml"
 
