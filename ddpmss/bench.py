@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -265,4 +264,4 @@ def run_benchmark(
 
 
 def _with(settings: Settings, **changes: object) -> Settings:
-    return replace(settings, **changes)
+    return settings.model_copy(update=changes)

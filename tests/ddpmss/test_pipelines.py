@@ -127,4 +127,4 @@ def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings.from_env().resolved_precision() == "fp32"
     cpu_flags = open("/proc/cpuinfo").read()
     native = "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
-    assert Settings(device="cpu").resolved_precision() == ("bf16" if native else "fp32")
+    assert Settings(device="cpu", precision="auto").resolved_precision() == ("bf16" if native else "fp32")
