@@ -117,3 +117,4 @@ def test_bad_input_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+    assert "bad.wav" in proc.stderr  # the sentence names the file
