@@ -3,7 +3,7 @@
 The sampler is our own (not `DiffWaveDiffusion.inference`) because the stock loop recomputes, at each
 of the 6 steps, work that does not depend on the step: the mel upsampler, every residual layer's
 conditioner projection and the step embeddings. Here they are computed once per call. With the same
-noise the fp32 result equals the stock one (tests/test_vocoder.py checks it).
+noise the fp32 result equals the stock one (tests/ddpmss/test_vocoder.py checks it).
 """
 
 from __future__ import annotations

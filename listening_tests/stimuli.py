@@ -30,7 +30,6 @@ from tqdm import tqdm
 
 from ddpmss.audio import PEAK_LIMIT, fit_length, load_audio, resample, write_audio
 from ddpmss.corpus.librimix import MixtureEntry
-from ddpmss.corpus.voices import synthesize
 from ddpmss.metrics import METRIC_NAMES, match_permutation, metrics_pool, score
 from listening_tests.study import (
     ACR_LABELS,
@@ -169,6 +168,8 @@ def normalise_loudness(x: np.ndarray, sr: int, target_lufs: float) -> tuple[np.n
 
 def speak(text: str, sr: int, voice: str) -> np.ndarray:
     """Synthesise `text` offline with a voice of ddpmss.corpus.voices, at `sr`."""
+    from ddpmss.corpus.voices import synthesize  # only studies with traps need the TTS engines
+
     try:
         return synthesize(text, voice, sr)
     except (ValueError, RuntimeError, OSError) as exc:

@@ -100,6 +100,7 @@ def test_offline_models_separate_a_committed_example_as_the_model_card_says(tmp_
         assert _differ(outputs[PIPELINES[p]], outputs[PIPELINES[q]])
 
 
+@pytest.mark.slow
 def test_score_prints_one_json_object(tmp_path: Path, speechlike) -> None:
     a, b, sr = speechlike
     sf.write(tmp_path / "ref.wav", a, sr)

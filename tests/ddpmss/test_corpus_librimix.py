@@ -14,9 +14,9 @@ from ddpmss.corpus.librimix import read_mixture_list
 from tests.support.paths import ROOT
 
 
-def test_reading_mixture_lists_loads_no_corpus_generator():
+def test_reading_mixture_lists_and_the_runtime_load_no_corpus_generator():
     code = (
-        "import sys, ddpmss.corpus.librimix; "
+        "import sys, ddpmss.corpus.librimix, ddpmss.pipelines, ddpmss.evaluate; "
         "print(sorted(m for m in sys.modules if m.startswith('ddpmss.corpus.') and m != 'ddpmss.corpus.librimix'))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -20,6 +20,7 @@ from tests.support.paths import ROOT
 EXAMPLES = ROOT / "examples"
 
 
+@pytest.mark.slow
 def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_path: Path, tiny_models: Path) -> None:
     clean = tmp_path / "clean.csv"  # grouped by voice, as the corpus's lists are
     clean.write_text(
@@ -73,6 +74,7 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
     assert low <= report["vocoder_resynthesis"]["stoi"] <= high and report["vocoder_resynthesis"]["seed"] == 0
 
 
+@pytest.mark.slow
 def test_schedule_search_ranks_the_candidates_on_the_same_noise(tmp_path: Path, tiny_models: Path) -> None:
     clean = tmp_path / "clean.csv"
     clean.write_text(f"path,voice\n{EXAMPLES / 'tts_unseen_voices_1'}/s1.wav,a\n")
