@@ -16,8 +16,8 @@ from ddpmss.metrics import si_sdr, stoi_score
 from tests.support.paths import ROOT
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "ddpmss", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
     )
@@ -119,3 +119,12 @@ def test_bad_input_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "bad.wav" in proc.stderr  # the sentence names the file
+
+
+def test_invalid_environment_variable_is_one_sentence_naming_it(tmp_path: Path) -> None:
+    mixture = ROOT / "examples" / "real_16k" / "mix.wav"
+    proc = run("separate", str(mixture), "--out", str(tmp_path / "o"), DDPMSS_THREADS="several")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: The environment variable DDPMSS_THREADS has the value 'several'")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # stopped before separating anything
