@@ -20,6 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ddpmss.audio import resample
+from ddpmss.checkpoints import architecture_values, instantiate, model_hparams
 from ddpmss.files import atomic_path
 
 
@@ -52,6 +53,18 @@ def warm_start(hparams: dict, folder: str | Path) -> None:
     objects, to continue training a shipped model with a new schedule."""
     for name, module in hparams["pretrainer"].loadables.items():
         module.load_state_dict(torch.load(Path(folder) / f"{name}.ckpt", map_location="cpu", weights_only=True))
+
+
+def start_run(kind: str, config: dict) -> tuple[str, dict, str]:
+    """Seed, set the threads and build model `kind` from the config's architecture values, warm-started
+    from `config["init"]` when given. Returns (hyperparams text to save, its objects, device)."""
+    seed_everything(config["seed"])
+    torch.set_num_threads(config["threads"])
+    text = model_hparams(kind, architecture_values(kind, config))
+    hparams = instantiate(text)
+    if config.get("init"):
+        warm_start(hparams, config["init"])
+    return text, hparams, config.get("device") or "cpu"
 
 
 def neg_si_sdr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ddpmss.checkpoints import HPARAMS_DIR, architecture_values, instantiate, model_hparams, save_model_dir
+from ddpmss.checkpoints import HPARAMS_DIR, save_model_dir
 from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
 from ddpmss.training.loop import (
@@ -29,9 +29,8 @@ from ddpmss.training.loop import (
     random_segments,
     read_clean_list,
     read_wav,
-    seed_everything,
+    start_run,
     training_cli,
-    warm_start,
 )
 
 
@@ -75,13 +74,7 @@ def evaluate(model: SepFormer, items: list[np.ndarray], device: str = "cpu") -> 
 
 def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     """Run (or resume) training; returns the folder of the best model."""
-    seed_everything(config["seed"])
-    torch.set_num_threads(config["threads"])
-    text = model_hparams("sepformer", architecture_values("sepformer", config))
-    hparams = instantiate(text)
-    if config.get("init"):
-        warm_start(hparams, config["init"])
-    device = config.get("device") or "cpu"
+    text, hparams, device = start_run("sepformer", config)
     model = SepFormer(hparams).to(device)
     sr = config["sample_rate"]
     val_items = load_split(val_csv, sr, config["val_items"])

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddpmss.checkpoints import HPARAMS_DIR, architecture_values, instantiate, model_hparams, save_model_dir
+from ddpmss.checkpoints import HPARAMS_DIR, save_model_dir
 from ddpmss.metrics import stoi_score
-from ddpmss.training.loop import fit, random_segments, read_clean_list, seed_everything, training_cli, warm_start
+from ddpmss.training.loop import fit, random_segments, read_clean_list, start_run, training_cli
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig
 
 
@@ -38,13 +38,7 @@ def evaluate(hparams: dict, mel_config: MelConfig, items: list[np.ndarray], devi
 
 def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     """Run (or resume) training; returns the folder of the best model."""
-    seed_everything(config["seed"])
-    torch.set_num_threads(config["threads"])
-    text = model_hparams("diffwave", architecture_values("diffwave", config))
-    hparams = instantiate(text)
-    if config.get("init"):
-        warm_start(hparams, config["init"])
-    device = config.get("device") or "cpu"
+    text, hparams, device = start_run("diffwave", config)
     model, diffusion = hparams["diffwave"].to(device), hparams["diffusion"].to(device)
     mel_config = MelConfig.from_hparams(hparams)
     sr, hop = config["sample_rate"], mel_config.hop_length
