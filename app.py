@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int | None:
     """Load settings, study and store, print what is served, start the models loading and launch."""
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -42,9 +42,14 @@ def main(argv: list[str] | None = None) -> None:
     from app.results import admin_access
     from app.services import models_line, open_services, prepare_stimuli, study_line
     from app.ui import build_app, launch_options
+    from ddpmss.settings import SettingsError
     from listening_tests.settings import LabSettings
 
-    settings = LabSettings.from_env(**vars(args))
+    try:
+        settings = LabSettings.from_env(**vars(args))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     services = open_services(settings, RUNTIME_DIR)
     print(study_line(services), flush=True)
     print(models_line(settings), flush=True)

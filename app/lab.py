@@ -21,7 +21,7 @@ import gradio as gr
 from app import messages
 from app.services import Services
 from ddpmss.audio import AudioError, load_audio, write_audio
-from ddpmss.data import MixtureEntry, read_mixture_list
+from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.metrics import match_permutation, score
 from ddpmss.models import ModelError
 from ddpmss.plots import spectrogram_png

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ddpmss.audio import AudioError, load_audio, write_audio
+from ddpmss.checkpoints import HPARAMS_DIR
 from ddpmss.models import ModelError
 from ddpmss.settings import PIPELINES, Settings
 
@@ -92,8 +93,8 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 def cmd_train_fusion(args: argparse.Namespace) -> None:
     from ddpmss.pipelines import Separator
-    from ddpmss.train_fusion import train_fusion
-    from ddpmss.training import load_config
+    from ddpmss.training.fusion import train_fusion
+    from ddpmss.training.loop import load_config
 
     overrides = {
         "steps": args.steps,
@@ -148,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="LibriMix CSV or folder with mix/ s1/ s2/")
     p.add_argument("--val", required=True, help="LibriMix CSV or folder with mix/ s1/ s2/")
     p.add_argument("--out", required=True)
-    p.add_argument("--config", default=str(Path(__file__).parent / "hparams" / "train_fusion.yaml"))
+    p.add_argument("--config", default=str(HPARAMS_DIR / "train_fusion.yaml"))
     for flag, kind in (
         ("--steps", int),
         ("--batch-size", int),

@@ -5,8 +5,6 @@ Every problem with an input file becomes one `AudioError` carrying a sentence a 
 
 from __future__ import annotations
 
-import io
-import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,6 +12,8 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+
+from ddpmss.files import atomic_path
 
 PEAK_LIMIT = 0.99  # written audio never exceeds this (|x| <= 0.99 leaves room for PCM rounding)
 SILENCE_RMS = 1e-5  # below this (after removing DC) a file holds no usable sound
@@ -106,20 +106,9 @@ def write_audio(path: str | Path, x: np.ndarray, sr: int) -> float:
     if x.ndim > 1:
         x = x.reshape(-1) if 1 in x.shape else x.T
     safe, gain_db = peak_safe(x)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    sf.write(tmp, safe, sr, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, safe, sr, subtype="PCM_16", format="WAV")
     return gain_db
-
-
-def to_wav_bytes(x: np.ndarray, sr: int) -> bytes:
-    """Encode audio as 16-bit WAV bytes (same no-clip rule as write_audio)."""
-    safe, _ = peak_safe(np.asarray(x, dtype=np.float32))
-    buf = io.BytesIO()
-    sf.write(buf, safe, sr, subtype="PCM_16", format="WAV")
-    return buf.getvalue()
 
 
 def _name(source: str | Path | BinaryIO) -> str:

@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ import torch
 
 from ddpmss.audio import load_audio, resample
 from ddpmss.checkpoints import write_random_model
-from ddpmss.data import read_mixture_list
+from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import score_many, si_sdr
 from ddpmss.pipelines import Separator
 from ddpmss.settings import EXAMPLES_DIR, OFFLINE_MODELS_DIR, Settings
@@ -265,4 +264,4 @@ def run_benchmark(
 
 
 def _with(settings: Settings, **changes: object) -> Settings:
-    return replace(settings, **changes)
+    return settings.model_copy(update=changes)

@@ -1,4 +1,8 @@
-"""Build models from the hparams templates and save them in the SpeechBrain layout.
+"""Build models from the architecture hyperparams YAML and save them in the SpeechBrain layout.
+
+`hparams/<kind>.yaml` (sepformer, diffwave, fusion) is an inference hyperparams file whose top-level
+values are the architecture's knobs; a training config (`hparams/train_*.yaml`, also hyperparams YAML)
+sets them through hyperpyyaml's overrides, as SpeechBrain recipes do.
 
 A saved model folder is `hyperparams.yaml` + one `<loadable>.ckpt` per loadable, exactly what
 `from_hparams(source=folder)` reads: the public checkpoints, our offline models and the tiny test
@@ -7,30 +11,30 @@ models all go through the same loading code.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from hyperpyyaml import load_hyperpyyaml
+from hyperpyyaml import load_hyperpyyaml, resolve_references
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, TaggedScalar
 
 HPARAMS_DIR = Path(__file__).resolve().parent / "hparams"
 
 
-def render_hparams(kind: str, **values: object) -> str:
-    """The template `hparams/<kind>.yaml` with top-level scalar values replaced."""
-    text = (HPARAMS_DIR / f"{kind}.yaml").read_text()
-    for key, value in values.items():
-        pattern = re.compile(rf"^{re.escape(key)}: .*$", re.MULTILINE)
-        if not pattern.search(text):
-            raise KeyError(f"hparams/{kind}.yaml has no top-level key '{key}'")
-        text = pattern.sub(f"{key}: {_yaml_scalar(value)}", text)
-    return text
+def model_hparams(kind: str, overrides: Mapping[str, object] | None = None) -> str:
+    """`hparams/<kind>.yaml` with `overrides` of its top-level values applied and references resolved by
+    hyperpyyaml: the text a saved model folder carries. KeyError naming the keys when one is unknown."""
+    template = (HPARAMS_DIR / f"{kind}.yaml").read_text()
+    return resolve_references(template, dict(overrides or {}), overrides_must_match=True).getvalue()
 
 
-def _yaml_scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return str(value)
+def architecture_values(kind: str, config: Mapping[str, object]) -> dict[str, object]:
+    """The values of a training `config` that `hparams/<kind>.yaml` declares as top-level knobs (plain
+    values, not objects); the rest of the config are training settings."""
+    template = YAML().load((HPARAMS_DIR / f"{kind}.yaml").read_text())
+    knobs = [key for key, value in template.items() if not isinstance(value, (CommentedMap, TaggedScalar))]
+    return {key: config[key] for key in knobs if key in config}
 
 
 def instantiate(hparams_text: str) -> dict:
@@ -52,22 +56,5 @@ def save_model_dir(folder: str | Path, hparams_text: str, hparams: dict) -> Path
 def write_random_model(folder: str | Path, kind: str, seed: int = 0, **values: object) -> Path:
     """A model folder with random weights (for tests and timing with the real architectures)."""
     torch.manual_seed(seed)
-    text = render_hparams(kind, **values)
+    text = model_hparams(kind, values)
     return save_model_dir(folder, text, instantiate(text))
-
-
-# The templates' defaults are the full-size public architectures; these are tiny ones for tests.
-TINY_SEPFORMER = dict(
-    enc_channels=16, enc_kernel=16, n_layers=1, d_model=16, n_heads=2, d_ffn=32, chunk_size=50, dual_blocks=1
-)
-TINY_DIFFWAVE = dict(
-    sample_rate=16000,
-    residual_layers=2,
-    residual_channels=8,
-    dilation_cycle_length=2,
-    spec_n_mels=20,
-    spec_n_fft=512,
-    spec_win_length=512,
-    spec_f_max=8000.0,
-)
-TINY_FUSION = dict(channels=4, layers=3)

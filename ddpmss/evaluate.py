@@ -23,11 +23,11 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
-from ddpmss.data import read_mixture_list
+from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import METRIC_NAMES, match_permutation, score_many, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
-from ddpmss.training import read_wav
+from ddpmss.training.loop import read_wav
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave
 
 # re-synthesis metrics of `evaluate_vocoder(..., all_metrics=True)`: SI-SDR means nothing for a

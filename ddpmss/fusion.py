@@ -1,6 +1,6 @@
 """Fusion of the SepFormer estimate S and the diffusion estimate D (pipeline 3).
 
-Design (lessons from the original fusion and from Separate-And-Diffuse, DESIGN.md section 3):
+Design (lessons from the original fusion and from Separate-And-Diffuse, docs/pipelines.md):
 - D is time-aligned to S first (the vocoder shifts its output by 8-13 ms), by an envelope
   cross-correlation lag search of +-`max_lag_ms`: D keeps no waveform phase, so the waveform
   correlation peak is too weak to trust, while its amplitude envelope follows S.

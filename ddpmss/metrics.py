@@ -56,7 +56,7 @@ def match_permutation(estimates: np.ndarray, references: np.ndarray) -> tuple[in
     """Order of estimates that maximises the summed SI-SDR against the references.
 
     Returns `perm` such that estimates[perm[i]] belongs to references[i]. Chosen by SI-SDR only:
-    PESQ can prefer the wrong talker (see shared/data/ddpm-ss-samples/README.md).
+    PESQ can prefer the wrong talker (see tests/data/ddpm-ss-samples/README.md).
     """
     n = len(references)
     scores = np.array([[si_sdr(e, r) for r in references] for e in estimates])

@@ -1,4 +1,5 @@
-"""One settings object for the separation package, read from environment variables and CLI flags.
+"""One settings object for the separation package, read by pydantic-settings from `DDPMSS_<FIELD>`
+environment variables and CLI flags (flags win).
 
 `listening_tests.settings.LabSettings` extends it with the study, storage and web-app fields, so
 the whole project is configured by one object.
@@ -6,10 +7,10 @@ the whole project is configured by one object.
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -22,9 +23,14 @@ HUB_DIFFWAVE = "speechbrain/tts-diffwave-ljspeech"
 PIPELINES = ("sepformer", "sepformer_diffwave", "sepformer_diffwave_fusion")
 
 
-@dataclass
-class Settings:
-    """Separation settings. Every field has an environment variable (`DDPMSS_<FIELD>`)."""
+class SettingsError(ValueError):
+    """A setting (environment variable or flag) that cannot be used, as one sentence naming it."""
+
+
+class Settings(BaseSettings):
+    """Separation settings. Every field has an environment variable (`DDPMSS_<FIELD>`); empty ones are ignored."""
+
+    model_config = SettingsConfigDict(env_prefix="DDPMSS_", env_ignore_empty=True, populate_by_name=True)
 
     models: str = "auto"  # auto | hub | offline | PATH (a folder with sepformer/ diffwave/ fusion/)
     sepformer: str | None = None  # overrides the SepFormer source (hub id or local folder)
@@ -38,22 +44,21 @@ class Settings:
     min_seconds: float = 0.1  # shortest mixture accepted
     max_upload_mb: float = 100.0  # files above this size are refused before decoding
     hub_timeout_s: float = 3.0  # how long `auto` waits for the hub before going offline
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "ddpmss")
-    # the vocoder's 6-step noise schedule; None = the model's own (`ddpmss.vocoder.model_fast_schedule`)
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "ddpmss")
+    # the vocoder's 6-step noise schedule (a JSON list in DDPMSS_FAST_STEPS); None = the model's own
+    # (`ddpmss.vocoder.model_fast_schedule`)
     fast_steps: tuple[float, ...] | None = None
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
-        """Build settings from `DDPMSS_*` environment variables; explicit overrides win (CLI flags)."""
-        values: dict[str, object] = {}
-        for f in dataclasses.fields(cls):
-            if f.name == "fast_steps":
-                continue
-            raw = os.environ.get(f"{_prefix(cls, f.name)}{f.name.upper()}")
-            if raw is not None and raw != "":
-                values[f.name] = _coerce(f, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    def from_env(cls, **flags: object) -> Settings:
+        """Build settings from the environment; flags that are not None win (CLI flags).
+
+        SettingsError in one sentence naming the variable or flag when a value is invalid."""
+        given = {name: value for name, value in flags.items() if value is not None}
+        try:
+            return cls(**given)
+        except ValidationError as exc:
+            raise SettingsError(_sentence(cls, exc.errors()[0], given)) from None
 
     def resolved_device(self) -> str:
         """The torch device string to run on."""
@@ -66,7 +71,7 @@ class Settings:
     def resolved_precision(self) -> str:
         """The vocoder's precision: `auto` is bf16 on hardware with native bf16 arithmetic (CUDA GPUs
         that support it, CPUs with AVX512-BF16 or AMX), else fp32. bf16 stays within 25 dB SI-SDR of
-        fp32 with the same noise (tests/test_vocoder.py; `python -m ddpmss bench` measures it);
+        fp32 with the same noise (tests/ddpmss/test_vocoder.py; `python -m ddpmss bench` measures it);
         `fp32` is exact against the stock sampler."""
         if self.precision != "auto":
             return self.precision
@@ -77,23 +82,21 @@ class Settings:
         return "bf16" if _cpu_has_native_bf16() else "fp32"
 
 
-def _prefix(cls: type, name: str) -> str:
-    # Fields declared on Settings use DDPMSS_; fields of subclasses use their own prefix.
-    owner = next(c for c in cls.__mro__ if name in getattr(c, "__annotations__", {}))
-    return getattr(owner, "ENV_PREFIX", "DDPMSS_")
+def _env_name(cls: type[Settings], name: str) -> str:
+    """The environment variable of field `name` (its alias, else the class's prefix + NAME)."""
+    field = cls.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else f"{cls.model_config['env_prefix']}{name.upper()}"
 
 
-def _coerce(f: dataclasses.Field, raw: str) -> object:
-    kind = str(f.type)
-    if "bool" in kind:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if kind.startswith("int"):
-        return int(raw)
-    if kind.startswith("float"):
-        return float(raw)
-    if "Path" in kind:
-        return Path(raw)
-    return raw
+def _sentence(cls: type[Settings], error: dict, flags: dict[str, object]) -> str:
+    """One sentence for pydantic's first validation error."""
+    loc = str(error["loc"][0]) if error["loc"] else "?"
+    name = next((n for n, f in cls.model_fields.items() if loc in (n, f.validation_alias)), loc)
+    source = (
+        f"The flag --{name.replace('_', '-')}" if name in flags else f"The environment variable {_env_name(cls, name)}"
+    )
+    return f"{source} has the value {error.get('input')!r}, which is not valid: {error['msg']}."
 
 
 def _cpu_has_native_bf16() -> bool:

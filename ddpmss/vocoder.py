@@ -3,7 +3,7 @@
 The sampler is our own (not `DiffWaveDiffusion.inference`) because the stock loop recomputes, at each
 of the 6 steps, work that does not depend on the step: the mel upsampler, every residual layer's
 conditioner projection and the step embeddings. Here they are computed once per call. With the same
-noise the fp32 result equals the stock one (tests/test_vocoder.py checks it).
+noise the fp32 result equals the stock one (tests/ddpmss/test_vocoder.py checks it).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ LJSPEECH_MEL = {
 
 # The 6-step fast noise schedule of the DiffWave paper (Kong et al. 2021, set by hand) for its T=50
 # models, with which the public checkpoint is sampled. A model may name its own, chosen for it by
-# `python -m ddpmss.schedule_search`, as `fast_schedule` in its hyperparams.yaml.
+# `python -m ddpmss.training.schedule_search`, as `fast_schedule` in its hyperparams.yaml.
 PAPER_FAST_SCHEDULE = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)
 
 

@@ -17,7 +17,7 @@ class CliError(Exception):
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    from ddpmss.data import read_mixture_list
+    from ddpmss.corpus.librimix import read_mixture_list
     from listening_tests.stimuli.build import build_stimuli
 
     config, out = BuildConfig(), args.out

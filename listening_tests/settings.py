@@ -7,8 +7,9 @@ Environment variables: `LAB_<FIELD>` for the fields below (e.g. LAB_PORT, LAB_AD
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import Field, model_validator
 
 from ddpmss.settings import PROJECT_DIR, Settings
 
@@ -23,24 +24,32 @@ def _default_data_dir() -> Path:
     return PROJECT_DIR / "data"
 
 
-@dataclass
+def _lab(name: str) -> str:
+    """The environment variable of a lab field: LAB_<FIELD>."""
+    return f"LAB_{name.upper()}"
+
+
 class LabSettings(Settings):
     """All settings of the listening lab (one object for `ddpmss`, `listening_tests` and `app`)."""
 
-    ENV_PREFIX = "LAB_"
+    study: Path = Field(EXAMPLE_STUDY, validation_alias=_lab("study"))
+    # default: ./data, or /data on Spaces with persistent storage
+    data_dir: Path | None = Field(None, validation_alias=_lab("data_dir"))
+    # default: SQLite file in data_dir; postgresql://... for replicas
+    db_url: str | None = Field(None, validation_alias=_lab("db_url"))
+    host: str = Field("127.0.0.1", validation_alias=_lab("host"))
+    port: int = Field(7860, validation_alias=_lab("port"))
+    admin_password: str | None = Field(None, validation_alias=_lab("admin_password"))
+    # comma-separated HF user names allowed to see results on Spaces
+    admin_users: str | None = Field(None, validation_alias=_lab("admin_users"))
+    # private dataset repo that receives ratings (needs HF_TOKEN)
+    hf_dataset: str | None = Field(None, validation_alias=_lab("hf_dataset"))
 
-    study: Path = EXAMPLE_STUDY
-    data_dir: Path | None = None  # default: ./data, or /data on Spaces with persistent storage
-    db_url: str | None = None  # default: SQLite file in data_dir; postgresql://... for replicas
-    host: str = "127.0.0.1"
-    port: int = 7860
-    admin_password: str | None = None
-    admin_users: str | None = None  # comma-separated HF user names allowed to see results on Spaces
-    hf_dataset: str | None = None  # private dataset repo that receives ratings (needs HF_TOKEN)
-
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _default_storage(self) -> LabSettings:
+        """Fill in the data folder and the SQLite URL inside it when they are not given."""
         if self.data_dir is None:
             self.data_dir = _default_data_dir()
-        self.data_dir = Path(self.data_dir)
         if self.db_url is None:
             self.db_url = f"sqlite:///{self.data_dir / 'ratings.sqlite'}"
+        return self

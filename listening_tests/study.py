@@ -81,7 +81,7 @@ class BuildConfig:
     trap_clips: int = 5
     gold_clips: int = 2
     with_dnsmos: bool = True
-    voice: str = "espeak-us-f2"  # ddpmss.data voice of the spoken trapping message
+    voice: str = "espeak-us-f2"  # ddpmss.corpus.voices voice of the spoken trapping message
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that shape the stimuli (a resumed build must use the same)."""

@@ -15,13 +15,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder (sepformer/ diffwave/ fusion/) with tiny random-weight models."""
-    from ddpmss.checkpoints import TINY_DIFFWAVE, TINY_FUSION, TINY_SEPFORMER, write_random_model
+    from tests.support.tiny_models import write_tiny_models
 
-    root = tmp_path_factory.mktemp("tiny-models")
-    write_random_model(root / "sepformer", "sepformer", **TINY_SEPFORMER)
-    write_random_model(root / "diffwave", "diffwave", **TINY_DIFFWAVE)
-    write_random_model(root / "fusion", "fusion", **TINY_FUSION)
-    return root
+    return write_tiny_models(tmp_path_factory.mktemp("tiny-models"))
 
 
 @pytest.fixture(scope="session")

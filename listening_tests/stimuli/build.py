@@ -25,7 +25,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from ddpmss.audio import fit_length, load_audio, resample, write_audio
-from ddpmss.data import MixtureEntry
+from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.files import atomic_path, write_csv
 from ddpmss.metrics import METRIC_NAMES, match_permutation, metrics_pool, score
 from listening_tests.conditions import REFERENCE
@@ -109,8 +109,6 @@ def build_stimuli(
 
 def build_study_stimuli(study: Any, separator: Any, *, workers: int = 2, progress: bool = True) -> StimulusSet:
     """Build (or finish) the stimuli a study's `build` section describes, into the study's stimulus folder."""
-    from ddpmss.data import read_mixture_list
-
     if study.build is None or study.build.mixtures is None:
         raise BuildError(f"The study '{study.id}' has no stimuli.build section naming its mixtures.")
     entries = read_mixture_list(study.build.mixtures)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ddpmss.data import MixtureEntry, synthesize
+from ddpmss.corpus.librimix import MixtureEntry
 from listening_tests.protocols import ACR_LABELS
 from listening_tests.stimuli.anchors import lowpass
 from listening_tests.stimuli.loudness import apply_fades
@@ -38,7 +38,9 @@ class Control:
 
 
 def speak(text: str, sr: int, voice: str) -> np.ndarray:
-    """Synthesise `text` offline with one of ddpmss.data's voices, at `sr`."""
+    """Synthesise `text` offline with one of ddpmss.corpus's TTS voices, at `sr`."""
+    from ddpmss.corpus.voices import synthesize  # the TTS catalogue loads only when a trap is spoken
+
     try:
         return synthesize(text, voice, sr)
     except (ValueError, RuntimeError, OSError) as exc:

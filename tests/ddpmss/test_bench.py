@@ -7,9 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ddpmss.bench import bench_metrics, bench_models
+from ddpmss.bench import _pair, bench_metrics, bench_models, synthetic_mixture
+from ddpmss.metrics import score_many
+
+
+def test_pair_reports_speedup_and_real_time_factors() -> None:
+    assert _pair(3.0, 1.5, seconds=2) == {
+        "stock_s": 3.0,
+        "ours_s": 1.5,
+        "speedup": 2.0,
+        "stock_rtf": 1.5,
+        "ours_rtf": 0.75,
+    }
 
 
 @pytest.mark.slow
@@ -17,18 +29,29 @@ def test_bench_models_reports_stock_and_ours(tiny_settings) -> None:
     result = bench_models("tiny", tiny_settings, runs=1, durations=(1,))
     entry = result["1s"]
     for key in ("all_three", "sepformer", "vocoder"):
-        pair = entry[key]
-        assert pair["stock_s"] > 0 and pair["ours_s"] > 0
-        assert pair["speedup"] == pytest.approx(pair["stock_s"] / pair["ours_s"], rel=0.05)
+        assert entry[key]["stock_s"] > 0 and entry[key]["ours_s"] > 0
+    # The stock path runs SepFormer three times and the vocoder twice: its end-to-end time covers at least
+    # twice the median SepFormer call and both vocoder calls.
+    stock = {key: entry[key]["stock_s"] for key in ("all_three", "sepformer", "vocoder")}
+    assert stock["all_three"] >= 2 * stock["sepformer"] + 2 * stock["vocoder"] - 1e-3
     assert entry["peak_rss_mib"]["ours"] > 0
     assert result["bf16_vs_fp32_si_sdr_db"] > 20
 
 
 @pytest.mark.slow
 def test_metrics_in_two_processes_match_one() -> None:
+    rng = np.random.default_rng(0)
+    ref = synthetic_mixture(1.0)
+    noise = (0.1 * np.std(ref) * rng.standard_normal(len(ref))).astype(np.float32)
+    jobs = [(ref + noise, ref, 16000, None, False), (ref + 3 * noise, ref, 16000, None, False)]
+    one, two = score_many(jobs, workers=1), score_many(jobs, workers=2)
+    assert [s["si_sdr"] for s in two] == pytest.approx([s["si_sdr"] for s in one], abs=1e-9)
+    assert [s["stoi"] for s in two] == pytest.approx([s["stoi"] for s in one], abs=1e-9)
+    # noise 20 dB and 20 - 20 log10(3) = 10.5 dB below the reference
+    assert [s["si_sdr"] for s in one] == pytest.approx([20.0, 10.46], abs=0.3)
     result = bench_metrics(n=2, seconds=1.0)
-    assert result["inline_s"] > 0 and result["workers_1_s"] > 0 and result["workers_2_s"] > 0
     assert result["stimuli"] == 2
+    assert result["inline_s"] > 0 and result["workers_1_s"] > 0 and result["workers_2_s"] > 0
 
 
 @pytest.mark.slow

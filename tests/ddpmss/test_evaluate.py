@@ -12,14 +12,21 @@ import pytest
 
 from ddpmss.evaluate import evaluate_vocoder, full_schedule_sampler
 from ddpmss.pipelines import Separator
-from ddpmss.schedule_search import candidate_schedules, search
 from ddpmss.settings import Settings
+from ddpmss.training.schedule_search import candidate_schedules, search
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE
 from tests.support.paths import ROOT
 
 EXAMPLES = ROOT / "examples"
 
 
+def _run(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m module args` on the CPU with its model cache under `tmp_path`, as a user runs it."""
+    env = {**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"}
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.mark.slow
 def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_path: Path, tiny_models: Path) -> None:
     clean = tmp_path / "clean.csv"  # grouped by voice, as the corpus's lists are
     clean.write_text(
@@ -34,26 +41,19 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
         )
     )
     out = tmp_path / "eval.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ddpmss.evaluate",
-            "--models",
-            str(tiny_models),
-            "--mixtures",
-            str(EXAMPLES / "examples.csv"),
-            "--clean",
-            str(clean),
-            "--limit",
-            "2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"},
+    proc = _run(
+        tmp_path,
+        "ddpmss.evaluate",
+        "--models",
+        str(tiny_models),
+        "--mixtures",
+        str(EXAMPLES / "examples.csv"),
+        "--clean",
+        str(clean),
+        "--limit",
+        "2",
+        "--out",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
@@ -73,26 +73,20 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
     assert low <= report["vocoder_resynthesis"]["stoi"] <= high and report["vocoder_resynthesis"]["seed"] == 0
 
 
+@pytest.mark.slow
 def test_schedule_search_ranks_the_candidates_on_the_same_noise(tmp_path: Path, tiny_models: Path) -> None:
     clean = tmp_path / "clean.csv"
     clean.write_text(f"path,voice\n{EXAMPLES / 'tts_unseen_voices_1'}/s1.wav,a\n")
     out = tmp_path / "search.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ddpmss.schedule_search",
-            "--models",
-            str(tiny_models),
-            "--clean",
-            str(clean),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"},
+    proc = _run(
+        tmp_path,
+        "ddpmss.training.schedule_search",
+        "--models",
+        str(tiny_models),
+        "--clean",
+        str(clean),
+        "--out",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr
     ranked = json.loads(out.read_text())["ranked"]

@@ -27,6 +27,7 @@ def test_shipped_weights_are_in_the_speechbrain_layout_and_within_budget() -> No
     assert (OFFLINE_MODELS_DIR / "MODEL_CARD.md").is_file()
 
 
+@pytest.mark.slow
 def test_offline_models_separate_an_example_of_unseen_voices(tmp_path) -> None:
     separator = Separator.from_settings(Settings(models="offline", device="cpu", cache_dir=tmp_path))
     assert separator.models.offline and "demo models" in separator.models.describe()

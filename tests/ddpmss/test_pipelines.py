@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from ddpmss.checkpoints import TINY_SEPFORMER, write_random_model
+from ddpmss.checkpoints import write_random_model
 from ddpmss.models import ModelError, resolve_sources
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE
+from tests.support.tiny_models import TINY_SEPFORMER
 
 
 def test_all_three_pipelines(tiny_separator: Separator, speechlike) -> None:
@@ -126,4 +127,4 @@ def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings.from_env().resolved_precision() == "fp32"
     cpu_flags = open("/proc/cpuinfo").read()
     native = "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
-    assert Settings(device="cpu").resolved_precision() == ("bf16" if native else "fp32")
+    assert Settings(device="cpu", precision="auto").resolved_precision() == ("bf16" if native else "fp32")

@@ -7,9 +7,10 @@ import torch
 from speechbrain.inference.vocoders import DiffWaveVocoder
 
 from ddpmss import vocoder as vocoder_module
-from ddpmss.checkpoints import TINY_DIFFWAVE, write_random_model
+from ddpmss.checkpoints import write_random_model
 from ddpmss.metrics import si_sdr
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig
+from tests.support.tiny_models import TINY_DIFFWAVE
 
 SCHEDULE = list(PAPER_FAST_SCHEDULE)
 

@@ -43,7 +43,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Case]]:
 @pytest.fixture(scope="module")
 def micro_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random-weight models small enough to separate 10 minutes in about a minute (8 kHz throughout)."""
-    from ddpmss.checkpoints import TINY_SEPFORMER, write_random_model
+    from ddpmss.checkpoints import write_random_model
+    from tests.support.tiny_models import TINY_SEPFORMER
 
     root = tmp_path_factory.mktemp("micro-models")
     write_random_model(root / "sepformer", "sepformer", **{**TINY_SEPFORMER, "chunk_size": 100})

@@ -1,6 +1,6 @@
 """Train the small offline SepFormer (same SpeechBrain classes and layout as the public checkpoint).
 
-    python -m ddpmss.train_sepformer --config ddpmss/hparams/train_sepformer_small.yaml \
+    python -m ddpmss.training.sepformer --config ddpmss/hparams/train_sepformer_small.yaml \
         --train corpus/wav8k/min/metadata/mixture_train_mix_clean.csv \
         --val corpus/wav8k/min/metadata/mixture_val_mix_clean.csv --out runs/sepformer
 
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
-from ddpmss.data import read_mixture_list
+from ddpmss.checkpoints import HPARAMS_DIR, save_model_dir
+from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
-from ddpmss.training import (
+from ddpmss.training.loop import (
     dynamic_mixtures,
     fit,
     is_clean_list,
@@ -29,21 +29,8 @@ from ddpmss.training import (
     random_segments,
     read_clean_list,
     read_wav,
-    seed_everything,
+    start_run,
     training_cli,
-    warm_start,
-)
-
-ARCH_KEYS = (
-    "sample_rate",
-    "enc_channels",
-    "enc_kernel",
-    "n_layers",
-    "d_model",
-    "n_heads",
-    "d_ffn",
-    "chunk_size",
-    "dual_blocks",
 )
 
 
@@ -87,13 +74,7 @@ def evaluate(model: SepFormer, items: list[np.ndarray], device: str = "cpu") -> 
 
 def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     """Run (or resume) training; returns the folder of the best model."""
-    seed_everything(config["seed"])
-    torch.set_num_threads(config["threads"])
-    text = render_hparams("sepformer", **{k: config[k] for k in ARCH_KEYS})
-    hparams = instantiate(text)
-    if config.get("init"):
-        warm_start(hparams, config["init"])
-    device = config.get("device") or "cpu"
+    text, hparams, device = start_run("sepformer", config)
     model = SepFormer(hparams).to(device)
     sr = config["sample_rate"]
     val_items = load_split(val_csv, sr, config["val_items"])
@@ -126,4 +107,4 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
 
 
 if __name__ == "__main__":
-    training_cli(__doc__, Path(__file__).parent / "hparams" / "train_sepformer_small.yaml", train)
+    training_cli(__doc__, HPARAMS_DIR / "train_sepformer_small.yaml", train)

@@ -1,6 +1,6 @@
 """Train the small offline DiffWave vocoder (SpeechBrain's DiffWave classes, public checkpoint layout).
 
-    python -m ddpmss.train_vocoder --config ddpmss/hparams/train_diffwave_small.yaml \
+    python -m ddpmss.training.vocoder --config ddpmss/hparams/train_diffwave_small.yaml \
         --train corpus/utterances/clean_train.csv --val corpus/utterances/clean_val.csv \
         --out runs/diffwave
 
@@ -16,27 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
+from ddpmss.checkpoints import HPARAMS_DIR, save_model_dir
 from ddpmss.metrics import stoi_score
-from ddpmss.training import fit, random_segments, read_clean_list, seed_everything, training_cli, warm_start
+from ddpmss.training.loop import fit, random_segments, read_clean_list, start_run, training_cli
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig
-
-ARCH_KEYS = (
-    "sample_rate",
-    "residual_layers",
-    "residual_channels",
-    "dilation_cycle_length",
-    "spec_n_fft",
-    "spec_win_length",
-    "spec_n_mels",
-    "spec_f_max",
-)
 
 
 @torch.inference_mode()
 def evaluate(hparams: dict, mel_config: MelConfig, items: list[np.ndarray], device: str = "cpu") -> float:
     """Mean STOI of re-synthesis with the DiffWave paper's 6-step schedule against the clean utterances
-    (a model's own schedule is chosen after training, by `python -m ddpmss.schedule_search`)."""
+    (a model's own schedule is chosen after training, by `python -m ddpmss.training.schedule_search`)."""
     sampler = FastDiffWave(hparams["diffwave"], hparams["diffusion"], list(PAPER_FAST_SCHEDULE))
     scores = []
     generator = torch.Generator(device).manual_seed(0)
@@ -49,13 +38,7 @@ def evaluate(hparams: dict, mel_config: MelConfig, items: list[np.ndarray], devi
 
 def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     """Run (or resume) training; returns the folder of the best model."""
-    seed_everything(config["seed"])
-    torch.set_num_threads(config["threads"])
-    text = render_hparams("diffwave", **{k: config[k] for k in ARCH_KEYS})
-    hparams = instantiate(text)
-    if config.get("init"):
-        warm_start(hparams, config["init"])
-    device = config.get("device") or "cpu"
+    text, hparams, device = start_run("diffwave", config)
     model, diffusion = hparams["diffwave"].to(device), hparams["diffusion"].to(device)
     mel_config = MelConfig.from_hparams(hparams)
     sr, hop = config["sample_rate"], mel_config.hop_length
@@ -91,4 +74,4 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
 
 
 if __name__ == "__main__":
-    training_cli(__doc__, Path(__file__).parent / "hparams" / "train_diffwave_small.yaml", train)
+    training_cli(__doc__, HPARAMS_DIR / "train_diffwave_small.yaml", train)

@@ -7,7 +7,7 @@ import argparse
 import csv
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,10 +15,13 @@ import numpy as np
 import soundfile as sf
 import torch
 import yaml
+from hyperpyyaml import load_hyperpyyaml
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ddpmss.audio import resample
+from ddpmss.checkpoints import architecture_values, instantiate, model_hparams
+from ddpmss.files import atomic_path
 
 
 def seed_everything(seed: int) -> None:
@@ -28,11 +31,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_config(path: str | Path, overrides: dict) -> dict:
-    """A training config (plain YAML) with command-line overrides applied (None = keep)."""
-    config = yaml.safe_load(Path(path).read_text())
-    config.update({k: v for k, v in overrides.items() if v is not None})
-    return config
+def load_config(path: str | Path, overrides: Mapping[str, object]) -> dict:
+    """A training config (hyperparams YAML) loaded by hyperpyyaml with `overrides` applied (None = keep).
+
+    ValueError in one sentence when an override names a key the config does not have."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return load_hyperpyyaml(Path(path).read_text(), given)
+    except KeyError as exc:  # hyperpyyaml: "Override 'x' not found in: [...]"
+        raise ValueError(f"{path}: {exc.args[0]}.") from None
 
 
 def read_wav(path: str | Path, sr: int) -> np.ndarray:
@@ -46,6 +53,18 @@ def warm_start(hparams: dict, folder: str | Path) -> None:
     objects, to continue training a shipped model with a new schedule."""
     for name, module in hparams["pretrainer"].loadables.items():
         module.load_state_dict(torch.load(Path(folder) / f"{name}.ckpt", map_location="cpu", weights_only=True))
+
+
+def start_run(kind: str, config: dict) -> tuple[str, dict, str]:
+    """Seed, set the threads and build model `kind` from the config's architecture values, warm-started
+    from `config["init"]` when given. Returns (hyperparams text to save, its objects, device)."""
+    seed_everything(config["seed"])
+    torch.set_num_threads(config["threads"])
+    text = model_hparams(kind, architecture_values(kind, config))
+    hparams = instantiate(text)
+    if config.get("init"):
+        warm_start(hparams, config["init"])
+    return text, hparams, config.get("device") or "cpu"
 
 
 def neg_si_sdr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -114,12 +133,12 @@ def dynamic_mixtures(
 ) -> Iterator[torch.Tensor]:
     """Endless batches of 2-speaker mixtures made on the fly from clean utterances (dynamic mixing,
     as SpeechBrain's WSJ0-2mix recipes): two different speakers, random crops of `length` samples,
-    then the corpus's LibriMix 'min' mixing (ddpmss.data.mix_pair) with a relative gain drawn from
+    then the corpus's LibriMix 'min' mixing (ddpmss.corpus.mixing.mix_pair) with a relative gain drawn from
     [-max_gain_db, max_gain_db] dB. Every batch is new, so the model never sees a mixture twice.
 
     A batch is (batch, 3, length): mixture, source 1, source 2 (zero-padded when the shorter crop ends).
     """
-    from ddpmss.data import mix_pair
+    from ddpmss.corpus.mixing import mix_pair
 
     if len(set(speakers)) < 2:
         raise ValueError("Dynamic mixing needs utterances of at least two speakers.")
@@ -170,10 +189,8 @@ class Checkpoint:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "extra": extra or {},
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.path)
+        with atomic_path(self.path) as tmp:
+            torch.save(state, tmp)
 
     def restore(
         self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object, rng: np.random.Generator
@@ -358,20 +375,15 @@ def training_cli(
         help="override any other key of the config (a YAML value), e.g. --set lr_gamma=0.9995",
     )
     args = parser.parse_args(argv)
-    overrides = {
-        "steps": args.steps,
-        "threads": args.threads,
-        "lr": args.lr,
-        "batch_size": args.batch_size,
-        "eval_every": args.eval_every,
-        "max_minutes": args.max_minutes,
-        "device": args.device,
-        "init": args.init,
-    }
-    config = load_config(args.config, overrides)
+    flags = ("steps", "threads", "lr", "batch_size", "eval_every", "max_minutes", "device", "init")
+    overrides = {key: getattr(args, key) for key in flags}
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep or key not in config:
-            parser.error(f"--set {item}: expected KEY=VALUE with KEY one of the config's keys ({', '.join(config)})")
-        config[key] = yaml.safe_load(value)
+        if not sep:
+            parser.error(f"--set {item}: expected KEY=VALUE")
+        overrides[key] = yaml.safe_load(value)
+    try:
+        config = load_config(args.config, overrides)
+    except ValueError as exc:
+        parser.error(f"--set: {exc}")
     print(f"best model: {train(config, args.train, args.val, args.out)}")

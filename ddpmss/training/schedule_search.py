@@ -1,6 +1,6 @@
 """Choose a DiffWave vocoder's 6-step fast noise schedule by grid search on validation speech.
 
-    python -m ddpmss.schedule_search --models offline \
+    python -m ddpmss.training.schedule_search --models offline \
         --clean corpus/utterances/clean_val.csv --out runs/schedule_search.json
 
 DiffWave's fast sampler (Kong et al. 2021) maps a short noise schedule onto

@@ -18,13 +18,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ddpmss.checkpoints import instantiate, render_hparams, save_model_dir
-from ddpmss.data import MixtureEntry, read_mixture_list
+from ddpmss.checkpoints import architecture_values, instantiate, model_hparams, save_model_dir
+from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
+from ddpmss.files import atomic_path
 from ddpmss.metrics import match_permutation, pesq_score, si_sdr, stoi_score
 from ddpmss.pipelines import Separator
-from ddpmss.training import fit, neg_si_sdr, random_segments, read_wav, seed_everything
-
-ARCH_KEYS = ("sample_rate", "n_fft", "hop_length", "channels", "layers", "max_lag_ms")
+from ddpmss.training.loop import fit, neg_si_sdr, random_segments, read_wav, seed_everything
 
 
 @dataclass
@@ -71,9 +70,8 @@ def _compute_example(entry: MixtureEntry, separator: Separator, sr: int, path: P
     d = result.outputs["sepformer_diffwave"]
     perm = list(match_permutation(s, refs))
     example = np.stack([s[perm], d[perm], np.stack([mixture, mixture]), refs]).astype(np.float32)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, example)
-    tmp.replace(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, example)
 
 
 @torch.inference_mode()
@@ -100,7 +98,7 @@ def validate(model: torch.nn.Module, items: list[np.ndarray], sr: int) -> dict[s
 def train_fusion(config: dict, train_set: str, val_set: str, out: Path, separator: Separator) -> Path:
     """Run (or resume) fusion training; returns the folder of the best model (SpeechBrain layout)."""
     seed_everything(config["seed"])
-    text = render_hparams("fusion", **{k: config[k] for k in ARCH_KEYS})
+    text = model_hparams("fusion", architecture_values("fusion", config))
     hparams = instantiate(text)
     model = hparams["fusion"]
     sr = config["sample_rate"]

@@ -1,0 +1,84 @@
+"""Command line for the offline corpus: `python -m ddpmss.corpus {generate,real,examples,pack}`.
+
+See docs/corpus.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ddpmss.corpus.examples import make_examples
+from ddpmss.corpus.generate import generate_corpus
+from ddpmss.corpus.pack import pack_subset
+from ddpmss.corpus.real import make_real_corpus
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`generate`, `real`, `examples` and `pack` subcommands (see docs/corpus.md)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ddpmss.corpus",
+        description="Offline speech corpus: TTS and real 2-speaker mixtures in the LibriMix layout.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    gen = commands.add_parser("generate", help="TTS corpus of 2-speaker mixtures (LibriMix layout)")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--n-train", type=int, default=3000)
+    gen.add_argument("--n-val", type=int, default=200)
+    gen.add_argument("--n-test", type=int, default=200, help="mixtures per test split")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--rates", type=int, nargs="+", default=[8000, 16000])
+    gen.add_argument("--max-seconds", type=float, default=4.0)
+    gen.add_argument("--workers", type=int, default=2, help="parallel synthesis processes")
+    real = commands.add_parser("real", help="mixtures of real recordings from Debian packages")
+    real.add_argument("--out", type=Path, required=True)
+    examples = commands.add_parser("examples", help="4 short example mixtures for the repository")
+    examples.add_argument("--out", type=Path, required=True)
+    pack = commands.add_parser("pack", help="a voice-balanced FLAC subset to train on another machine")
+    pack.add_argument("--corpus", type=Path, required=True)
+    pack.add_argument("--out", type=Path, required=True)
+    pack.add_argument("--train-per-voice", type=int, default=45)
+    pack.add_argument("--val-per-voice", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)  # resampling is light; leave the cores to the synthesizers
+    started = time.monotonic()
+    if args.command == "generate":
+        summary = generate_corpus(
+            args.out,
+            args.n_train,
+            args.n_val,
+            args.n_test,
+            args.seed,
+            tuple(args.rates),
+            args.max_seconds,
+            workers=args.workers,
+        )
+        _print_summary(summary)
+    elif args.command == "real":
+        made = make_real_corpus(args.out)
+        print(", ".join(f"{n} real mixtures at {rate} Hz" for rate, n in made.items()))
+    elif args.command == "pack":
+        counts = pack_subset(args.corpus, args.out, args.train_per_voice, args.val_per_voice)
+        print(", ".join(f"{name}: {n}" for name, n in counts.items()))
+    else:
+        print(f"examples: {', '.join(make_examples(args.out))}")
+    print(f"done in {time.monotonic() - started:.0f} s")
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"synthesized {summary['synthesized']} new utterances")
+    for split, info in summary["splits"].items():
+        hours = ", ".join(f"{h:.2f} h at {rate} Hz" for rate, h in info["hours"].items())
+        print(
+            f"{split}: {info['mixtures']} mixtures from {info['utterances']} utterances of "
+            f"{len(info['voices'])} voices ({hours})"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

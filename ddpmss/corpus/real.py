@@ -1,0 +1,89 @@
+"""Real recorded speech from Debian packages (codec2-examples, pocketsphinx-testdata), mixed in split 'real'."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ddpmss.audio import load_audio
+from ddpmss.corpus.mixing import GAIN_RANGE_DB, MixturePlan, write_mixtures
+from ddpmss.corpus.voices import trim_silence
+
+CODEC2_RAW = Path("/usr/share/codec2/raw")
+POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
+LIBRIVOX = POCKETSPHINX_DATA / "librivox" / "sense_and_sensibility_01_austen_64kb-{}.wav"
+
+
+@dataclass(frozen=True)
+class RealClip:
+    """A recording shipped in a Debian package; .raw files are headerless 16-bit little-endian."""
+
+    name: str
+    path: Path
+    sample_rate: int
+    speaker: str
+    start_s: float = 0.0
+
+
+CODEC2_16K = CODEC2_RAW / "speech_orig_16k.wav"
+CLIPS = {
+    clip.name: clip
+    for clip in (
+        RealClip("codec2-speech16k-a", CODEC2_16K, 16000, "codec2-speech16k"),
+        RealClip("codec2-speech16k-b", CODEC2_16K, 16000, "codec2-speech16k", start_s=5.0),
+        RealClip("librivox-0870", Path(str(LIBRIVOX).format("0870")), 16000, "librivox-reader"),
+        RealClip("librivox-0890", Path(str(LIBRIVOX).format("0890")), 16000, "librivox-reader"),
+        RealClip("librivox-0920", Path(str(LIBRIVOX).format("0920")), 16000, "librivox-reader"),
+        RealClip("ps-goforward", POCKETSPHINX_DATA / "goforward.raw", 16000, "ps-commands"),
+        RealClip("ps-numbers", POCKETSPHINX_DATA / "numbers.raw", 16000, "ps-commands"),
+        RealClip("ps-cards-005", POCKETSPHINX_DATA / "cards" / "005.wav", 16000, "ps-cards"),
+        RealClip("codec2-hts2a", CODEC2_RAW / "hts2a.raw", 8000, "codec2-hts2"),
+        RealClip("codec2-hts1a", CODEC2_RAW / "hts1a.raw", 8000, "codec2-hts1"),
+        RealClip("codec2-forig", CODEC2_RAW / "forig.raw", 8000, "codec2-forig"),
+        RealClip("codec2-kristoff", CODEC2_RAW / "kristoff.raw", 8000, "codec2-kristoff"),
+    )
+}
+
+# Pairs of different speakers (female+male where the material allows); 16 kHz ones first.
+REAL_PAIRS = (
+    ("codec2-speech16k-a", "librivox-0870"),
+    ("codec2-speech16k-b", "ps-goforward"),
+    ("librivox-0920", "ps-numbers"),
+    ("ps-cards-005", "librivox-0890"),
+    ("codec2-hts2a", "codec2-hts1a"),
+    ("codec2-forig", "codec2-kristoff"),
+)
+REAL_PACKAGES = "codec2-examples and pocketsphinx-testdata"
+
+
+def load_clip(clip: RealClip) -> np.ndarray:
+    """A real clip as float32 at its native rate, starting at start_s, edge silence trimmed."""
+    if clip.path.suffix == ".raw":
+        audio = np.fromfile(clip.path, dtype="<i2").astype(np.float32) / 32768
+    else:
+        audio, _ = load_audio(clip.path, max_seconds=None)
+    return trim_silence(audio[int(clip.start_s * clip.sample_rate) :], clip.sample_rate)
+
+
+def make_real_corpus(out: Path, seed: int = 0, max_seconds: float = 6.0) -> dict[int, int]:
+    """Mix the real recordings into split 'real': all pairs at 8 kHz, 16 kHz-native pairs also at
+    16 kHz (8 kHz material is never upsampled into the 16 kHz set). Returns mixtures per rate.
+    """
+    pairs = [(a, b) for a, b in REAL_PAIRS if CLIPS[a].path.exists() and CLIPS[b].path.exists()]
+    if not pairs:
+        raise ValueError(f"No real recordings found: install the Debian packages {REAL_PACKAGES}.")
+    gains = np.random.default_rng(seed).uniform(-GAIN_RANGE_DB, GAIN_RANGE_DB, size=len(pairs))
+    plans = [MixturePlan(f"{a}_{b}", (a, b), float(g)) for (a, b), g in zip(pairs, gains)]
+    made = {}
+    for rate in (8000, 16000):
+        chosen = [p for p in plans if min(CLIPS[s].sample_rate for s in p.sources) >= rate]
+        write_mixtures(chosen, _load_clip_by_name, out, "real", [rate], max_seconds)
+        made[rate] = len(chosen)
+    return made
+
+
+def _load_clip_by_name(name: str) -> tuple[np.ndarray, int]:
+    clip = CLIPS[name]
+    return load_clip(clip), clip.sample_rate
