@@ -43,25 +43,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Case]]:
 @pytest.fixture(scope="module")
 def micro_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random-weight models small enough to separate 10 minutes in about a minute (8 kHz throughout)."""
-    from ddpmss.checkpoints import write_random_model
-    from tests.support.tiny_models import TINY_SEPFORMER
+    from tests.support.tiny_models import write_tiny_models
 
-    root = tmp_path_factory.mktemp("micro-models")
-    write_random_model(root / "sepformer", "sepformer", **{**TINY_SEPFORMER, "chunk_size": 100})
-    write_random_model(
-        root / "diffwave",
-        "diffwave",
-        sample_rate=8000,
-        residual_layers=1,
-        residual_channels=4,
-        dilation_cycle_length=1,
-        spec_n_mels=20,
-        spec_n_fft=256,
-        spec_win_length=256,
-        spec_f_max=4000.0,
-    )
-    write_random_model(root / "fusion", "fusion", sample_rate=8000, n_fft=256, hop_length=64, channels=2, layers=1)
-    return root
+    return write_tiny_models(tmp_path_factory.mktemp("micro-models"), micro=True)
 
 
 @pytest.fixture(scope="module")
