@@ -22,7 +22,7 @@ from app import messages
 from app.services import Services
 from ddpmss.audio import AudioError, load_audio, write_audio
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
-from ddpmss.metrics import match_permutation, score
+from ddpmss.metrics import score
 from ddpmss.models import ModelError
 from ddpmss.plots import spectrogram_png
 from ddpmss.settings import EXAMPLES_DIR, PIPELINES
@@ -148,15 +148,13 @@ def separate(
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     folder = services.runtime_dir / "lab" / run_id
     metrics: dict[str, list[dict[str, Any]]] | None = None
-    estimates = {name: result.outputs[name] for name in PIPELINES}
+    estimates = result.aligned(refs) if refs else dict(result.outputs)
     if refs:
         report(0.7, desc=messages.SCORING)
         mix_out = load_audio(mixture, target_sr=out_sr, **limits)[0]
         n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values()))
         metrics = {}
         for name, est in estimates.items():
-            est = est[list(match_permutation(est[:, :n], [r[:n] for r in refs]))]
-            estimates[name] = est
             metrics[name] = [
                 score(est[i, :n], refs[i][:n], out_sr, mixture=mix_out[:n], with_dnsmos=with_dnsmos)
                 for i in range(TALKERS)

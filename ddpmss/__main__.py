@@ -41,7 +41,7 @@ def _json_ready(value: object) -> object:
 
 
 def cmd_separate(args: argparse.Namespace) -> None:
-    from ddpmss.metrics import match_permutation, score
+    from ddpmss.metrics import score
     from ddpmss.pipelines import Separator
 
     settings = _settings(args)
@@ -62,11 +62,11 @@ def cmd_separate(args: argparse.Namespace) -> None:
         "pipelines": {},
     }
     mix_out = load_audio(args.mixture, target_sr=result.sample_rate, **limits)[0]
-    for name, estimates in result.outputs.items():
+    outputs = result.outputs if refs is None else result.aligned(refs)
+    for name, estimates in outputs.items():
         entry: dict = {}
         if refs is not None:
             n = min(len(estimates[0]), *(len(r) for r in refs))
-            estimates = estimates[list(match_permutation(estimates[:, :n], [r[:n] for r in refs]))]
             entry["metrics"] = [
                 score(estimates[i, :n], refs[i][:n], result.sample_rate, mixture=mix_out[:n]) for i in range(len(refs))
             ]

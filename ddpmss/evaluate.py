@@ -24,7 +24,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from ddpmss.corpus.librimix import read_mixture_list
-from ddpmss.metrics import METRIC_NAMES, match_permutation, score_many, stoi_score
+from ddpmss.metrics import METRIC_NAMES, score_many, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.training.loop import read_wav
@@ -36,7 +36,8 @@ RESYNTHESIS_METRICS = tuple(m for m in METRIC_NAMES if not m.startswith("si_sdr"
 
 
 def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, workers: int = 2) -> dict:
-    """Mean metrics per pipeline over (up to `limit`) mixtures, permutations matched by SI-SDR."""
+    """Mean metrics per pipeline over (up to `limit`) mixtures, talkers matched by SI-SDR of SepFormer's
+    estimates (`SeparationResult.talker_order`)."""
     sr = separator.settings.output_sr
     jobs, owners, shares = [], [], []
     for entry in tqdm(read_mixture_list(mixtures)[:limit], desc="separating", leave=False):
@@ -44,10 +45,9 @@ def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, wo
         refs = np.stack([read_wav(p, sr)[: len(mixture)] for p in entry.source_paths])
         result = separator.separate(mixture, sr)
         shares += result.details.get("fusion_d_share", [])
-        for name, estimates in result.outputs.items():
-            perm = match_permutation(estimates, refs)
-            for i, ref in enumerate(refs):
-                jobs.append((estimates[perm[i]], ref, sr, mixture, True))
+        for name, estimates in result.aligned(refs).items():
+            for estimate, ref in zip(estimates, refs):
+                jobs.append((estimate, ref, sr, mixture, True))
                 owners.append(name)
     scores = score_many(jobs, workers)
     summary: dict = {"mixtures": len(jobs) // (2 * len(PIPELINES))}

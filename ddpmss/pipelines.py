@@ -18,6 +18,7 @@ from speechbrain.inference.vocoders import DiffWaveVocoder
 
 from ddpmss.audio import fit_length, resample
 from ddpmss.fusion import FusionModel
+from ddpmss.metrics import match_permutation
 from ddpmss.models import ModelSources, load_pretrained, resolve_sources
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.vocoder import FastDiffWave, MelConfig, model_fast_schedule
@@ -28,13 +29,33 @@ SEGMENT_OVERLAP_S = 1.0  # ... overlapping by this much (talker order matched, c
 
 @dataclass
 class SeparationResult:
-    """Two estimates per pipeline, shape (2, T) at `sample_rate`, with timings per stage (seconds)."""
+    """Two estimates per pipeline, shape (2, T) at `sample_rate`, with timings per stage (seconds).
+
+    Source k of every pipeline comes from SepFormer's source k (the vocoder re-synthesises it, the fusion
+    combines the two), so `sepformer_estimates` decides the talker order of all three pipelines.
+    """
 
     sample_rate: int
     outputs: dict[str, np.ndarray]
     timings: dict[str, float]
     models: ModelSources
+    sepformer_estimates: np.ndarray
     details: dict[str, list[float]] = field(default_factory=dict)  # e.g. fusion d_share per source
+
+    def talker_order(self, references: Sequence[np.ndarray], sr: int | None = None) -> list[int]:
+        """`order` such that source order[i] of every pipeline belongs to references[i] (at `sr`, default
+        the result's rate), matched by SI-SDR on the SepFormer estimates. Not on each pipeline's own output:
+        the vocoder keeps no waveform phase, so its SI-SDR (about -20 dB) cannot tell the talkers apart."""
+        basis = self.sepformer_estimates
+        if sr is not None and sr != self.sample_rate:
+            basis = resample(basis, self.sample_rate, sr)
+        n = min(basis.shape[-1], *(len(r) for r in references))
+        return list(match_permutation(basis[:, :n], [r[:n] for r in references]))
+
+    def aligned(self, references: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Every pipeline's estimates reordered so that source i belongs to references[i] (at `sample_rate`)."""
+        order = self.talker_order(references)
+        return {name: estimates[order] for name, estimates in self.outputs.items()}
 
 
 class Separator:
@@ -100,7 +121,7 @@ class Separator:
         if "sepformer" in pipelines:
             outputs["sepformer"] = s_out
         if len(set(pipelines) - {"sepformer"}) == 0:
-            return SeparationResult(out_sr, outputs, timings, self.models, details)
+            return SeparationResult(out_sr, outputs, timings, self.models, s_out, details)
 
         report("vocoder")
         with _timed(timings, "vocoder"):
@@ -115,7 +136,7 @@ class Separator:
                 fused, share = self.run_fusion(s_out, d_out, mix_out, out_sr)
             outputs["sepformer_diffwave_fusion"] = fused
             details["fusion_d_share"] = share
-        return SeparationResult(out_sr, outputs, timings, self.models, details)
+        return SeparationResult(out_sr, outputs, timings, self.models, s_out, details)
 
     @torch.inference_mode()
     def run_sepformer(self, mixture: np.ndarray, sr: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ddpmss.audio import fit_length, load_audio, resample, write_audio
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.files import atomic_path, write_csv
-from ddpmss.metrics import METRIC_NAMES, match_permutation, metrics_pool, score
+from ddpmss.metrics import METRIC_NAMES, metrics_pool, score
 from listening_tests.conditions import REFERENCE
 from listening_tests.stimuli.anchors import condition_signals
 from listening_tests.stimuli.controls import Control, control_signal, plan_controls, trial_rows
@@ -182,14 +182,20 @@ def _separate(
     if not config.pipelines:
         return mixture, refs, {}
     result = separator.separate(mixture, sr, list(config.pipelines))
-    estimates = {}
-    for name in config.pipelines:
-        est = fit_length(
-            np.asarray(resample(np.asarray(result.outputs[name], np.float32), result.sample_rate, sr)), len(mixture)
-        )
-        perm = match_permutation(est, np.stack(refs))
-        estimates[name] = np.stack([est[p] for p in perm])
-    return mixture, refs, estimates
+    order = result.talker_order(refs, sr)
+    return (
+        mixture,
+        refs,
+        {
+            name: _at_rate(result.outputs[name][order], result.sample_rate, sr, len(mixture))
+            for name in config.pipelines
+        },
+    )
+
+
+def _at_rate(estimates: np.ndarray, from_sr: int, sr: int, length: int) -> np.ndarray:
+    """Estimates resampled to the stimulus rate and cut or padded to the mixture's length."""
+    return fit_length(np.asarray(resample(np.asarray(estimates, np.float32), from_sr, sr)), length)
 
 
 def _add(

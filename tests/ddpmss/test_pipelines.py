@@ -11,10 +11,25 @@ import torch
 
 from ddpmss.checkpoints import write_random_model
 from ddpmss.models import ModelError, resolve_sources
-from ddpmss.pipelines import Separator
+from ddpmss.pipelines import SeparationResult, Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE
 from tests.support.tiny_models import TINY_SEPFORMER
+
+
+def test_one_talker_order_from_sepformer_holds_for_every_pipeline(speechlike) -> None:
+    """The vocoder's output keeps no phase, so its own SI-SDR cannot pick the talker: every pipeline takes
+    the order matched on the SepFormer estimates it was made from."""
+    a, b, sr = speechlike
+    noise = np.random.default_rng(1).standard_normal((2, len(a))).astype(np.float32)
+    sepformer = np.stack([a, b]) + 0.01 * noise
+    vocoded = np.stack([0.3 * a + b, a + 0.3 * b])  # matched on its own, it would take the other order
+    result = SeparationResult(sr, {"sepformer": sepformer, "sepformer_diffwave": vocoded}, {}, None, sepformer)
+    assert result.talker_order([b, a]) == [1, 0] and result.talker_order([a, b]) == [0, 1]
+    swapped = result.aligned([b, a])
+    assert np.array_equal(swapped["sepformer"], sepformer[::-1])
+    assert np.array_equal(swapped["sepformer_diffwave"], vocoded[::-1])
+    assert result.talker_order([b[::2], a[::2]], sr // 2) == [1, 0]  # references at another rate
 
 
 def test_all_three_pipelines(tiny_separator: Separator, speechlike) -> None:

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from scipy import signal
 
 from ddpmss.audio import PEAK_LIMIT
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
+from ddpmss.pipelines import SeparationResult
 from ddpmss.settings import PROJECT_DIR
 from listening_tests.__main__ import main
 from listening_tests.stimuli.anchors import lowpass
@@ -63,11 +63,11 @@ class BandSplitter:
     def __init__(self) -> None:
         self.calls = 0
 
-    def separate(self, mixture: np.ndarray, sr: int, pipelines: list[str]) -> types.SimpleNamespace:
+    def separate(self, mixture: np.ndarray, sr: int, pipelines: list[str]) -> SeparationResult:
         self.calls += 1
         low = signal.sosfiltfilt(signal.butter(6, 1100, fs=sr, output="sos"), mixture)
         out = np.stack([mixture - low, low]).astype(np.float32)
-        return types.SimpleNamespace(sample_rate=sr, outputs={p: out for p in pipelines})
+        return SeparationResult(sr, {p: out for p in pipelines}, {}, None, out)
 
 
 def make_mixtures(root: Path, sr: int = 16000, count: int = 1, seconds: float = 2.0) -> list[MixtureEntry]:
