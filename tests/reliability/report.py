@@ -1,6 +1,6 @@
 """Render docs/reliability.md from the figures the reliability tests recorded (one JSON file per section).
 
-    RELIABILITY_FIGURES=DIR .venv/bin/python -m pytest tests/reliability -q -p no:logging
+    RELIABILITY_FIGURES=DIR RELIABILITY_RATINGS=20 .venv/bin/python -m pytest tests/reliability -q -p no:logging
     .venv/bin/python -m tests.reliability.report --figures DIR [--out docs/reliability.md]
 
 The tests never write the document themselves: they write figure files, and this command renders them.
@@ -17,7 +17,9 @@ from typing import Any
 from tests.support.paths import ROOT
 
 REPORT = ROOT / "docs" / "reliability.md"
-TEST_COMMAND = "RELIABILITY_FIGURES=DIR .venv/bin/python -m pytest tests/reliability -q -p no:logging"
+TEST_COMMAND = (
+    "RELIABILITY_FIGURES=DIR RELIABILITY_RATINGS=20 .venv/bin/python -m pytest tests/reliability -q -p no:logging"
+)
 RENDER_COMMAND = ".venv/bin/python -m tests.reliability.report --figures DIR"
 
 # What each section tried, in the order of the issue: bad audio, bad ratings, load and crashes, access.
@@ -31,8 +33,8 @@ SECTIONS = {
     "ratings_identity": "Ratings for unknown stimuli, conditions or another rater's session",
     "ratings_text": "Oversized text, SQL and HTML in every text field",
     "ratings_export": "Export and integrity check after all of the above",
-    "load_sqlite": "50 raters x 20 ratings at once, SQLite",
-    "load_postgresql": "50 raters x 20 ratings at once, PostgreSQL",
+    "load_sqlite": "50 raters at once, SQLite",
+    "load_postgresql": "50 raters at once, PostgreSQL",
     "crash_sqlite": "kill -9 in the middle of the load, restart, resume (SQLite)",
     "crash_postgresql": "kill -9 in the middle of the load, restart, resume (PostgreSQL)",
     "access_results": "Results and reports without credentials",

@@ -1,6 +1,6 @@
-"""Load and crashes: 50 raters x 20 ratings at once through the running app, with SQLite and with
-PostgreSQL; then the same load with the app killed (SIGKILL) in the middle, restarted on the same data,
-and every rater resuming from browser storage.
+"""Load and crashes: 50 raters at once (RELIABILITY_RATINGS ratings each, 10 by default) through the
+running app, with SQLite and with PostgreSQL; then the same load with the app killed (SIGKILL) in the
+middle, restarted on the same data, and every rater resuming from browser storage.
 
 The raters are driven by `tests.support.loadtest`, which fires the same events as the page (play, a
 wait as long as the clip, end, submit). A rating counts as acknowledged when the server's answer moves
@@ -10,6 +10,7 @@ the rater on. Figures go to a folder from which
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from pathlib import Path
@@ -24,8 +25,9 @@ from tests.support.reliability import AppProcess, record
 
 pytestmark = pytest.mark.slow
 
-RATERS, RATINGS = 50, 20
-KILL_AFTER = 400  # acknowledged ratings before the SIGKILL
+RATERS = 50
+RATINGS = int(os.environ.get("RELIABILITY_RATINGS", "10"))  # per rater; docs/reliability.md was measured at 20
+KILL_AFTER = RATERS * RATINGS * 2 // 5  # acknowledged ratings before the SIGKILL
 STUDY_ID = "app-acr"
 
 
@@ -64,7 +66,7 @@ def duplicates(records: list) -> int:
     return sum(n - 1 for n in keys.values() if n > 1)
 
 
-def test_fifty_raters_at_once_store_exactly_one_thousand_ratings(
+def test_fifty_raters_at_once_store_every_rating_exactly_once(
     backend, tmp_path: Path, tiny_models: Path, figures_dir: Path
 ) -> None:
     name, url = backend
@@ -81,7 +83,8 @@ def test_fifty_raters_at_once_store_exactly_one_thousand_ratings(
     assert len(records) == RATERS * RATINGS and duplicates(records) == 0
     assert sum(r.code is not None for r in result.raters) == RATERS  # every session finished
     assert problems == [] and crashes == []
-    record(figures_dir, f"load_{name}", {**result.summary(len(records)), "duplicates": 0, "integrity_problems": 0})
+    figures = {"ratings_per_rater": RATINGS, **result.summary(len(records)), "duplicates": 0, "integrity_problems": 0}
+    record(figures_dir, f"load_{name}", figures)
 
 
 def test_kill9_in_the_middle_loses_no_acknowledged_rating_and_raters_resume(
