@@ -40,6 +40,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Case]]:
     return folder, make_corpus(folder, UPLOAD_LIMIT)
 
 
+def outcome_counts(cases: list, rows: list[dict]) -> dict[str, int]:
+    """How many bad files were tried, matched by a result row, separated and refused."""
+    ok = sum(r["outcome"] == OK for r in rows)
+    return {"cases": len(cases), "matched": len(rows), "ok": ok, "refused": len(rows) - ok}
+
+
 @pytest.fixture(scope="module")
 def micro_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random-weight models small enough to separate 10 minutes in about a minute (8 kHz throughout)."""
@@ -181,10 +187,7 @@ def test_engine_gives_a_result_or_one_sentence(
         figures_dir,
         "audio_engine",
         {
-            "cases": len(cases),
-            "matched": len(rows),
-            "ok": sum(r["outcome"] == OK for r in rows),
-            "refused": sum(r["outcome"] != OK for r in rows),
+            **outcome_counts(cases, rows),
             "leftover_files": len(leftovers),
             "tracebacks": 0,
             "wall_s": round(time.monotonic() - started, 1),
@@ -261,10 +264,7 @@ def test_cli_gives_a_result_or_one_sentence(
         figures_dir,
         "audio_cli",
         {
-            "cases": len(cases),
-            "matched": len(rows),
-            "ok": sum(r["outcome"] == OK for r in rows),
-            "refused": sum(r["outcome"] != OK for r in rows),
+            **outcome_counts(cases, rows),
             "tracebacks": 0,
             "third_party_stderr_lines": third_party,
             "subprocess_runs": real,
@@ -360,10 +360,7 @@ def test_app_separate_endpoint_gives_a_result_or_one_sentence(corpus, audio_app:
         figures_dir,
         "audio_app",
         {
-            "cases": len(cases),
-            "matched": len(rows),
-            "ok": sum(r["outcome"] == OK for r in rows),
-            "refused": sum(r["outcome"] != OK for r in rows),
+            **outcome_counts(cases, rows),
             "tracebacks": 0,
             "server_restarts_needed": 0,
             "requests": len(rows) + 1,
