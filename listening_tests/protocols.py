@@ -14,6 +14,10 @@ SCORE_RANGE = {"acr": (1, 5), "mushra": (0, 100), "p835": (1, 5)}
 INTEGER_SCORES = {"acr": True, "mushra": False, "p835": True}
 MAX_MUSHRA_CONDITIONS = 12
 DEMO_PROTOCOL = "demo"
+# Every protocol a stored rating (and a row of ratings.csv) can carry: the studies' and the lab's demo ratings.
+PROTOCOL_SCALES = {**SCALES, DEMO_PROTOCOL: ("ovrl",)}
+PROTOCOL_RANGE = {**SCORE_RANGE, DEMO_PROTOCOL: (1, 5)}
+PROTOCOL_INTEGER = {**INTEGER_SCORES, DEMO_PROTOCOL: True}
 
 ACR_LABELS = {5: "Excellent", 4: "Good", 3: "Fair", 2: "Poor", 1: "Bad"}
 SCALE_LABELS: dict[str, dict[int, str]] = {

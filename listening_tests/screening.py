@@ -102,7 +102,7 @@ def p808_reasons(session: Sequence[RatingRecord], rules: ScreeningRules = DEFAUL
     if rules.gold_excludes and any(_missed(r) for r in session if r.kind == "gold" and r.scale == "ovrl"):
         found.append("failed a gold clip")
     scores = [r.score for r in session if r.kind == "test" and r.scale == "ovrl"]
-    if len(scores) >= 2 and statistics.pvariance(scores) < rules.min_variance:
+    if len(scores) >= 2 and statistics.variance(scores) < rules.min_variance:  # sample variance, as P.808's toolkit
         found.append(f"rating variance below {rules.min_variance:g}")
     if any(r.listen_s < r.duration_s - rules.listen_slack_s for r in session):
         found.append("not every clip was played to the end")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from listening_tests.protocols import PROTOCOL_SCALES
 from listening_tests.storage.demo import DEMO_STUDY_ID
 from listening_tests.storage.engine import engine_problems
-from listening_tests.storage.ratings import PROTOCOL_SCALES, in_range
+from listening_tests.storage.ratings import in_range
 from listening_tests.storage.records import to_session
 from listening_tests.storage.schema import assignments, events, raters, ratings, sessions, studies
 from listening_tests.storage.sessions import all_done, session_pages

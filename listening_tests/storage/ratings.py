@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from listening_tests.protocols import DEMO_PROTOCOL, INTEGER_SCORES, SCALES, SCORE_RANGE, ScreeningRules
+from listening_tests.protocols import PROTOCOL_INTEGER, PROTOCOL_RANGE, ScreeningRules
 from listening_tests.storage.engine import write_transaction
 from listening_tests.storage.errors import RatingError, StoreError
 from listening_tests.storage.events import append_event
@@ -26,9 +26,6 @@ from listening_tests.storage.schema import assignments, ratings, sessions, studi
 from listening_tests.study import parse_screening
 
 MAX_LISTEN_S = 3600.0
-PROTOCOL_SCALES = {**SCALES, DEMO_PROTOCOL: ("ovrl",)}
-PROTOCOL_RANGE = {**SCORE_RANGE, DEMO_PROTOCOL: (1, 5)}
-PROTOCOL_INTEGER = {**INTEGER_SCORES, DEMO_PROTOCOL: True}
 SAVE_ATTEMPTS = 3  # a concurrent save of the same key or clip makes an attempt fail; the next one sees it
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 

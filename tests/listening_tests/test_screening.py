@@ -67,6 +67,8 @@ def test_each_p808_rule_excludes_the_whole_session() -> None:
     assert p808_reasons(acr_session(trap=3)) == ["failed a trapping clip"]
     flat = [rating(score=3) for _ in range(6)]
     assert p808_reasons(flat) == ["rating variance below 0.1"]
+    nearly_flat = [rating(score=3) for _ in range(9)] + [rating(score=4)]  # sample variance 0.1, population 0.09
+    assert p808_reasons(nearly_flat) == []  # P.808's toolkit takes the sample variance
     assert p808_reasons(acr_session(listen_s=3.7)) == ["not every clip was played to the end"]
     assert p808_reasons(acr_session(session_finished=False)) == ["session not finished"]
     bad, good = acr_session("s_bad", trap=5), acr_session("s_good")
