@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from listening_tests.analysis.correlations import correlations
-from listening_tests.analysis.inputs import Counts, read_manifest, read_ratings, retain
+from listening_tests.analysis.inputs import Counts, check_pairs, read_manifest, read_ratings, retain
 from listening_tests.analysis.mixed import mixed_effects
 from listening_tests.analysis.pairwise import pairwise
 from listening_tests.analysis.summary import stimulus_means, summarize, system_means
@@ -35,8 +35,10 @@ class AnalysisResult:
 
 def run_analysis(ratings_csv: Path, manifest_csv: Path, n_boot: int = 2000, seed: int = 0) -> AnalysisResult:
     """Read both CSV files and compute every table (nothing is written)."""
-    retained, counts = retain(read_ratings(Path(ratings_csv)))
+    ratings = read_ratings(Path(ratings_csv))
+    retained, counts = retain(ratings)
     manifest = read_manifest(Path(manifest_csv))
+    check_pairs(Path(ratings_csv), ratings, Path(manifest_csv), manifest)
     summary = summarize(retained)
     stimuli = stimulus_means(retained, manifest)
     systems = system_means(stimuli, summary)

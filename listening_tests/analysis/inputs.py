@@ -16,11 +16,13 @@ import pandas as pd
 from ddpmss.metrics import METRIC_NAMES
 from listening_tests.conditions import is_check
 from listening_tests.export import RATINGS_COLUMNS
-from listening_tests.protocols import DEMO_PROTOCOL
+from listening_tests.protocols import DEMO_PROTOCOL, PROTOCOL_INTEGER, PROTOCOL_RANGE, PROTOCOL_SCALES
 from listening_tests.stimuli.manifest import BuildError
 from listening_tests.stimuli.manifest import read_manifest as read_manifest_rows
 
 GROUP = ["protocol", "scale"]  # every table is computed per protocol and scale
+VOTE = ["rater_id", "session_id", "protocol", "item_id", "condition", "scale"]  # one vote per stimulus and scale
+MANIFEST_REQUIRED = ("item_id", "condition", "path")
 
 BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
 
@@ -55,7 +57,56 @@ def read_ratings(path: Path) -> pd.DataFrame:
     _refuse_first(path, df, "excluded", ~words.isin(BOOLEAN_WORDS), "true or false")
     scores = pd.to_numeric(df["score"], errors="coerce")
     _refuse_first(path, df, "score", ~np.isfinite(scores.to_numpy(float)), "a number")
+    _check_scales(path, df, scores)
+    _check_unique(path, df)
     return df.assign(excluded=words.map(BOOLEAN_WORDS).astype(bool), score=scores)
+
+
+def _check_scales(path: Path, df: pd.DataFrame, scores: pd.Series) -> None:
+    """Each row's protocol is known, its scale is one of the protocol's and its score lies on that scale."""
+    known = list(PROTOCOL_SCALES)
+    _refuse_first(path, df, "protocol", ~df["protocol"].isin(known), f"one of {', '.join(known)}")
+    scale_ok = np.array([s in PROTOCOL_SCALES[p] for p, s in zip(df["protocol"], df["scale"])], dtype=bool)
+    if not scale_ok.all():
+        protocol = df["protocol"].iloc[int(np.flatnonzero(~scale_ok)[0])]
+        _refuse_first(path, df, "scale", ~scale_ok, f"a scale of {protocol} ({', '.join(PROTOCOL_SCALES[protocol])})")
+    low = df["protocol"].map(lambda p: PROTOCOL_RANGE[p][0])
+    high = df["protocol"].map(lambda p: PROTOCOL_RANGE[p][1])
+    whole = df["protocol"].map(PROTOCOL_INTEGER)
+    bad = (scores < low) | (scores > high) | (whole & (scores != scores.round()))
+    if bad.any():
+        protocol = df["protocol"].iloc[int(np.flatnonzero(bad.to_numpy())[0])]
+        kind = "a whole number" if PROTOCOL_INTEGER[protocol] else "a number"
+        lo, hi = PROTOCOL_RANGE[protocol]
+        _refuse_first(path, df, "score", bad, f"{kind} from {lo} to {hi} on the {protocol} scale")
+
+
+def _check_unique(path: Path, df: pd.DataFrame) -> None:
+    """No rating id twice, and no second vote of a rater in one session for the same stimulus and scale."""
+    _refuse_first(path, df, "rating_id", df["rating_id"].duplicated(), "unique (it repeats an earlier line's id)")
+    repeated = df.duplicated(VOTE)
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        first = int(np.flatnonzero((df[VOTE] == df[VOTE].iloc[row]).all(axis=1).to_numpy())[0])
+        raise ValueError(
+            f"{path}, line {row + 2} repeats the vote of line {first + 2} (same rater, session, protocol, item, "
+            "condition and scale): a rater votes once per stimulus and scale in a session."
+        )
+
+
+def check_pairs(ratings_path: Path, ratings: pd.DataFrame, manifest_path: Path, manifest: pd.DataFrame) -> None:
+    """Every rated stimulus of a study (not the lab's demo ratings, not trap/gold clips) is in the manifest."""
+    listed = pd.MultiIndex.from_frame(manifest[["item_id", "condition"]])
+    rated = pd.MultiIndex.from_frame(ratings[["item_id", "condition"]])
+    counted = (ratings["protocol"] != DEMO_PROTOCOL) & ~ratings["condition"].map(is_check)
+    missing = counted.to_numpy() & ~rated.isin(listed)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        item, condition = ratings["item_id"].iloc[row], ratings["condition"].iloc[row]
+        raise ValueError(
+            f"{ratings_path}, line {row + 2}: the stimulus (item {item!r}, condition {condition!r}) is not in "
+            f"{manifest_path}; ratings and manifest must come from the same study."
+        )
 
 
 def _refuse_first(path: Path, df: pd.DataFrame, column: str, bad: pd.Series | np.ndarray, wanted: str) -> None:
@@ -69,10 +120,12 @@ def _refuse_first(path: Path, df: pd.DataFrame, column: str, bad: pd.Series | np
 def read_manifest(path: Path) -> pd.DataFrame:
     """manifest.csv as a table: metrics as floats (NaN where empty or absent), one row per stimulus."""
     try:
-        rows = read_manifest_rows(path, required=("item_id", "condition"))
+        rows = read_manifest_rows(path, required=MANIFEST_REQUIRED)
     except BuildError as exc:
         raise ValueError(str(exc)) from None
-    df = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["item_id", "condition"], dtype=str)
+    if not rows:
+        raise ValueError(f"{path} holds a header but no stimuli: it is not the manifest of a built stimulus set.")
+    df = pd.DataFrame(rows, columns=list(rows[0]), dtype=str)
     for metric in METRIC_NAMES:
         df[metric] = pd.to_numeric(df[metric], errors="coerce") if metric in df else np.nan
     return df.drop_duplicates(["item_id", "condition"], keep="last")

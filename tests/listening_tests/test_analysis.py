@@ -39,15 +39,15 @@ CORRELATION_CONTRACT = "protocol scale metric level n pearson spearman kendall".
 ]
 
 
-def manifest_rows(item_offsets: np.ndarray, rng: np.random.Generator) -> list[dict]:
+def manifest_rows(item_offsets: np.ndarray, rng: np.random.Generator, conditions: dict = TRUE_MEANS) -> list[dict]:
     """One row per stimulus; within sepformer_diffwave, SI-SDR falls as the item gets better."""
     rows = []
-    for (i, offset), condition in itertools.product(enumerate(item_offsets), TRUE_MEANS):
+    for (i, offset), condition in itertools.product(enumerate(item_offsets), conditions):
         row = {"item_id": f"{i:03d}", "condition": condition, "path": f"s/{i}_{condition}.wav", "sha256": "0"}
         if condition in SI_SDR:
             sign = -1 if condition == "sepformer_diffwave" else 1
             sdr = SI_SDR[condition] + sign * 4 * offset + rng.normal(0, 0.5)
-            quality = TRUE_MEANS[condition] + offset
+            quality = conditions[condition] + offset
             row |= {
                 "si_sdr": sdr,
                 "si_sdr_i": sdr - 0.5,
@@ -97,7 +97,8 @@ def rating(
 def make_study(tmp_path: Path, seed: int = 0, conditions: dict | None = None) -> tuple[Path, Path]:
     """ratings.csv and manifest.csv with known condition means, rater and item offsets.
 
-    ACR votes from every rater on every stimulus; MUSHRA votes from 4 raters (scores x 20);
+    ACR votes (the latent score rounded to a category) from every rater on every stimulus; MUSHRA votes from
+    4 raters (latent scores x 20);
     plus excluded votes (all 1.0), trap/gold clips and demo ratings that must not count.
     """
     rng = np.random.default_rng(seed)
@@ -107,18 +108,21 @@ def make_study(tmp_path: Path, seed: int = 0, conditions: dict | None = None) ->
     rows = []
     for r, i, condition in itertools.product(range(N_RATERS), range(N_ITEMS), conditions):
         score = conditions[condition] + rater_offsets[r] + item_offsets[i] + rng.normal(0, 0.25)
-        rows.append(rating(len(rows), "acr", f"r{r}", f"{i:03d}", condition, "ovrl", score))
+        vote = float(np.clip(np.rint(score), 1, 5))  # an ACR vote is one of the five categories
+        rows.append(rating(len(rows), "acr", f"r{r}", f"{i:03d}", condition, "ovrl", vote))
         if r < 4:
-            rows.append(rating(len(rows), "mushra", f"r{r}", f"{i:03d}", condition, "mushra", 20 * score))
+            mushra = float(np.clip(20 * score, 0, 100))
+            rows.append(rating(len(rows), "mushra", f"r{r}", f"{i:03d}", condition, "mushra", mushra))
     for k in range(N_EXCLUDED):
         reason = "failed trap" if k % 3 else "low variance"
-        rows.append(rating(len(rows), "acr", "bad", f"{k % N_ITEMS:03d}", "sepformer", "ovrl", 1.0, True, reason))
+        excluded = rating(len(rows), "acr", "bad", f"{k % N_ITEMS:03d}", "sepformer", "ovrl", 1.0, True, reason)
+        rows.append(excluded | {"session_id": f"s-bad-{k // N_ITEMS}"})  # a session per pass over the items
     rows.append(rating(len(rows), "acr", "r0", "trap1", "trap_3", "ovrl", 3.0))
     rows.append(rating(len(rows), "acr", "r0", "gold1", "gold_excellent", "ovrl", 5.0))
     rows.append(rating(len(rows), "demo", "r0", "000", "sepformer", "ovrl", 1.0))
     ratings_csv, manifest_csv = tmp_path / "ratings.csv", tmp_path / "manifest.csv"
     pd.DataFrame(rows, columns=list(RATINGS_COLUMNS)).to_csv(ratings_csv, index=False)
-    pd.DataFrame(manifest_rows(item_offsets, rng)).to_csv(manifest_csv, index=False)
+    pd.DataFrame(manifest_rows(item_offsets, rng, conditions)).to_csv(manifest_csv, index=False)
     return ratings_csv, manifest_csv
 
 
@@ -257,13 +261,18 @@ def test_rank_biserial_by_hand() -> None:
 
 
 def test_mixed_model_recovers_condition_effects(study) -> None:
-    _, _, result = study
+    """In this balanced design (every rater votes every stimulus) the fixed effects equal the differences of
+    the condition means of the votes; the votes are categories, so those are what can be recovered."""
+    ratings_csv, _, result = study
     mixed = result.mixed[result.mixed["protocol"] == "acr"].set_index("condition")
     assert mixed["converged"].all()
+    votes = retained_votes(ratings_csv)
+    means = votes[votes["protocol"] == "acr"].groupby("condition")["score"].mean()
     reference = mixed.loc["reference", "estimate"]
     for condition, mean in TRUE_MEANS.items():
         contrast = mixed.loc[condition, "estimate"] - reference
-        assert contrast == pytest.approx(mean - TRUE_MEANS["reference"], abs=0.15)
+        assert contrast == pytest.approx(means[condition] - means["reference"], abs=0.02)
+        assert contrast == pytest.approx(mean - TRUE_MEANS["reference"], abs=0.5)  # rounding and the scale's ends
         assert mixed.loc[condition, "ci95_low"] < mixed.loc[condition, "estimate"] < mixed.loc[condition, "ci95_high"]
     assert 0.01 < mixed["residual_var"].iloc[0] < 0.2  # true 0.0625
     assert mixed["rater_var"].iloc[0] > 0
@@ -285,12 +294,15 @@ def test_single_rater_and_single_rating_condition(tmp_path: Path) -> None:
             ]
         )
     ]
+    for k, row in enumerate(rows):
+        row["session_id"] = f"s-only-{k // 4}"  # one rater, two sessions over the same four items
     rows.append(rating(99, "acr", "only", "0", "sepformer_diffwave", "ovrl", 4.0))
     ratings_csv = tmp_path / "ratings.csv"
     pd.DataFrame(rows).to_csv(ratings_csv, index=False)
-    pd.DataFrame({"item_id": ["0"], "condition": ["sepformer"], "si_sdr": [10.0]}).to_csv(
-        tmp_path / "m.csv", index=False
-    )
+    stimuli = pd.DataFrame(rows)[["item_id", "condition"]].drop_duplicates().assign(path="s.wav")
+    stimuli.assign(
+        si_sdr=np.where(stimuli["condition"].eq("sepformer") & stimuli["item_id"].eq("0"), 10.0, np.nan)
+    ).to_csv(tmp_path / "m.csv", index=False)
     result = analysis.run_analysis(ratings_csv, tmp_path / "m.csv", n_boot=N_BOOT)
     lone = result.summary.set_index("condition").loc["sepformer_diffwave"]
     assert lone["n_ratings"] == 1 and lone["mean"] == 4.0
@@ -307,7 +319,9 @@ def test_single_rater_and_single_rating_condition(tmp_path: Path) -> None:
 def test_mixed_model_that_cannot_be_fitted_gives_a_note(tmp_path: Path) -> None:
     rows = [rating(k, "acr", "r", "0", c, "ovrl", s) for k, (c, s) in enumerate([("a", 1), ("b", 2)])]
     pd.DataFrame(rows).to_csv(tmp_path / "ratings.csv", index=False)
-    pd.DataFrame({"item_id": ["0"], "condition": ["a"]}).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame({"item_id": ["0", "0"], "condition": ["a", "b"], "path": ["a.wav", "b.wav"]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
     mixed = analysis.run_analysis(tmp_path / "ratings.csv", tmp_path / "m.csv").mixed
     assert list(mixed["condition"]) == ["a", "b"]
     assert mixed["estimate"].isna().all()
@@ -355,3 +369,74 @@ def test_analyze_cli_names_the_file_line_and_bad_value(tmp_path: Path, column: s
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr == f"error: {ratings_csv}, line 3: {column} must be {wanted}, not '{value}'.\n"
     assert not (tmp_path / "out").exists()
+
+
+def write_inputs(tmp_path: Path, rows: list[dict], manifest: str = "item_id,condition,path\n0,sepformer,s.wav\n"):
+    """ratings.csv from `rows` and a manifest.csv text; returns both paths."""
+    ratings_csv, manifest_csv = tmp_path / "ratings.csv", tmp_path / "manifest.csv"
+    pd.DataFrame(rows, columns=list(RATINGS_COLUMNS)).to_csv(ratings_csv, index=False)
+    manifest_csv.write_text(manifest, encoding="utf-8")
+    return ratings_csv, manifest_csv
+
+
+@pytest.mark.parametrize(
+    ("protocol", "scale", "column", "value", "wanted"),
+    [
+        ("acr", "ovrl", "score", "7", "a whole number from 1 to 5 on the acr scale"),
+        ("acr", "ovrl", "score", "0", "a whole number from 1 to 5 on the acr scale"),
+        ("acr", "ovrl", "score", "-3", "a whole number from 1 to 5 on the acr scale"),
+        ("acr", "ovrl", "score", "3.5", "a whole number from 1 to 5 on the acr scale"),
+        ("mushra", "mushra", "score", "150", "a number from 0 to 100 on the mushra scale"),
+        ("mushra", "mushra", "score", "-20", "a number from 0 to 100 on the mushra scale"),
+        ("acr", "ovrl", "score", "inf", "a number"),
+        ("acr", "ovrl", "score", "nan", "a number"),
+        ("acr", "ovrl", "protocol", "ccr", "one of acr, mushra, p835, demo"),
+        ("acr", "ovrl", "scale", "sig", "a scale of acr (ovrl)"),
+    ],
+)
+def test_scores_off_the_protocols_scale_are_refused_with_file_line_and_value(
+    tmp_path: Path, protocol: str, scale: str, column: str, value: str, wanted: str
+) -> None:
+    rows = [rating(k, protocol, f"r{k}", "0", "sepformer", scale, 3) for k in range(3)]
+    rows[1][column] = value  # the second rating: line 3 of the file
+    ratings_csv, manifest_csv = write_inputs(tmp_path, rows)
+    with pytest.raises(ValueError) as refused:
+        analysis.run_analysis(ratings_csv, manifest_csv)
+    assert str(refused.value) == f"{ratings_csv}, line 3: {column} must be {wanted}, not '{value}'."
+
+
+def test_a_repeated_rating_id_or_vote_is_refused(tmp_path: Path) -> None:
+    rows = [rating(k, "acr", f"r{k}", "0", "sepformer", "ovrl", 3) for k in range(3)]
+    rows[2]["rating_id"] = rows[0]["rating_id"]
+    ratings_csv, manifest_csv = write_inputs(tmp_path, rows)
+    with pytest.raises(ValueError, match=r"line 4: rating_id must be unique \(it repeats an earlier line's id\)"):
+        analysis.run_analysis(ratings_csv, manifest_csv)
+    rows[2] = {**rows[0], "rating_id": "other"}  # the same rater, session, stimulus and scale again
+    ratings_csv, manifest_csv = write_inputs(tmp_path, rows)
+    with pytest.raises(ValueError) as refused:
+        analysis.run_analysis(ratings_csv, manifest_csv)
+    assert str(refused.value).startswith(f"{ratings_csv}, line 4 repeats the vote of line 2 (same rater, session,")
+
+
+def test_ratings_of_stimuli_outside_the_manifest_are_refused(tmp_path: Path) -> None:
+    rows = [rating(k, "acr", f"r{k}", "0", "sepformer", "ovrl", 3) for k in range(3)]
+    rows[2]["condition"] = "sepformer_diffwave"
+    rows.append({**rating(3, "acr", "r3", "0", "trap_1", "ovrl", 2)})  # control clips need no manifest row
+    ratings_csv, manifest_csv = write_inputs(tmp_path, rows)
+    with pytest.raises(ValueError) as refused:
+        analysis.run_analysis(ratings_csv, manifest_csv)
+    assert str(refused.value) == (
+        f"{ratings_csv}, line 4: the stimulus (item '0', condition 'sepformer_diffwave') is not in {manifest_csv}; "
+        "ratings and manifest must come from the same study."
+    )
+
+
+def test_a_ratings_file_or_an_empty_file_as_manifest_is_refused_by_name(tmp_path: Path) -> None:
+    rows = [rating(k, "acr", f"r{k}", "0", "sepformer", "ovrl", 3) for k in range(3)]
+    ratings_csv, manifest_csv = write_inputs(tmp_path, rows)
+    with pytest.raises(ValueError, match=r"ratings\.csv lacks the column\(s\) path of manifest\.csv"):
+        analysis.run_analysis(ratings_csv, ratings_csv)
+    manifest_csv.write_text("item_id,condition,path\n", encoding="utf-8")
+    with pytest.raises(ValueError) as refused:
+        analysis.run_analysis(ratings_csv, manifest_csv)
+    assert str(refused.value).startswith(f"{manifest_csv} holds a header but no stimuli")

@@ -51,7 +51,10 @@ def take_session(store: Store, study_id: str, answer: Answer) -> str:
 
 def write_manifest(stimuli: StimulusSet, path: Path) -> Path:
     """A manifest.csv for the analysis: every stimulus with an SI-SDR that follows its quality."""
-    rows = [{"item_id": i, "condition": c, "si_sdr": 4.0 * QUALITY.get(c, 0)} for i, c in stimuli.stimuli]
+    rows = [
+        {"item_id": i, "condition": c, "path": f"{i}_{c}.wav", "si_sdr": 4.0 * QUALITY.get(c, 0)}
+        for i, c in stimuli.stimuli
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
