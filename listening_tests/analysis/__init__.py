@@ -2,7 +2,8 @@
 
 `run_analysis` reads both files (inputs.py) and computes every table, each grouped by (protocol,
 scale): vote summaries (summary.py), metric correlations (correlations.py), pairwise tests
-(pairwise.py) and a mixed-effects model (mixed.py). `listening_tests.report.analyze` writes them out.
+(pairwise.py), the metric-vs-listener gaps (gaps.py) and a mixed-effects model (mixed.py).
+`listening_tests.report.analyze` writes them out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from listening_tests.analysis.correlations import correlations
+from listening_tests.analysis.gaps import gaps
 from listening_tests.analysis.inputs import Counts, check_pairs, read_manifest, read_ratings, retain
 from listening_tests.analysis.mixed import mixed_effects
 from listening_tests.analysis.pairwise import pairwise
@@ -26,6 +28,7 @@ class AnalysisResult:
     summary: pd.DataFrame
     correlations: pd.DataFrame
     pairwise: pd.DataFrame
+    gaps: pd.DataFrame
     mixed: pd.DataFrame
     counts: Counts
     stimuli: pd.DataFrame
@@ -39,15 +42,15 @@ def run_analysis(ratings_csv: Path, manifest_csv: Path, n_boot: int = 2000, seed
     retained, counts = retain(ratings)
     manifest = read_manifest(Path(manifest_csv))
     check_pairs(Path(ratings_csv), ratings, Path(manifest_csv), manifest)
-    summary = summarize(retained)
     stimuli = stimulus_means(retained, manifest)
-    systems = system_means(stimuli, summary)
+    tests = pairwise(retained)
     return AnalysisResult(
-        summary=summary,
-        correlations=correlations(stimuli, systems, n_boot=n_boot, seed=seed),
-        pairwise=pairwise(retained),
+        summary=summarize(retained),
+        correlations=correlations(stimuli, n_boot=n_boot, seed=seed),
+        pairwise=tests,
+        gaps=gaps(stimuli, tests, n_boot=n_boot, seed=seed),
         mixed=mixed_effects(retained),
         counts=counts,
         stimuli=stimuli,
-        systems=systems,
+        systems=system_means(stimuli),
     )

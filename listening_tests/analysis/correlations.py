@@ -27,6 +27,12 @@ CORRELATION_COLUMNS = (
     "spearman_ci_high",
     "kendall_ci_low",
     "kendall_ci_high",
+    "note",
+)
+MIN_BOOTSTRAP_SYSTEMS = 5  # below this many systems a bootstrap interval of a correlation means little
+SMALL_SYSTEM_NOTE = (
+    "no interval: with fewer than 5 systems a bootstrap resamples a handful of points and its interval "
+    "would look precise without being so"
 )
 COEFFICIENTS = ("pearson", "spearman", "kendall")
 KENDALL_VECTOR_MAX = 80  # beyond this sample size scipy per resample beats the O(n^2) vectorised form
@@ -99,8 +105,8 @@ def _percentile_ci(replicates: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def correlate(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: int) -> dict:
-    """Pearson, Spearman and Kendall (tau-b) of finite pairs, with bootstrap intervals."""
+def correlate(x: np.ndarray, y: np.ndarray, rng: np.random.Generator | None, n_boot: int) -> dict:
+    """Pearson, Spearman and Kendall (tau-b) of finite pairs, with bootstrap intervals unless rng is None."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         row = {
@@ -109,27 +115,41 @@ def correlate(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: in
             "spearman": stats.spearmanr(x, y).statistic,
             "kendall": stats.kendalltau(x, y).statistic,
         }
-    for name, (low, high) in bootstrap_cis(x, y, rng, n_boot).items():
-        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
+    if rng is not None:
+        for name, (low, high) in bootstrap_cis(x, y, rng, n_boot).items():
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
     return row
 
 
-def correlations(stimuli: pd.DataFrame, systems: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def system_points(stimuli: pd.DataFrame, metric: str) -> np.ndarray:
+    """One (mean stimulus MOS, mean metric) point per condition, both over the stimuli where the metric is defined."""
+    defined = stimuli.dropna(subset=["score", metric])
+    return defined.groupby("condition")[["score", metric]].mean().to_numpy(float)
+
+
+def correlations(stimuli: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """correlations.csv: listener scores against each objective metric, over processed conditions.
 
-    Stimulus level: one point per rated stimulus (mean score vs its metric). System level: one point
-    per processed condition (mean of the votes vs mean metric); n is the number of systems, so it
-    is small and its intervals are wide. A metric with fewer than 3 finite pairs is skipped.
+    Stimulus level: one point per rated stimulus (its MOS vs its metric), with bootstrap intervals.
+    System level: one point per processed condition, the mean over its stimuli of the stimulus MOS
+    against the mean over the same stimuli of the metric (each stimulus weighs once on both axes);
+    intervals only from MIN_BOOTSTRAP_SYSTEMS systems on (`note` says why otherwise). A metric with
+    fewer than 3 finite points is skipped.
     """
     rng = np.random.default_rng(seed)
     rows = []
-    for level, table in (("stimulus", stimuli), ("system", systems)):
-        table = table[table["condition"].map(is_processed)]
-        for (protocol, scale), group in table.groupby(GROUP, sort=True):
+    processed = stimuli[stimuli["condition"].map(is_processed)]
+    for (protocol, scale), group in processed.groupby(GROUP, sort=True):
+        for level in ("stimulus", "system"):
             for metric in METRIC_NAMES:
-                pairs = group[["score", metric]].dropna().to_numpy(float)
+                if level == "stimulus":
+                    pairs = group[["score", metric]].dropna().to_numpy(float)
+                else:
+                    pairs = system_points(group, metric)
                 if len(pairs) < 3:
                     continue
-                row = correlate(pairs[:, 0], pairs[:, 1], rng, n_boot)
+                few = level == "system" and len(pairs) < MIN_BOOTSTRAP_SYSTEMS
+                row = correlate(pairs[:, 0], pairs[:, 1], None if few else rng, n_boot)
+                row["note"] = SMALL_SYSTEM_NOTE if few else ""
                 rows.append({"protocol": protocol, "scale": scale, "metric": metric, "level": level} | row)
     return pd.DataFrame(rows, columns=list(CORRELATION_COLUMNS))

@@ -1,4 +1,4 @@
-"""summary.csv and the per-stimulus and per-system means the correlations and the report use."""
+"""summary.csv and the per-stimulus and per-system means the correlations, gaps and the report use."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from scipy import stats
 from ddpmss.metrics import METRIC_NAMES
 from listening_tests.analysis.inputs import GROUP
 from listening_tests.conditions import report_order
+from listening_tests.protocols import PROTOCOL_RANGE
 
 SUMMARY_COLUMNS = (
     "protocol",
@@ -22,15 +23,23 @@ SUMMARY_COLUMNS = (
     "ci95_high",
     "median",
 )
+MIN_INTERVAL_N = 3  # below this many values no interval is given: the report says "n too small"
 
 
-def t_interval(values: np.ndarray) -> tuple[float, float]:
-    """95 % t-interval of the mean (NaN for a single value; zero width when all values agree)."""
+def t_interval(values: np.ndarray, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """95 % t-interval of the mean, clipped to the scale's bounds; NaN below MIN_INTERVAL_N values.
+
+    A t-interval of a few votes reaches past the scale (e.g. -3.85..8.85 on 1-5); scores cannot lie
+    there, so the interval is clipped to the scale.
+    """
     n = len(values)
-    if n < 2:
+    if n < MIN_INTERVAL_N:
         return np.nan, np.nan
     half = stats.t.ppf(0.975, n - 1) * stats.sem(values)
-    return float(np.mean(values) - half), float(np.mean(values) + half)
+    low, high = float(np.mean(values) - half), float(np.mean(values) + half)
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return low, high
 
 
 def summarize(retained: pd.DataFrame) -> pd.DataFrame:
@@ -40,7 +49,7 @@ def summarize(retained: pd.DataFrame) -> pd.DataFrame:
         for condition in report_order(group["condition"]):
             votes = group[group["condition"] == condition]
             scores = votes["score"].to_numpy(float)
-            low, high = t_interval(scores)
+            low, high = t_interval(scores, PROTOCOL_RANGE[protocol])
             rows.append(
                 {
                     "protocol": protocol,
@@ -58,18 +67,36 @@ def summarize(retained: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
+def _ci95_half_width(scores: pd.Series) -> float:
+    """Half-width of the 95 % t-interval of a stimulus's mean vote (NaN below 2 votes)."""
+    n = len(scores)
+    return float(stats.t.ppf(0.975, n - 1) * scores.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+
+
 def stimulus_means(retained: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
-    """Mean score per (protocol, scale, item_id, condition), joined with that stimulus's metrics."""
-    means = retained.groupby([*GROUP, "item_id", "condition"], as_index=False)["score"].mean()
+    """Per (protocol, scale, item_id, condition): the stimulus MOS and its spread, joined with its metrics.
+
+    Columns: score (mean of its retained votes), n_votes, score_std (sample std, NaN below 2 votes),
+    score_ci95 (half-width of the 95 % t-interval, NaN below 2 votes), then one column per metric.
+    """
+    grouped = retained.groupby([*GROUP, "item_id", "condition"])["score"]
+    means = grouped.agg(
+        score="mean",
+        n_votes="size",
+        score_std=lambda s: s.std(ddof=1) if len(s) > 1 else np.nan,
+        score_ci95=_ci95_half_width,
+    ).reset_index()
     metrics = manifest[["item_id", "condition", *METRIC_NAMES]]
     return means.merge(metrics, on=["item_id", "condition"], how="left")
 
 
-def system_means(stimuli: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
-    """Per (protocol, scale, condition): mean of the retained votes and mean of each metric.
+def system_means(stimuli: pd.DataFrame) -> pd.DataFrame:
+    """Per (protocol, scale, condition): the mean of its stimuli's MOS and of each metric over its stimuli.
 
-    A metric's mean runs over the condition's rated stimuli where it is defined.
+    Each stimulus weighs once on both axes (a stimulus with more votes does not pull the system mean);
+    a metric's mean runs over the stimuli where it is defined. n_stimuli counts the rated stimuli.
     """
-    metrics = stimuli.groupby([*GROUP, "condition"], as_index=False)[list(METRIC_NAMES)].mean()
-    votes = summary[[*GROUP, "condition", "mean"]].rename(columns={"mean": "score"})
-    return votes.merge(metrics, on=[*GROUP, "condition"], how="left")
+    columns = ["score", *METRIC_NAMES]
+    systems = stimuli.groupby([*GROUP, "condition"], as_index=False)[columns].mean()
+    sizes = stimuli.groupby([*GROUP, "condition"], as_index=False).size().rename(columns={"size": "n_stimuli"})
+    return systems.merge(sizes, on=[*GROUP, "condition"])

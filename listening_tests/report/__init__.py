@@ -1,7 +1,7 @@
 """The analysis report: CSV tables, PNG plots (plots.py), report.md and report.html (text.py, render.py).
 
 Entry point: `analyze(ratings_csv, manifest_csv, out_dir)` writes summary.csv, correlations.csv,
-pairwise.csv, mixed.csv, the plots, report.md and report.html into `out_dir`.
+pairwise.csv, gaps.csv, mixed.csv, the plots, report.md and report.html into `out_dir`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from listening_tests.report.plots import make_plots
 from listening_tests.report.render import render_html, render_markdown
 from listening_tests.report.text import build_report
 
-TABLES = ("summary", "correlations", "pairwise", "mixed")
+TABLES = ("summary", "correlations", "pairwise", "gaps", "mixed")
 
 
 def write_tables(result: AnalysisResult, out_dir: Path) -> list[Path]:
-    """summary.csv, correlations.csv, pairwise.csv and mixed.csv."""
+    """summary.csv, correlations.csv, pairwise.csv, gaps.csv and mixed.csv."""
     paths = []
     for name in TABLES:
         path = out_dir / f"{name}.csv"
@@ -41,5 +41,6 @@ def analyze(
     blocks = build_report(result, plots)
     (out_dir / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(blocks), encoding="utf-8")
-    result.files = [*files, *(path for _, path in plots), out_dir / "report.md", out_dir / "report.html"]
+    images = [path for kinds in plots.values() for _, path in kinds.values()]
+    result.files = [*files, *images, out_dir / "report.md", out_dir / "report.html"]
     return result

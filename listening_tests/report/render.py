@@ -11,6 +11,17 @@ import pandas as pd
 
 from listening_tests.report.text import Block
 
+# Readable from a phone to a wide screen: text at most ~75 characters wide, wide tables scroll inside
+# their own box instead of widening the page, numbers right-aligned in tabular figures.
+STYLE = (
+    "body{font-family:system-ui,sans-serif;line-height:1.45;max-width:62em;margin:auto;padding:1em;color:#222}"
+    "p,li{max-width:75ch}.table{overflow-x:auto;margin:1em 0}"
+    "table{border-collapse:collapse;font-size:0.85em;font-variant-numeric:tabular-nums}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}"
+    "td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}"
+    "figure{margin:1em 0}img{max-width:100%;height:auto}figcaption{font-size:0.85em;color:#555}"
+)
+
 
 def cell(value: object) -> str:
     """A table cell as text."""
@@ -51,7 +62,7 @@ def html_table(table: pd.DataFrame) -> str:
         "<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>"
         for row in table.itertuples(index=False)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def render_html(blocks: list[Block]) -> str:
@@ -71,12 +82,8 @@ def render_html(blocks: list[Block]) -> str:
                 f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
-    style = (
-        "body{font-family:sans-serif;max-width:80em;margin:auto;padding:1em}"
-        "table{border-collapse:collapse;font-size:small;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"
-    )
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Listening test report</title>'
-        f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Listening test report</title>'
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n"
     )

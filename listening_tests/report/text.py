@@ -1,23 +1,28 @@
-"""The report's text: counts, notes, and the sentences on where listeners and SI-SDR disagree.
+"""The report's text: the gap sentences first, then the data, the tables and the notes.
 
 The report is a list of blocks (h1-h3, p, ul, table, img) that render.py turns into Markdown and HTML.
+Tables come per protocol and scale, every number at its quantity's precision (formats.py).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 
 from listening_tests.analysis import AnalysisResult
 from listening_tests.analysis.inputs import GROUP
-from listening_tests.report.plots import of_group, rankable
+from listening_tests.report import formats
+from listening_tests.report.headline import agreement_sentence, gap_sentences, headline_pairs
 
-ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 PESQ_NOTE = (
     "PESQ (ITU-T P.862) was withdrawn by the ITU in 2024 in favour of P.863; it is shown here as a "
     "legacy metric only, for comparison with older work."
+)
+GAP_NOTE = (
+    "Each pair is told from the condition with the higher SI-SDR (a) to the other (b): differences are b minus "
+    "a, averaged over the items rated in both; a stimulus's score is the mean of its retained votes. The 95 % "
+    "interval resamples items (bootstrap), not the votes within an item. Tied: the pair's Wilcoxon signed-rank "
+    "test is not significant at the 5 % level after Holm's correction over all pairs, so listeners are not "
+    "shown to tell the two apart. Every metric's differences are in gaps.csv."
 )
 MIXED_NOTE = (
     "score ~ condition with crossed random intercepts for rater and item (statsmodels MixedLM, REML); "
@@ -28,89 +33,49 @@ PAIRWISE_NOTE = (
     "rank_biserial is the matched-pairs rank-biserial correlation, positive when condition_a scores "
     "higher (pairwise.csv)."
 )
+SUMMARY_NOTE = (
+    "Mean of the retained votes with a 95 % t-interval, clipped to the scale; no interval below 3 votes (summary.csv)."
+)
 CORRELATION_NOTE = (
     "Correlation of listener scores with each metric over the processed conditions (all but reference, "
-    "anchors and mixture), with 95 % percentile bootstrap intervals (correlations.csv)."
+    "anchors and mixture), with 95 % percentile bootstrap intervals in brackets (correlations.csv). "
+    "Stimulus level: one point per stimulus. System level: one point per condition, the mean of its "
+    "stimuli's scores against the mean of the same stimuli's metric."
 )
 SYSTEM_NOTE = (
     "System-level correlations have one point per processed condition, so n is small: read them as "
-    "descriptive, their bootstrap intervals are wide (or undefined) by construction."
+    "descriptive. Below 5 conditions they carry no interval, since a bootstrap over so few points "
+    "would look precise without being so."
 )
+NO_GAP = "No protocol has two processed conditions with SI-SDR values and scores, so there is no gap to state."
 Block = tuple[str, object]
 
 
-def score_name(protocol: str, scale: str) -> str:
-    """What a mean score is called in sentences: MOS, SIG MOS, MUSHRA score."""
-    if scale == "mushra" or protocol == "mushra":
-        return "MUSHRA score"
-    return "MOS" if scale == "ovrl" and protocol == "acr" else f"{scale.upper()} MOS"
+def several_groups(result: AnalysisResult) -> bool:
+    """More than one (protocol, scale) in the data: sentences and tables then name theirs."""
+    return result.summary[GROUP].drop_duplicates().shape[0] > 1
 
 
-def ordinal(rank: int) -> str:
-    """1 -> 'first', ..., 11 -> '11th'."""
-    return ORDINALS[rank - 1] if rank <= len(ORDINALS) else f"{rank}th"
-
-
-def format_p(p: float) -> str:
-    """A p-value as written in the report."""
-    if not np.isfinite(p):
-        return "p not available"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def pair_test(pairwise: pd.DataFrame, protocol: str, scale: str, a: str, b: str) -> str:
-    """'Wilcoxon p = ..., Holm-corrected p = ..., (not) significant' for conditions a and b (either order)."""
-    rows = of_group(pairwise, protocol, scale)
-    match = rows[
-        ((rows["condition_a"] == a) & (rows["condition_b"] == b))
-        | ((rows["condition_a"] == b) & (rows["condition_b"] == a))
-    ]
-    if match.empty:
-        return "no paired test"
-    row = match.iloc[0]
-    text = f"Wilcoxon {format_p(row['p_value'])}, Holm-corrected {format_p(row['p_holm'])}"
-    if not np.isfinite(row["p_holm"]):
-        return text
-    return text + (", significant" if row["p_holm"] < 0.05 else ", not significant") + " at the 5 % level"
-
-
-def disagreement_sentences(systems: pd.DataFrame, pairwise: pd.DataFrame, protocol: str, scale: str) -> list[str]:
-    """Where the SI-SDR ranking of the processed conditions and the listeners' ranking differ."""
-    table = rankable(systems)
-    if len(table) < 2:
-        return []
-    what = score_name(protocol, scale)
-    sdr_order = table["si_sdr"].sort_values(ascending=False, kind="stable").index.tolist()
-    ear_order = table["score"].sort_values(ascending=False, kind="stable").index.tolist()
-    first, last = sdr_order[0], sdr_order[-1]
-
-    def heard(c: str) -> str:
-        return f"{ordinal(ear_order.index(c) + 1)} ({what} {table.at[c, 'score']:.2f})"
-
-    headline = (
-        f"SI-SDR ranks {first} first ({table.at[first, 'si_sdr']:.1f} dB) and {last} last "
-        f"({table.at[last, 'si_sdr']:.1f} dB); listeners rank {first} {heard(first)} and {last} {heard(last)}."
-    )
-    sentences = [headline]
-    for a, b in ((a, b) for k, a in enumerate(sdr_order) for b in sdr_order[k + 1 :]):
-        if ear_order.index(b) < ear_order.index(a):
-            sentences.append(
-                f"SI-SDR puts {a} above {b} ({table.at[a, 'si_sdr']:.1f} vs {table.at[b, 'si_sdr']:.1f} dB), "
-                f"listeners put {b} above {a} ({what} {table.at[b, 'score']:.2f} vs {table.at[a, 'score']:.2f}, "
-                f"{pair_test(pairwise, protocol, scale, a, b)})."
-            )
-    if len(sentences) == 1:
-        sentences.append(f"Listeners and SI-SDR order the {len(table)} processed conditions the same way.")
+def opening(result: AnalysisResult) -> list[str]:
+    """The report's first paragraph: every processed pair's SI-SDR and score differences, CI and significance."""
+    sentences = []
+    for protocol, scale in result.summary[GROUP].drop_duplicates().itertuples(index=False):
+        prefix = f"{protocol} / {scale}: " if several_groups(result) else ""
+        sentences += [prefix + s for s in gap_sentences(result.gaps, protocol, scale)]
     return sentences
 
 
-def disagreements(result: AnalysisResult) -> list[Block]:
-    """A heading and the disagreement sentences for every (protocol, scale), generated from the data."""
-    blocks = []
-    for (protocol, scale), systems in result.systems.groupby(GROUP, sort=True):
-        sentences = disagreement_sentences(systems, result.pairwise, protocol, scale)
-        if sentences:
-            blocks += [("h3", f"{protocol} / {scale}"), ("ul", sentences)]
+def agreement(result: AnalysisResult, plots: dict) -> list[Block]:
+    """The gap plot and the agreement sentence of each (protocol, scale)."""
+    blocks: list[Block] = []
+    for protocol, scale in result.summary[GROUP].drop_duplicates().itertuples(index=False):
+        sentence = agreement_sentence(result.gaps, protocol, scale)
+        if sentence is None:
+            continue
+        prefix = f"{protocol} / {scale}: " if several_groups(result) else ""
+        blocks.append(("p", prefix + sentence))
+        if "gap" in plots.get((protocol, scale), {}):
+            blocks.append(("img", plots[(protocol, scale)]["gap"]))
     return blocks
 
 
@@ -126,30 +91,71 @@ def count_lines(result: AnalysisResult) -> list[str]:
     ]
 
 
-def build_report(result: AnalysisResult, plots: list[tuple[str, Path]]) -> list[Block]:
+def per_group(result: AnalysisResult, frame: pd.DataFrame, view=None) -> list[Block]:
+    """One table per (protocol, scale), headed by its name when there are several; view shapes the rows."""
+    blocks: list[Block] = []
+    for (protocol, scale), rows in frame.groupby(GROUP, sort=True):
+        if several_groups(result):
+            blocks.append(("h3", f"{protocol} / {scale}"))
+        rows = rows.drop(columns=GROUP)
+        blocks.append(("table", view(rows, protocol) if view else formats.table(rows, protocol)))
+    return blocks
+
+
+def correlation_view(rows: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """Correlations with their interval in brackets, one column per coefficient."""
+    out = rows[["metric", "level", "n"]].astype(str)
+    for name in ("pearson", "spearman", "kendall"):
+        point = rows[name].map(lambda v: formats.number(v, 2))
+        low, high = rows[f"{name}_ci_low"], rows[f"{name}_ci_high"]
+        bracket = [
+            f" [{formats.number(lo, 2)}, {formats.number(hi, 2)}]" if pd.notna(lo) and pd.notna(hi) else ""
+            for lo, hi in zip(low, high)
+        ]
+        out[name] = point + bracket
+    out["note"] = rows["note"]
+    return out
+
+
+def headline_gaps(result: AnalysisResult) -> pd.DataFrame:
+    """gaps.csv restricted to the direction the opening uses (a: the condition SI-SDR prefers), every metric."""
+    keep = []
+    for protocol, scale in result.summary[GROUP].drop_duplicates().itertuples(index=False):
+        for _, pair in headline_pairs(result.gaps, protocol, scale).iterrows():
+            keep.append((protocol, scale, pair["condition_a"], pair["condition_b"]))
+    key = ["protocol", "scale", "condition_a", "condition_b"]
+    return result.gaps.merge(pd.DataFrame(keep, columns=key), on=key)
+
+
+def build_report(result: AnalysisResult, plots: dict) -> list[Block]:
     """The report as blocks (h1-h3, p, ul, table, img), rendered to Markdown and to HTML."""
-    no_ranking = ("p", "No protocol has two processed conditions with both SI-SDR values and scores.")
+    sentences = opening(result)
     mixed = result.mixed[[*GROUP, "condition", "estimate", "ci95_low", "ci95_high", "converged", "note"]]
+    group_plots = [(key, kinds) for key, kinds in sorted(plots.items())]
     return [
         ("h1", "Listening test report"),
+        ("ul", sentences) if sentences else ("p", NO_GAP),
+        ("p", GAP_NOTE),
+        *agreement(result, plots),
         ("h2", "Data"),
         ("ul", count_lines(result)),
-        ("h2", "Where listeners and SI-SDR disagree"),
-        *(disagreements(result) or [no_ranking]),
         ("h2", "Mean scores"),
-        ("p", "Mean of the retained votes with a 95 % t-interval (summary.csv)."),
-        ("table", result.summary),
-        *[("img", plot) for plot in plots if plot[1].name.startswith("means_")],
+        ("p", SUMMARY_NOTE),
+        *per_group(result, result.summary),
+        *[("img", kinds["means"]) for _, kinds in group_plots],
+        ("h2", "SI-SDR and listener differences per pair"),
+        ("p", "Every metric, in the direction of the opening sentences (gaps.csv has both directions)."),
+        *per_group(result, headline_gaps(result)),
         ("h2", "Mixed-effects model"),
         ("p", MIXED_NOTE),
-        ("table", mixed),
+        *per_group(result, mixed),
         ("h2", "Pairwise comparisons"),
         ("p", PAIRWISE_NOTE),
-        ("table", result.pairwise),
+        *per_group(result, result.pairwise),
         ("h2", "Objective metrics and listeners"),
         ("p", CORRELATION_NOTE),
         ("p", SYSTEM_NOTE),
         ("p", PESQ_NOTE),
-        ("table", result.correlations),
-        *[("img", plot) for plot in plots if not plot[1].name.startswith("means_")],
+        *per_group(result, result.correlations, correlation_view),
+        *[("img", kinds["metrics"]) for _, kinds in group_plots],
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 from pathlib import Path
 
@@ -11,12 +12,13 @@ import pandas as pd
 import pytest
 from matplotlib import image
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from listening_tests.report import analyze
 from tests.listening_tests.test_analysis import (
     CORRELATION_CONTRACT,
     N_BOOT,
-    SI_SDR,
+    N_ITEMS,
     SUMMARY_CONTRACT,
     TRUE_MEANS,
     make_study,
@@ -42,11 +44,12 @@ def test_analyze_writes_every_output(report) -> None:
         "summary.csv",
         "correlations.csv",
         "pairwise.csv",
+        "gaps.csv",
         "mixed.csv",
         "report.md",
         "report.html",
     } <= names
-    for kind in ("means", "metrics", "ranking"):
+    for kind in ("gap", "means", "metrics"):
         assert {f"{kind}_acr_ovrl.png", f"{kind}_mushra_mushra.png"} <= names
     assert all(path.is_file() and path.parent == out for path in result.files)
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
@@ -76,32 +79,31 @@ def test_plots_are_valid_pngs(report) -> None:
         assert pixels.std() > 0  # not a blank canvas
 
 
-def expected_system_means(ratings_csv: Path, manifest_csv: Path) -> tuple[pd.Series, pd.Series]:
-    """Mean ACR score and mean SI-SDR per processed condition, straight from the CSV files."""
-    votes = retained_votes(ratings_csv)
-    votes = votes[votes["protocol"] == "acr"]
-    manifest = pd.read_csv(manifest_csv, dtype={"item_id": str})
-    return votes.groupby("condition")["score"].mean(), manifest.groupby("condition")["si_sdr"].mean()
-
-
-def test_report_states_the_disagreement_with_numbers(report) -> None:
-    ratings_csv, manifest_csv, out, _ = report
+def test_report_opens_with_the_gap_in_numbers(report) -> None:
+    ratings_csv, manifest_csv, out, result = report
     text = (out / "report.md").read_text()
-    mos, sdr = expected_system_means(ratings_csv, manifest_csv)
-    best, worst = "sepformer", "sepformer_diffwave"
-    assert sdr[best] == max(sdr[c] for c in SI_SDR) and sdr[worst] == min(sdr[c] for c in SI_SDR)
-    assert (
-        f"SI-SDR ranks {best} first ({sdr[best]:.1f} dB) and {worst} last ({sdr[worst]:.1f} dB); "
-        f"listeners rank {best} second (MOS {mos[best]:.2f}) and {worst} first (MOS {mos[worst]:.2f})."
-    ) in text
+    first = text.split("\n\n")[1]  # the paragraph after the title
     votes = retained_votes(ratings_csv)
-    table = votes[votes["protocol"] == "acr"].pivot_table(index="item_id", columns="condition", values="score")
-    p = stats.wilcoxon(table[best], table[worst]).pvalue
+    mos = votes[votes["protocol"] == "acr"].pivot_table(index="item_id", columns="condition", values="score")
+    manifest = pd.read_csv(manifest_csv, dtype={"item_id": str})
+    sdr = manifest.pivot(index="item_id", columns="condition", values="si_sdr")
+    pairs = list(itertools.combinations(mos.columns, 2))
+    p_holm = dict(
+        zip(pairs, multipletests([stats.wilcoxon(mos[a], mos[b]).pvalue for a, b in pairs], method="holm")[1])
+    )
+    a, b = "sepformer", "sepformer_diffwave"
+    p = p_holm.get((a, b), p_holm.get((b, a)))
+    gap = result.gaps.query("protocol == 'acr' and metric == 'si_sdr' and condition_a == @a and condition_b == @b")
+    low, high = gap[["mos_delta_ci95_low", "mos_delta_ci95_high"]].iloc[0]
     assert (
-        f"SI-SDR puts {best} above {worst} ({sdr[best]:.1f} vs {sdr[worst]:.1f} dB), listeners put {worst} "
-        f"above {best} (MOS {mos[worst]:.2f} vs {mos[best]:.2f}, Wilcoxon p = {p:.3f}"
-    ) in text
-    assert "MUSHRA score" in text
+        f"- acr / ovrl: {b} against {a}: SI-SDR {(sdr[b] - sdr[a]).mean():+.1f} dB, "
+        f"MOS {(mos[b] - mos[a]).mean():+.2f} "
+        f"(95 % CI {low:+.2f} to {high:+.2f}, {N_ITEMS} items); listeners: tied, not significant (Holm p = {p:.3f})."
+    ) in first
+    assert first.count("- acr / ovrl:") == 3 and first.count("- mushra / mushra:") == 3  # every processed pair
+    assert "MUSHRA score" in first
+    assert "listeners tie 3 of the 3 pairs that SI-SDR orders" in text
+    assert "order the 3 processed conditions the same way, every pair" not in text
 
 
 def test_report_counts_and_notes(report) -> None:
@@ -120,7 +122,7 @@ def test_html_is_self_contained(report) -> None:
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 6
     assert all(base64.b64decode(data)[:8] == PNG_SIGNATURE for data in images)
-    assert page.count("<table>") == 4
+    assert page.count("<table>") == 10  # summary, gaps, mixed, pairwise and correlations, per protocol
 
 
 def test_condition_names_are_escaped(tmp_path: Path) -> None:
@@ -136,11 +138,13 @@ def test_condition_names_are_escaped(tmp_path: Path) -> None:
 
 def test_agreement_is_reported_as_such(tmp_path: Path) -> None:
     agreeing = {**TRUE_MEANS, "sepformer": 4.0, "sepformer_diffwave_fusion": 3.5, "sepformer_diffwave": 2.0}
-    ratings_csv, manifest_csv = make_study(tmp_path, conditions=agreeing)
+    ratings_csv, manifest_csv = make_study(tmp_path, conditions=agreeing, n_items=12)  # enough for Holm
     analyze(ratings_csv, manifest_csv, tmp_path / "out", n_boot=N_BOOT)
     text = (tmp_path / "out" / "report.md").read_text()
-    assert "Listeners and SI-SDR order the 3 processed conditions the same way." in text
-    assert "SI-SDR puts" not in text
+    assert "Listeners and SI-SDR order the 3 processed conditions the same way, every pair significantly." in text
+    assert "tied" not in text.split("\n\n")[1]
+    assert "- acr / ovrl: sepformer_diffwave against sepformer_diffwave_fusion: SI-SDR" in text
+    assert "listeners: sepformer_diffwave_fusion higher, significant (Holm p" in text
 
 
 def test_empty_ratings_raise_before_writing(tmp_path: Path) -> None:
