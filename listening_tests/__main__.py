@@ -59,12 +59,22 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
+    from listening_tests.analysis import StudyRules
     from listening_tests.report import analyze
 
-    for path in (args.ratings, args.manifest):
+    rules, manifest = None, args.manifest
+    if args.study:
+        study = load_study(args.study)
+        rules = StudyRules(args.study.name, study.protocol, study.votes_per_stimulus)
+        manifest = manifest or study.manifest
+    if manifest is None:
+        raise CliError("Give --manifest (or a --study whose stimulus set has one).")
+    for path in (args.ratings, manifest):
         if not Path(path).is_file():
             raise CliError(f"The file {path} does not exist.")
-    analyze(Path(args.ratings), Path(args.manifest), Path(args.out))
+    result = analyze(Path(args.ratings), Path(manifest), Path(args.out), study=rules)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"report written to {Path(args.out) / 'report.html'}")
 
 
@@ -115,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="statistics, plots and report from ratings.csv and manifest.csv")
     p.add_argument("ratings", type=Path)
-    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--manifest", type=Path, help="manifest.csv of the stimulus set (default: the --study's)")
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--study", type=Path, help="study YAML: checks the protocol and the votes each stimulus needs")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("validate", help="check a study file (and its stimulus set when built)")

@@ -15,7 +15,15 @@ import pandas as pd
 
 from listening_tests.analysis.correlations import correlations
 from listening_tests.analysis.gaps import gaps
-from listening_tests.analysis.inputs import Counts, check_pairs, read_manifest, read_ratings, retain
+from listening_tests.analysis.inputs import (
+    Counts,
+    StudyRules,
+    check_pairs,
+    check_study,
+    read_manifest,
+    read_ratings,
+    retain,
+)
 from listening_tests.analysis.mixed import mixed_effects
 from listening_tests.analysis.pairwise import pairwise
 from listening_tests.analysis.summary import stimulus_means, summarize, system_means
@@ -33,12 +41,17 @@ class AnalysisResult:
     counts: Counts
     stimuli: pd.DataFrame
     systems: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)  # one sentence each: what makes a number less trustworthy
     files: list[Path] = field(default_factory=list)
 
 
-def run_analysis(ratings_csv: Path, manifest_csv: Path, n_boot: int = 2000, seed: int = 0) -> AnalysisResult:
-    """Read both CSV files and compute every table (nothing is written)."""
+def run_analysis(
+    ratings_csv: Path, manifest_csv: Path, n_boot: int = 2000, seed: int = 0, study: StudyRules | None = None
+) -> AnalysisResult:
+    """Read both CSV files and compute every table (nothing is written); `study` adds the study file's checks."""
     ratings = read_ratings(Path(ratings_csv))
+    if study is not None:
+        check_study(Path(ratings_csv), ratings, study)
     retained, counts = retain(ratings)
     manifest = read_manifest(Path(manifest_csv))
     check_pairs(Path(ratings_csv), ratings, Path(manifest_csv), manifest)

@@ -94,6 +94,22 @@ def _check_unique(path: Path, df: pd.DataFrame) -> None:
         )
 
 
+@dataclass(frozen=True)
+class StudyRules:
+    """What the study file adds to the checks: its protocol and the retained votes each stimulus needs."""
+
+    name: str  # how the study is named in a sentence (its file name)
+    protocol: str
+    min_votes: int
+
+
+def check_study(path: Path, ratings: pd.DataFrame, rules: StudyRules) -> None:
+    """Every study rating (the lab's demo ratings aside) is of the study's protocol."""
+    counted = ratings["protocol"] != DEMO_PROTOCOL
+    wanted = f"{rules.protocol}, the protocol of the study {rules.name}"
+    _refuse_first(path, ratings, "protocol", counted & (ratings["protocol"] != rules.protocol), wanted)
+
+
 def check_pairs(ratings_path: Path, ratings: pd.DataFrame, manifest_path: Path, manifest: pd.DataFrame) -> None:
     """Every rated stimulus of a study (not the lab's demo ratings, not trap/gold clips) is in the manifest."""
     listed = pd.MultiIndex.from_frame(manifest[["item_id", "condition"]])

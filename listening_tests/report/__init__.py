@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from listening_tests.analysis import AnalysisResult, run_analysis
+from listening_tests.analysis import AnalysisResult, StudyRules, run_analysis
 from listening_tests.report.plots import make_plots
 from listening_tests.report.render import render_html, render_markdown
 from listening_tests.report.text import build_report
@@ -27,13 +27,19 @@ def write_tables(result: AnalysisResult, out_dir: Path) -> list[Path]:
 
 
 def analyze(
-    ratings_csv: Path, manifest_csv: Path, out_dir: Path, *, n_boot: int = 2000, seed: int = 0
+    ratings_csv: Path,
+    manifest_csv: Path,
+    out_dir: Path,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    study: StudyRules | None = None,
 ) -> AnalysisResult:
     """Analyse ratings.csv against manifest.csv and write every output into out_dir.
 
     Raises ValueError (one sentence) when there is nothing to analyse or a file is malformed.
     """
-    result = run_analysis(Path(ratings_csv), Path(manifest_csv), n_boot=n_boot, seed=seed)
+    result = run_analysis(Path(ratings_csv), Path(manifest_csv), n_boot=n_boot, seed=seed, study=study)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = write_tables(result, out_dir)

@@ -20,9 +20,10 @@ PESQ_NOTE = (
 GAP_NOTE = (
     "Each pair is told from the condition with the higher SI-SDR (a) to the other (b): differences are b minus "
     "a, averaged over the items rated in both; a stimulus's score is the mean of its retained votes. The 95 % "
-    "interval resamples items (bootstrap), not the votes within an item. Tied: the pair's Wilcoxon signed-rank "
-    "test is not significant at the 5 % level after Holm's correction over all pairs, so listeners are not "
-    "shown to tell the two apart. Every metric's differences are in gaps.csv."
+    "interval resamples items (bootstrap), not the votes within an item, and is not corrected for the number "
+    "of pairs. Tied: the pair's Wilcoxon signed-rank test is not significant at the 5 % level after Holm's "
+    "correction over all pairs, so listeners are not shown to tell the two apart; the verdict follows that "
+    "test, not the interval. Every metric's differences are in gaps.csv."
 )
 MIXED_NOTE = (
     "score ~ condition with crossed random intercepts for rater and item (statsmodels MixedLM, REML); "
@@ -47,6 +48,7 @@ SYSTEM_NOTE = (
     "descriptive. Below 5 conditions they carry no interval, since a bootstrap over so few points "
     "would look precise without being so."
 )
+WARNINGS_HEAD = "Read the numbers below with these warnings in mind:"
 NO_GAP = "No protocol has two processed conditions with SI-SDR values and scores, so there is no gap to state."
 Block = tuple[str, object]
 
@@ -139,6 +141,7 @@ def build_report(result: AnalysisResult, plots: dict) -> list[Block]:
         *agreement(result, plots),
         ("h2", "Data"),
         ("ul", count_lines(result)),
+        *([("p", WARNINGS_HEAD), ("ul", result.warnings)] if result.warnings else []),
         ("h2", "Mean scores"),
         ("p", SUMMARY_NOTE),
         *per_group(result, result.summary),

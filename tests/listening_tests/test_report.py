@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import itertools
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from tests.listening_tests.test_analysis import (
     make_study,
     retained_votes,
 )
+from tests.support.paths import ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('$x')</script>"
@@ -152,3 +155,25 @@ def test_empty_ratings_raise_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no ratings to analyse"):
         analyze(tmp_path / "ratings.csv", tmp_path / "manifest.csv", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -W error -m listening_tests ...`: any warning the analysis lets out fails the command."""
+    command = [sys.executable, "-W", "error", "-m", "listening_tests", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow  # a fresh interpreter imports pandas, statsmodels and matplotlib
+def test_analyze_prints_no_warning_and_checks_the_study_protocol(tmp_path: Path) -> None:
+    ratings_csv, manifest_csv = make_study(tmp_path, n_items=3)
+    study = tmp_path / "study.yaml"
+    study.write_text(f"id: s\ntitle: S\nprotocol: acr\nstimuli:\n  manifest: {manifest_csv}\n", encoding="utf-8")
+    done = run_cli("analyze", str(ratings_csv), "--manifest", str(manifest_csv), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0 and done.stderr == ""
+    done = run_cli("analyze", str(ratings_csv), "--study", str(study), "--out", str(tmp_path / "again"))
+    line = 2 + next(k for k, row in enumerate(pd.read_csv(ratings_csv).itertuples()) if row.protocol == "mushra")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == (
+        f"error: {ratings_csv}, line {line}: protocol must be acr, the protocol of the study study.yaml, "
+        "not 'mushra'.\n"
+    )
