@@ -2,7 +2,8 @@
 
 `run_analysis` reads both files (inputs.py) and computes every table, each grouped by (protocol,
 scale): vote summaries (summary.py), metric correlations (correlations.py), pairwise tests
-(pairwise.py), the metric-vs-listener gaps (gaps.py) and a mixed-effects model (mixed.py).
+(pairwise.py), the metric-vs-listener gaps (gaps.py), a mixed-effects model (mixed.py), and the
+listeners' agreement, the design as rated and the screening outcome (reliability.py).
 `listening_tests.report.analyze` writes them out.
 """
 
@@ -26,6 +27,7 @@ from listening_tests.analysis.inputs import (
 )
 from listening_tests.analysis.mixed import mixed_effects
 from listening_tests.analysis.pairwise import pairwise
+from listening_tests.analysis.reliability import agreement, design_summary, screening_outcome, too_few_votes
 from listening_tests.analysis.summary import stimulus_means, summarize, system_means
 
 
@@ -38,7 +40,11 @@ class AnalysisResult:
     pairwise: pd.DataFrame
     gaps: pd.DataFrame
     mixed: pd.DataFrame
+    agreement: pd.DataFrame
+    design: pd.DataFrame
+    screening: pd.DataFrame
     counts: Counts
+    votes: pd.DataFrame  # the retained votes
     stimuli: pd.DataFrame
     systems: pd.DataFrame
     warnings: list[str] = field(default_factory=list)  # one sentence each: what makes a number less trustworthy
@@ -57,13 +63,21 @@ def run_analysis(
     check_pairs(Path(ratings_csv), ratings, Path(manifest_csv), manifest)
     stimuli = stimulus_means(retained, manifest)
     tests = pairwise(retained)
+    min_votes = study.min_votes if study is not None else None
+    shown = manifest[manifest["condition"].isin(ratings["condition"])]  # a study may show part of the set
+    design = design_summary(retained, min_votes, shown)
     return AnalysisResult(
         summary=summarize(retained),
         correlations=correlations(stimuli, n_boot=n_boot, seed=seed),
         pairwise=tests,
         gaps=gaps(stimuli, tests, n_boot=n_boot, seed=seed),
         mixed=mixed_effects(retained),
+        agreement=agreement(retained),
+        design=design,
+        screening=screening_outcome(ratings),
         counts=counts,
+        votes=retained,
         stimuli=stimuli,
         systems=system_means(stimuli),
+        warnings=too_few_votes(design, min_votes),
     )

@@ -64,17 +64,18 @@ def fit_mixed(group: pd.DataFrame) -> list[dict]:
             warnings.simplefilter("always")
             model = smf.mixedlm("score ~ 0 + C(cond)", data, groups="one", re_formula="0", vc_formula=vc)
             fit = model.fit(reml=True, method=["lbfgs", "powell"])  # powell when lbfgs does not converge
+            se = fit.bse_fe  # a singular covariance warns here (NaN standard errors): noted like the fit's warnings
+            low, high = fit.conf_int().iloc[: len(conditions)].to_numpy().T
     except ValueError as exc:  # numpy's LinAlgError (singular matrix) is a ValueError too
         return _mixed_rows(group, conditions, f"cannot fit a mixed model: {exc}")
     relevant = [w for w in caught if issubclass(w.category, (UserWarning, RuntimeWarning))]
     notes += dict.fromkeys(str(w.message).splitlines()[0] for w in relevant)  # unique, in order
     variances = dict(zip(model.exog_vc.names, fit.vcomp))
-    low, high = fit.conf_int().iloc[: len(conditions)].to_numpy().T
     return [
         {
             "condition": c,
             "estimate": fit.fe_params.iloc[k],
-            "se": fit.bse_fe.iloc[k],
+            "se": se.iloc[k],
             "ci95_low": low[k],
             "ci95_high": high[k],
             "n_ratings": int((data["cond"] == c).sum()),

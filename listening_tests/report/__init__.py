@@ -1,7 +1,8 @@
 """The analysis report: CSV tables, PNG plots (plots.py), report.md and report.html (text.py, render.py).
 
 Entry point: `analyze(ratings_csv, manifest_csv, out_dir)` writes summary.csv, correlations.csv,
-pairwise.csv, gaps.csv, mixed.csv, the plots, report.md and report.html into `out_dir`.
+pairwise.csv, gaps.csv, mixed.csv, agreement.csv, design.csv, screening.csv, the plots, report.md and
+report.html into `out_dir`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from listening_tests.report.plots import make_plots
 from listening_tests.report.render import render_html, render_markdown
 from listening_tests.report.text import build_report
 
-TABLES = ("summary", "correlations", "pairwise", "gaps", "mixed")
+TABLES = ("summary", "correlations", "pairwise", "gaps", "mixed", "agreement", "design", "screening")
 
 
 def write_tables(result: AnalysisResult, out_dir: Path) -> list[Path]:
-    """summary.csv, correlations.csv, pairwise.csv, gaps.csv and mixed.csv."""
+    """One CSV file per table of TABLES, named after it."""
     paths = []
     for name in TABLES:
         path = out_dir / f"{name}.csv"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+import listening_tests.report.formats as formats
 from listening_tests.conditions import report_order
-from listening_tests.report import formats
 
 HEADLINE_METRIC = "si_sdr"
 ALPHA = 0.05

@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from listening_tests.conditions import report_order
 from listening_tests.protocols import INTEGER_SCORES, SCORE_RANGE
-from listening_tests.report.plots import plot_label
+from listening_tests.report.formats import plot_label
 
 BAR_COLOUR = "#0072B2"  # Okabe-Ito blue: colour-blind safe
 COLUMNS = 4  # at most 4 panels per row: 1280 px wide at dpi 100 leaves each about 300 px

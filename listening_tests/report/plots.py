@@ -17,8 +17,9 @@ from listening_tests.analysis import AnalysisResult
 from listening_tests.analysis.inputs import GROUP
 from listening_tests.conditions import report_order
 from listening_tests.protocols import PROTOCOL_RANGE
-from listening_tests.report.formats import METRIC_LABELS
+from listening_tests.report.formats import METRIC_LABELS, plot_label
 from listening_tests.report.headline import HEADLINE_METRIC, headline_pairs, score_name
+from listening_tests.report.histograms import plot_histograms
 
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # with more conditions than colours, shape tells them apart
@@ -28,11 +29,6 @@ SCATTER_METRICS = ("si_sdr", "pesq", "stoi", "dnsmos_ovrl")
 def slug(text: str) -> str:
     """File-name-safe form of a protocol or scale name."""
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "x"
-
-
-def plot_label(text: str) -> str:
-    """Text from a CSV made safe for matplotlib (a `$` would start mathtext)."""
-    return str(text).replace("$", r"\$")
 
 
 def styles(conditions: list[str]) -> dict[str, tuple[str, str]]:
@@ -148,7 +144,7 @@ def of_group(table: pd.DataFrame, protocol: str, scale: str) -> pd.DataFrame:
 
 
 def make_plots(result: AnalysisResult, out_dir: Path) -> dict[tuple[str, str], dict[str, tuple[str, Path]]]:
-    """All plots per (protocol, scale): {"gap" | "means" | "metrics": (caption, path)}."""
+    """All plots per (protocol, scale): {"gap" | "means" | "histograms" | "metrics": (caption, path)}."""
     style = styles(report_order(result.summary["condition"]))
     plots: dict[tuple[str, str], dict[str, tuple[str, Path]]] = {}
     for (protocol, scale), summary in result.summary.groupby(GROUP, sort=True):
@@ -159,6 +155,8 @@ def make_plots(result: AnalysisResult, out_dir: Path) -> dict[tuple[str, str], d
             group["gap"] = (f"SI-SDR difference against listener score difference per pair, {name}", gap)
         path = plot_means(summary, protocol, name, out_dir / f"means_{stem}.png")
         group["means"] = (f"Mean score, {name}", path)
+        path = plot_histograms(of_group(result.votes, protocol, scale), name, out_dir / f"votes_{stem}.png")
+        group["histograms"] = (f"Retained votes per condition, {name}", path)
         path = plot_metrics(
             of_group(result.stimuli, protocol, scale), style, protocol, name, out_dir / f"metrics_{stem}.png"
         )

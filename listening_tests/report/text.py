@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+import listening_tests.report.formats as formats
 from listening_tests.analysis import AnalysisResult
 from listening_tests.analysis.inputs import GROUP
-from listening_tests.report import formats
 from listening_tests.report.headline import agreement_sentence, gap_sentences, headline_pairs
 
 PESQ_NOTE = (
@@ -49,6 +49,22 @@ SYSTEM_NOTE = (
     "would look precise without being so."
 )
 WARNINGS_HEAD = "Read the numbers below with these warnings in mind:"
+SCREENING_NOTE = (
+    "Ratings, sessions and raters each screening rule removed (a rating excluded for several reasons counts "
+    "under each), and what was retained (screening.csv)."
+)
+DESIGN_NOTE = (
+    "The design as rated after screening: retained votes, raters and stimuli per condition, and votes per "
+    "stimulus (design.csv); stimuli_below_min counts the stimuli below the study's votes_per_stimulus "
+    "(given with --study)."
+)
+RELIABILITY_NOTE = (
+    "Agreement between listeners (agreement.csv): Krippendorff's alpha over raters x stimuli (ordinal on the "
+    "1-5 scales, interval for MUSHRA; only stimuli voted on by two or more raters), and ICC(2,k) of the "
+    "condition means (two-way random effects, absolute agreement, each rater's mean per condition, raters who "
+    "voted on every condition) with its 95 % interval. Alpha near 1 means listeners agree on each stimulus; "
+    "ICC(2,k) near 1 means the condition means would come out the same with another panel of the same size."
+)
 NO_GAP = "No protocol has two processed conditions with SI-SDR values and scores, so there is no gap to state."
 Block = tuple[str, object]
 
@@ -119,6 +135,24 @@ def correlation_view(rows: pd.DataFrame, protocol: str) -> pd.DataFrame:
     return out
 
 
+def agreement_view(rows: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """Alpha and ICC(2,k) with their sizes, the interval in brackets."""
+    icc = [
+        formats.number(v, 2) + (f" [{formats.number(lo, 2)}, {formats.number(hi, 2)}]" if pd.notna(lo) else "")
+        for v, lo, hi in zip(rows["icc2k"], rows["icc2k_ci95_low"], rows["icc2k_ci95_high"])
+    ]
+    return pd.DataFrame(
+        {
+            "alpha": rows["alpha"].map(lambda v: formats.number(v, 2)),
+            "alpha level": rows["alpha_level"],
+            "alpha raters x stimuli": [f"{r} x {n}" for r, n in zip(rows["alpha_n_raters"], rows["alpha_n_stimuli"])],
+            "ICC(2,k)": icc,
+            "ICC raters x conditions": [f"{r} x {n}" for r, n in zip(rows["icc_n_raters"], rows["icc_n_targets"])],
+            "note": rows["note"],
+        }
+    )
+
+
 def headline_gaps(result: AnalysisResult) -> pd.DataFrame:
     """gaps.csv restricted to the direction the opening uses (a: the condition SI-SDR prefers), every metric."""
     keep = []
@@ -142,10 +176,19 @@ def build_report(result: AnalysisResult, plots: dict) -> list[Block]:
         ("h2", "Data"),
         ("ul", count_lines(result)),
         *([("p", WARNINGS_HEAD), ("ul", result.warnings)] if result.warnings else []),
+        ("h3", "Screening"),
+        ("p", SCREENING_NOTE),
+        ("table", formats.table(result.screening, "")),
+        ("h3", "Design"),
+        ("p", DESIGN_NOTE),
+        *per_group(result, result.design),
         ("h2", "Mean scores"),
         ("p", SUMMARY_NOTE),
         *per_group(result, result.summary),
-        *[("img", kinds["means"]) for _, kinds in group_plots],
+        *[("img", kinds[kind]) for _, kinds in group_plots for kind in ("means", "histograms")],
+        ("h2", "Listener reliability"),
+        ("p", RELIABILITY_NOTE),
+        *per_group(result, result.agreement, agreement_view),
         ("h2", "SI-SDR and listener differences per pair"),
         ("p", "Every metric, in the direction of the opening sentences (gaps.csv has both directions)."),
         *per_group(result, headline_gaps(result)),

@@ -52,7 +52,8 @@ def test_analyze_writes_every_output(report) -> None:
         "report.md",
         "report.html",
     } <= names
-    for kind in ("gap", "means", "metrics"):
+    assert {"gaps.csv", "agreement.csv", "design.csv", "screening.csv"} <= names
+    for kind in ("gap", "means", "votes", "metrics"):
         assert {f"{kind}_acr_ovrl.png", f"{kind}_mushra_mushra.png"} <= names
     assert all(path.is_file() and path.parent == out for path in result.files)
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
@@ -74,7 +75,7 @@ def test_csv_files_have_the_contract_columns(report) -> None:
 def test_plots_are_valid_pngs(report) -> None:
     _, _, _, result = report
     plots = [path for path in result.files if path.suffix == ".png"]
-    assert len(plots) == 6
+    assert len(plots) == 8
     for path in plots:
         assert path.read_bytes()[:8] == PNG_SIGNATURE
         pixels = image.imread(path)
@@ -123,9 +124,10 @@ def test_html_is_self_contained(report) -> None:
     _, _, out, _ = report
     page = (out / "report.html").read_text()
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 6
+    assert len(images) == 8
     assert all(base64.b64decode(data)[:8] == PNG_SIGNATURE for data in images)
-    assert page.count("<table>") == 10  # summary, gaps, mixed, pairwise and correlations, per protocol
+    # screening, then design, summary, gaps, agreement, mixed, pairwise and correlations per protocol
+    assert page.count("<table>") == 1 + 7 * 2
 
 
 def test_condition_names_are_escaped(tmp_path: Path) -> None:
