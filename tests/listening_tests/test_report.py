@@ -16,6 +16,7 @@ from matplotlib import image
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from listening_tests.analysis import StudyRules
 from listening_tests.report import analyze
 from tests.listening_tests.test_analysis import (
     CORRELATION_CONTRACT,
@@ -179,3 +180,16 @@ def test_analyze_prints_no_warning_and_checks_the_study_protocol(tmp_path: Path)
         f"error: {ratings_csv}, line {line}: protocol must be acr, the protocol of the study study.yaml, "
         "not 'mushra'.\n"
     )
+
+
+def test_too_few_votes_after_screening_is_a_warning(tmp_path: Path) -> None:
+    """8 raters vote on every ACR stimulus; a study asking for 10 votes per stimulus gets a warning."""
+    ratings_csv, manifest_csv = make_study(tmp_path)
+    study = StudyRules("study.yaml", "acr", min_votes=10)
+    ratings = pd.read_csv(ratings_csv)
+    ratings[ratings["protocol"] != "mushra"].to_csv(ratings_csv, index=False)
+    result = analyze(ratings_csv, manifest_csv, tmp_path / "out", n_boot=N_BOOT, study=study)
+    n = N_ITEMS * len(TRUE_MEANS)
+    assert result.warnings == [f"acr / ovrl: {n} of {n} stimuli have fewer than 10 retained votes (fewest: 8)."]
+    assert result.warnings[0] in (tmp_path / "out" / "report.md").read_text()
+    assert (result.design["stimuli_below_min"] == N_ITEMS).all()
