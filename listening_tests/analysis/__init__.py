@@ -2,7 +2,8 @@
 
 `run_analysis` reads both files (inputs.py) and computes every table, each grouped by (protocol,
 scale): vote summaries (summary.py), metric correlations (correlations.py), pairwise tests
-(pairwise.py), the metric-vs-listener gaps (gaps.py), a mixed-effects model (mixed.py), and the
+(pairwise.py), the metric-vs-listener gaps (gaps.py), metric evaluation after ITU-T P.1401
+(metric_evaluation.py), a mixed-effects model (mixed.py), and the
 listeners' agreement, the design as rated and the screening outcome (reliability.py).
 `listening_tests.report.analyze` writes them out.
 """
@@ -25,6 +26,11 @@ from listening_tests.analysis.inputs import (
     read_ratings,
     retain,
 )
+from listening_tests.analysis.metric_evaluation import (
+    condition_correlations,
+    correlation_differences,
+    metric_evaluation,
+)
 from listening_tests.analysis.mixed import mixed_effects
 from listening_tests.analysis.pairwise import pairwise
 from listening_tests.analysis.reliability import agreement, design_summary, screening_outcome, too_few_votes
@@ -39,6 +45,9 @@ class AnalysisResult:
     correlations: pd.DataFrame
     pairwise: pd.DataFrame
     gaps: pd.DataFrame
+    metric_evaluation: pd.DataFrame
+    correlation_differences: pd.DataFrame
+    condition_correlations: pd.DataFrame
     mixed: pd.DataFrame
     agreement: pd.DataFrame
     design: pd.DataFrame
@@ -71,6 +80,9 @@ def run_analysis(
         correlations=correlations(stimuli, n_boot=n_boot, seed=seed),
         pairwise=tests,
         gaps=gaps(stimuli, tests, n_boot=n_boot, seed=seed),
+        metric_evaluation=metric_evaluation(stimuli),
+        correlation_differences=correlation_differences(stimuli),
+        condition_correlations=condition_correlations(stimuli),
         mixed=mixed_effects(retained),
         agreement=agreement(retained),
         design=design,

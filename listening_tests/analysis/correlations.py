@@ -30,10 +30,7 @@ CORRELATION_COLUMNS = (
     "note",
 )
 MIN_BOOTSTRAP_SYSTEMS = 5  # below this many systems a bootstrap interval of a correlation means little
-SMALL_SYSTEM_NOTE = (
-    "no interval: with fewer than 5 systems a bootstrap resamples a handful of points and its interval "
-    "would look precise without being so"
-)
+SMALL_SYSTEM_NOTE = "no interval: fewer than 5 systems"  # the report says why (a bootstrap of 3 points)
 COEFFICIENTS = ("pearson", "spearman", "kendall")
 KENDALL_VECTOR_MAX = 80  # beyond this sample size scipy per resample beats the O(n^2) vectorised form
 

@@ -1,8 +1,8 @@
 """The analysis report: CSV tables, PNG plots (plots.py), report.md and report.html (text.py, render.py).
 
 Entry point: `analyze(ratings_csv, manifest_csv, out_dir)` writes summary.csv, correlations.csv,
-pairwise.csv, gaps.csv, mixed.csv, agreement.csv, design.csv, screening.csv, the plots, report.md and
-report.html into `out_dir`.
+pairwise.csv, gaps.csv, metric_evaluation.csv, correlation_differences.csv, condition_correlations.csv,
+mixed.csv, agreement.csv, design.csv, screening.csv, the plots, report.md and report.html into `out_dir`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,19 @@ from listening_tests.report.plots import make_plots
 from listening_tests.report.render import render_html, render_markdown
 from listening_tests.report.text import build_report
 
-TABLES = ("summary", "correlations", "pairwise", "gaps", "mixed", "agreement", "design", "screening")
+TABLES = (
+    "summary",
+    "correlations",
+    "pairwise",
+    "gaps",
+    "metric_evaluation",
+    "correlation_differences",
+    "condition_correlations",
+    "mixed",
+    "agreement",
+    "design",
+    "screening",
+)
 
 
 def write_tables(result: AnalysisResult, out_dir: Path) -> list[Path]:

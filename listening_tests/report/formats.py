@@ -29,11 +29,12 @@ N_TOO_SMALL = "n too small"
 # Table columns by the quantity they hold; a column not listed is written as it is.
 COUNT_COLUMNS = {"n", "n_ratings", "n_raters", "n_items", "n_stimuli", "n_votes", "n_sessions", "stimuli_below_min"}
 COUNT_COLUMNS |= {"alpha_n_raters", "alpha_n_stimuli", "icc_n_raters", "icc_n_targets"}
-COUNT_COLUMNS |= {"votes_per_stimulus_min", "votes_per_stimulus_max"}
+COUNT_COLUMNS |= {"votes_per_stimulus_min", "votes_per_stimulus_max", "n_ci", "df"}
 SCORE_COLUMNS = {"mean", "std", "median", "estimate", "se", "mean_a", "mean_b", "mean_diff", "score"}
 SCORE_COLUMNS |= {"mos_delta", "mos_delta_ci95_low", "mos_delta_ci95_high", "ci95_low", "ci95_high"}
+SCORE_COLUMNS |= {"rmse", "eps_rmse"}
 COEFFICIENT_COLUMNS = {"pearson", "spearman", "kendall", "rank_biserial", "alpha", "icc2k"}
-COEFFICIENT_COLUMNS |= {"icc2k_ci95_low", "icc2k_ci95_high"}
+COEFFICIENT_COLUMNS |= {"icc2k_ci95_low", "icc2k_ci95_high", "pearson_mapped", "r1", "r2", "r12", "outlier_ratio"}
 COEFFICIENT_COLUMNS |= {f"{c}_ci_{end}" for c in ("pearson", "spearman", "kendall") for end in ("low", "high")}
 P_COLUMNS = {"p_value", "p_holm"}
 VARIANCE_COLUMNS = {"rater_var", "item_var", "residual_var"}

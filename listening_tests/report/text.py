@@ -11,7 +11,7 @@ import pandas as pd
 import listening_tests.report.formats as formats
 from listening_tests.analysis import AnalysisResult
 from listening_tests.analysis.inputs import GROUP
-from listening_tests.report.headline import agreement_sentence, gap_sentences, headline_pairs
+from listening_tests.report.headline import HEADLINE_METRIC, agreement_sentence, gap_sentences, headline_pairs
 
 PESQ_NOTE = (
     "PESQ (ITU-T P.862) was withdrawn by the ITU in 2024 in favour of P.863; it is shown here as a "
@@ -64,6 +64,21 @@ RELIABILITY_NOTE = (
     "condition means (two-way random effects, absolute agreement, each rater's mean per condition, raters who "
     "voted on every condition) with its 95 % interval. Alpha near 1 means listeners agree on each stimulus; "
     "ICC(2,k) near 1 means the condition means would come out the same with another panel of the same size."
+)
+P1401_NOTE = (
+    "Metric evaluation after ITU-T P.1401, per metric over the processed stimuli (metric_evaluation.csv): "
+    "Pearson and Spearman of the raw metric, then after a monotonic cubic mapping fitted to this study's "
+    "scores: pearson_mapped, rmse (N - 4 degrees of freedom), eps_rmse (errors within the stimulus's own "
+    "95 % interval count as zero) and outlier_ratio (share of stimuli predicted outside their interval). "
+    "The mapping only rises: a metric whose values fall as scores rise gets a flat mapping (see note)."
+)
+DIFFERENCES_NOTE = (
+    "Does SI-SDR predict the scores worse than another metric? Williams' test of two dependent Pearson "
+    "correlations sharing the scores, Holm-corrected over all pairs of metrics (correlation_differences.csv "
+    "has every pair)."
+)
+CONDITION_NOTE = (
+    "SI-SDR against the scores within each processed condition (condition_correlations.csv has every metric)."
 )
 NO_GAP = "No protocol has two processed conditions with SI-SDR values and scores, so there is no gap to state."
 Block = tuple[str, object]
@@ -153,6 +168,17 @@ def agreement_view(rows: pd.DataFrame, protocol: str) -> pd.DataFrame:
     )
 
 
+def p1401_view(rows: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """metric_evaluation.csv without the mapping's coefficients."""
+    columns = ["metric", "n", "pearson", "spearman", "pearson_mapped", "rmse", "n_ci", "eps_rmse", "outlier_ratio"]
+    return formats.table(rows[[*columns, "note"]], protocol)
+
+
+def of_metric(frame: pd.DataFrame, metric: str, *columns: str) -> pd.DataFrame:
+    """The rows of `frame` where any of `columns` names `metric`."""
+    return frame[frame[list(columns)].eq(metric).any(axis=1)]
+
+
 def headline_gaps(result: AnalysisResult) -> pd.DataFrame:
     """gaps.csv restricted to the direction the opening uses (a: the condition SI-SDR prefers), every metric."""
     keep = []
@@ -203,5 +229,12 @@ def build_report(result: AnalysisResult, plots: dict) -> list[Block]:
         ("p", SYSTEM_NOTE),
         ("p", PESQ_NOTE),
         *per_group(result, result.correlations, correlation_view),
+        ("h3", "Metric evaluation (ITU-T P.1401)"),
+        ("p", P1401_NOTE),
+        *per_group(result, result.metric_evaluation, p1401_view),
+        ("p", DIFFERENCES_NOTE),
+        *per_group(result, of_metric(result.correlation_differences, HEADLINE_METRIC, "metric_1", "metric_2")),
+        ("p", CONDITION_NOTE),
+        *per_group(result, of_metric(result.condition_correlations, HEADLINE_METRIC, "metric")),
         *[("img", kinds["metrics"]) for _, kinds in group_plots],
     ]

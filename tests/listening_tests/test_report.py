@@ -53,7 +53,8 @@ def test_analyze_writes_every_output(report) -> None:
         "report.md",
         "report.html",
     } <= names
-    assert {"gaps.csv", "agreement.csv", "design.csv", "screening.csv"} <= names
+    assert {"gaps.csv", "agreement.csv", "design.csv", "screening.csv", "metric_evaluation.csv"} <= names
+    assert {"correlation_differences.csv", "condition_correlations.csv"} <= names
     for kind in ("gap", "means", "votes", "metrics"):
         assert {f"{kind}_acr_ovrl.png", f"{kind}_mushra_mushra.png"} <= names
     assert all(path.is_file() and path.parent == out for path in result.files)
@@ -127,8 +128,9 @@ def test_html_is_self_contained(report) -> None:
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 8
     assert all(base64.b64decode(data)[:8] == PNG_SIGNATURE for data in images)
-    # screening, then design, summary, gaps, agreement, mixed, pairwise and correlations per protocol
-    assert page.count("<table>") == 1 + 7 * 2
+    # screening, then design, summary, gaps, agreement, mixed, pairwise, correlations and the three tables of
+    # metric evaluation per protocol
+    assert page.count("<table>") == 1 + 10 * 2
 
 
 def test_condition_names_are_escaped(tmp_path: Path) -> None:
