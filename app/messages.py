@@ -131,6 +131,11 @@ def ratings_counted(ratings: int, raters: int, retained: int, raters_retained: i
     )
 
 
+def with_findings(headline: str, findings: list[str]) -> str:
+    """The results headline, then the report's findings (the gap per pair, warnings) as a Markdown list."""
+    return headline + "".join(f"\n- {finding}" for finding in findings)
+
+
 def alert(text: str) -> str:
     """A notice shown in the alert style (empty when there is nothing to say)."""
     return f'<p class="lab-notice" role="alert">{text}</p>' if text else ""

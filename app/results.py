@@ -21,8 +21,10 @@ import pandas as pd
 
 from app import messages
 from app.services import Services
+from listening_tests.analysis import StudyRules
 from listening_tests.export import rating_rows, write_ratings_csv
 from listening_tests.report import analyze
+from listening_tests.report.text import opening
 from listening_tests.screening import RaterStatus, rater_status
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -48,6 +50,7 @@ class Results:
     """Everything the results tab shows."""
 
     message: str
+    findings: list[str] = field(default_factory=list)  # the report's opening sentences, then its warnings
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)
     screening: pd.DataFrame = field(default_factory=pd.DataFrame)
     correlations: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -93,7 +96,8 @@ def compute_results(services: Services, n_boot: int = 2000) -> Results:
         results.message = messages.no_ratings(study.id)
         return results
     try:
-        analysis = analyze(ratings_csv, manifest_csv, out / "report", n_boot=n_boot)
+        rules = StudyRules(study.path.name, study.protocol, study.votes_per_stimulus)
+        analysis = analyze(ratings_csv, manifest_csv, out / "report", n_boot=n_boot, study=rules)
     except ValueError as exc:
         results.message = messages.no_analysis(len(rows), exc)
         return results
@@ -101,6 +105,7 @@ def compute_results(services: Services, n_boot: int = 2000) -> Results:
     results.message = messages.ratings_counted(
         c.ratings, c.raters, c.retained, c.raters_retained, c.excluded, c.trap_gold
     )
+    results.findings = [*opening(analysis), *analysis.warnings]
     results.summary = analysis.summary
     results.correlations = analysis.correlations
     results.plots = [p for p in analysis.files if p.suffix == ".png"]
@@ -138,7 +143,7 @@ def build_tab(services: Services, access: Access) -> None:
             return messages.alert(messages.DENIED), gr.update(visible=False), None, None, None, None, None
         found = compute_results(services)
         return (
-            found.message,
+            messages.with_findings(found.message, found.findings),
             gr.update(visible=bool(found.files)),
             found.summary.round(3),
             found.screening,

@@ -73,6 +73,8 @@ def test_results_export_screening_and_report(tmp_path: Path) -> None:
     assert len(set(shown["mean"])) > 1  # the answers differ by condition, so a mix-up would show
     assert len(found.screening) == 3 and set(found.screening["status"]) == {"kept"}
     assert not found.correlations.empty and found.plots
+    # the study asks for 10 votes per stimulus; 3 raters cannot give them, and the tab says so
+    assert any("have fewer than 10 retained votes" in finding for finding in found.findings)
     assert {"report.html", "report.md", "summary.csv", "correlations.csv"} <= {p.name for p in found.files}
 
 
