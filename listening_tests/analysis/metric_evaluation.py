@@ -32,7 +32,7 @@ from listening_tests.conditions import is_processed
 MAPPING_PARAMETERS = 4  # d of P.1401's RMSE: the cubic a + b x + c x^2 + d x^3 has 4 fitted parameters
 MIN_CORRELATION = 3  # Pearson/Spearman of fewer pairs are not reported (as correlations.csv)
 MIN_MAPPING = 2 * MAPPING_PARAMETERS  # mapping, RMSE and Williams' test: at least 4 residual degrees of freedom
-MONOTONIC_GRID = 201  # points of the observed metric range where the mapping's slope must be >= 0
+MONOTONIC_GRID = 1001  # points of the observed metric range where the mapping's slope must be >= 0
 FLAT = 1e-9  # a mapping that rises by less than this share of the score range is flat (solver round-off)
 
 METRIC_EVALUATION_COLUMNS = (
