@@ -137,12 +137,6 @@ def retained_votes(ratings_csv: Path) -> pd.DataFrame:
     return df[keep]
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, analysis.AnalysisResult]:
-    ratings_csv, manifest_csv = make_study(tmp_path_factory.mktemp("study"))
-    return ratings_csv, manifest_csv, analysis.run_analysis(ratings_csv, manifest_csv, n_boot=N_BOOT)
-
-
 def test_summary_schema_and_values_match_scipy(study) -> None:
     ratings_csv, _, result = study
     summary = result.summary

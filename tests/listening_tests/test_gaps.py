@@ -12,19 +12,13 @@ import pytest
 from ddpmss.metrics import METRIC_NAMES
 from listening_tests import analysis
 from listening_tests.analysis.gaps import mean_ci
-from tests.listening_tests.test_analysis import N_BOOT, N_ITEMS, SI_SDR, make_study, rating, retained_votes
+from tests.listening_tests.test_analysis import N_BOOT, N_ITEMS, SI_SDR, rating, retained_votes
 
 GAP_CONTRACT = (
     "protocol scale condition_a condition_b metric n_items metric_delta mos_delta "
     "mos_delta_ci95_low mos_delta_ci95_high p_holm"
 ).split()
 PROCESSED = [c for c in SI_SDR if c != "mixture"]
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory):
-    ratings_csv, manifest_csv = make_study(tmp_path_factory.mktemp("gaps"))
-    return ratings_csv, manifest_csv, analysis.run_analysis(ratings_csv, manifest_csv, n_boot=N_BOOT)
 
 
 def test_one_row_per_ordered_pair_and_metric(study) -> None:

@@ -18,6 +18,7 @@ from PIL import Image
 
 from listening_tests.analysis import reliability
 from listening_tests.report.histograms import plot_histograms, scale_bins
+from tests.listening_tests.test_analysis import rating
 
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers x 12 units, values 1-5,
@@ -35,21 +36,8 @@ SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6]
 
 
 def vote(rater: str, item: str, condition: str, score: float, protocol: str = "acr", scale: str = "ovrl", **extra):
-    """One row of ratings.csv as analysis.inputs.read_ratings returns it."""
-    return {
-        "rating_id": "0",
-        "rater_id": rater,
-        "session_id": f"s-{rater}",
-        "protocol": protocol,
-        "item_id": item,
-        "condition": condition,
-        "scale": scale,
-        "score": float(score),
-        "listen_s": 5.0,
-        "created_at": "2025-01-01T00:00:00Z",
-        "excluded": False,
-        "exclusion_reason": "",
-    } | extra
+    """One row of ratings.csv as analysis.inputs.read_ratings returns it (score a float, excluded a bool)."""
+    return rating(0, protocol, rater, item, condition, scale, float(score)) | {"excluded": False} | extra
 
 
 def votes_of(matrix: np.ndarray, protocol: str = "acr", scale: str = "ovrl") -> pd.DataFrame:
