@@ -45,6 +45,7 @@ METRIC_COLUMNS = (
     ("dnsmos_bak", "DNSMOS BAK"),
     ("dnsmos_ovrl", "DNSMOS OVRL"),
 )
+REFERENCE_METRICS = tuple(key for key, _ in METRIC_COLUMNS if not key.startswith("dnsmos"))  # DNSMOS needs none
 EXAMPLES_CSV = EXAMPLES_DIR / "examples.csv"
 USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -61,33 +62,35 @@ class LabRun:
     sample_rate: int
     files: dict[str, list[Path]]
     spectrograms: dict[str, list[Path]]
-    metrics: dict[str, list[dict[str, Any]]] | None
+    metrics: dict[str, list[dict[str, Any]]]
     timings: dict[str, float]
     models: str
     details: dict[str, list[float]]
+    with_references: bool = True
 
     def output_files(self) -> list[str]:
         """The six WAV paths, pipeline by pipeline (talker 1, talker 2)."""
         return [str(p) for name in PIPELINES for p in self.files[name]]
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready metrics, timings and file names (NaN becomes null)."""
-        return _json_ready(
-            {
-                "run_id": self.run_id,
-                "models": self.models,
-                "sample_rate": self.sample_rate,
-                "timings_s": self.timings,
-                "files": {name: [p.name for p in paths] for name, paths in self.files.items()},
-                "metrics": self.metrics,
-                "details": self.details,
-            }
-        )
+        """JSON-ready metrics, timings and file names (NaN becomes null); without references it names the
+        metrics that need them."""
+        summary = {
+            "run_id": self.run_id,
+            "models": self.models,
+            "sample_rate": self.sample_rate,
+            "timings_s": self.timings,
+            "files": {name: [p.name for p in paths] for name, paths in self.files.items()},
+            "metrics": self.metrics,
+            "details": self.details,
+        }
+        if not self.with_references:
+            summary["metrics_need_references"] = list(REFERENCE_METRICS)
+            summary["note"] = messages.METRICS_NEED_REFERENCES
+        return _json_ready(summary)
 
     def metrics_rows(self) -> list[list[Any]]:
-        """One table row per (talker, pipeline) with the metric columns (empty without references)."""
-        if not self.metrics:
-            return []
+        """One table row per (talker, pipeline) with the metric columns (blank where a metric is undefined)."""
         rows = []
         for talker in range(TALKERS):
             for name in PIPELINES:
@@ -129,7 +132,8 @@ def separate(
     progress: Progress | None = None,
     with_dnsmos: bool = True,
 ) -> LabRun:
-    """Run the three pipelines on an uploaded mixture; metrics when both references are given."""
+    """Run the three pipelines on an uploaded mixture; DNSMOS always, the other metrics when both references
+    are given."""
     report = progress or (lambda *args, **kwargs: None)
     settings = services.settings
     if not mixture:
@@ -147,18 +151,20 @@ def separate(
     out_sr = result.sample_rate
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     folder = services.runtime_dir / "lab" / run_id
-    metrics: dict[str, list[dict[str, Any]]] | None = None
     estimates = result.aligned(refs) if refs else dict(result.outputs)
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    report(0.7, desc=messages.SCORING if refs else messages.SCORING_DNSMOS)
     if refs:
-        report(0.7, desc=messages.SCORING)
         mix_out = load_audio(mixture, target_sr=out_sr, **limits)[0]
         n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values()))
-        metrics = {}
         for name, est in estimates.items():
             metrics[name] = [
                 score(est[i, :n], refs[i][:n], out_sr, mixture=mix_out[:n], with_dnsmos=with_dnsmos)
                 for i in range(TALKERS)
             ]
+    else:
+        for name, est in estimates.items():
+            metrics[name] = [score(est[i], None, out_sr, with_dnsmos=with_dnsmos) for i in range(TALKERS)]
     report(0.85, desc=messages.WRITING)
     files: dict[str, list[Path]] = {}
     spectrograms: dict[str, list[Path]] = {}
@@ -172,7 +178,8 @@ def separate(
             spectrograms[name].append(spectrogram_png(est[i], out_sr, folder / f"{stem}.png", title))
     report(1.0, desc=messages.DONE)
     timings = {k: round(v, 3) for k, v in result.timings.items()}
-    return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, result.models.describe(), result.details)
+    models = result.models.describe()
+    return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, models, result.details, bool(refs))
 
 
 def rate_output(services: Services, run_id: str, pipeline: str, talker: int, value: int | None) -> Rating | None:
@@ -227,17 +234,21 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
                     quick[(name, talker)] = gr.Radio(
                         choices=[1, 2, 3, 4, 5], label="Quick rating (1 Bad - 5 Excellent)", interactive=True
                     )
-    table = gr.Dataframe(headers=metrics_headers(), label="Metrics (with references)", interactive=False, visible=False)
+    table = gr.Dataframe(headers=metrics_headers(), label="Metrics", interactive=False, visible=False)
+    table_note = gr.Markdown()
     summary = gr.JSON(label="Metrics and timings (JSON)")
     keys = [(name, talker) for name in PIPELINES for talker in range(1, TALKERS + 1)]
 
     def on_separate(
         mixture_path: str | None,
-        reference1: str | None,
-        reference2: str | None,
+        reference1: str | None = None,
+        reference2: str | None = None,
         progress: gr.Progress = PROGRESS,
     ) -> tuple[Any, ...]:
-        """Separate a two-talker mixture with the three pipelines (six WAVs; JSON of metrics and timings)."""
+        """Separate a two-talker mixture with the three pipelines: six WAVs and a JSON of metrics and timings.
+
+        The references are optional: without them the JSON has DNSMOS for every output and names the
+        metrics that need references."""
         try:
             result = separate(services, mixture_path, reference1, reference2, progress)
         except USER_ERRORS as exc:
@@ -252,7 +263,8 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
             return {}
         rows = result.metrics_rows()
         updates: dict[Any, Any] = {
-            table: gr.update(value=rows, visible=bool(rows)),
+            table: gr.update(value=rows, visible=True),
+            table_note: "" if result.with_references else messages.METRICS_NEED_REFERENCES,
             models: messages.models_in_use(result.models),
         }
         for name, talker in keys:
@@ -286,7 +298,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         [*(players[k] for k in keys), summary, run_state],
         api_name="separate",
         concurrency_limit=1,
-    ).then(show, [run_state], [table, models, *images.values(), *quick.values()], **PRIVATE)
+    ).then(show, [run_state], [table, table_note, models, *images.values(), *quick.values()], **PRIVATE)
     example.change(pick, [example], [mixture, ref1, ref2], **PRIVATE)
     for (name, talker), radio in quick.items():
         radio.input(rater_for(name, talker), [run_state, radio], None, **PRIVATE)

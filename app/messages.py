@@ -87,6 +87,10 @@ READING_AUDIO = "Reading the audio"
 LOADING_MODELS = "Loading the models"
 SEPARATING = "Separating: SepFormer, DiffWave re-synthesis, fusion"
 SCORING = "Scoring against the references"
+SCORING_DNSMOS = "Scoring with DNSMOS (no references given)"
+METRICS_NEED_REFERENCES = (
+    "Without references only DNSMOS is computed: SI-SDR, SI-SDRi, PESQ, STOI and ESTOI need both references."
+)
 WRITING = "Writing the outputs and spectrograms"
 DONE = "Done"
 NO_MIXTURE = "Upload or record a mixture first, or pick an example."

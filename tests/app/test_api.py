@@ -104,6 +104,21 @@ def test_server_api_separate_and_private_results(served) -> None:
     assert "6 ratings from 1 raters" in granted[0] and len(granted[6]) >= 2
 
 
+@pytest.mark.slow
+def test_server_api_separate_with_the_mixture_alone(served) -> None:
+    from gradio_client import Client, handle_file
+
+    _, url = served
+    mixture = lab.example_files(lab.examples()[0].mixture_id)[0]
+    *files, summary = Client(url, verbose=False).predict(handle_file(mixture), api_name="/separate")
+    read_outputs(files, mixture)
+    for name in PIPELINES:
+        for values in summary["metrics"][name]:
+            assert all(1.0 <= values[key] <= 5.0 for key in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")), values
+            assert values["si_sdr"] is None and values["pesq_wb"] is None
+    assert summary["metrics_need_references"] == list(lab.REFERENCE_METRICS)
+
+
 def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 

@@ -58,13 +58,25 @@ def test_separate_with_references_gives_six_outputs_spectrograms_and_metrics(ser
     assert "Loading the models" in stages and "Scoring against the references" in stages
 
 
-def test_separate_without_references_has_no_metrics(services, tmp_path: Path, speechlike) -> None:
+@pytest.mark.slow
+def test_separate_without_references_gives_dnsmos_and_names_the_other_metrics(
+    services, tmp_path: Path, speechlike
+) -> None:
     a, b, sr = speechlike
     path = tmp_path / "mix.flac"
     sf.write(path, a + b, sr)
     run = lab.separate(services, str(path))
-    assert run.metrics is None and run.metrics_rows() == []
     read_outputs(run.output_files(), path, services.settings.output_sr)
+    summary = json.loads(json.dumps(run.summary(), allow_nan=False))
+    for name in PIPELINES:
+        for talker in range(lab.TALKERS):
+            values = summary["metrics"][name][talker]
+            assert all(1.0 <= values[key] <= 5.0 for key in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")), values
+            assert all(values[key] is None for key in lab.REFERENCE_METRICS)
+    assert summary["metrics_need_references"] == ["si_sdr", "si_sdr_i", "pesq_wb", "pesq_nb", "stoi", "estoi"]
+    assert "need both references" in summary["note"]
+    rows = run.metrics_rows()
+    assert len(rows) == 6 and all(row[-1] is not None and row[2] is None for row in rows)
 
 
 @pytest.mark.parametrize(
