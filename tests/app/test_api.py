@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app import lab
+from app import lab_run
 from app.messages import DENIED
 from app.results import admin_access
 from app.services import ModelLoader
@@ -86,7 +86,7 @@ def test_server_api_separate_and_private_results(served) -> None:
     demo, url = served
     client = Client(url, verbose=False)
     assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/separate"]
-    mixture, ref1, ref2 = lab.example_files(lab.examples()[0].mixture_id)
+    mixture, ref1, ref2 = lab_run.example_files(lab_run.examples()[0].mixture_id)
     *files, summary = client.predict(handle_file(mixture), handle_file(ref1), handle_file(ref2), api_name="/separate")
     outputs = read_outputs(files, mixture)  # six real, distinct separations at the output rate
     expected = recompute_metrics(outputs, mixture, [ref1, ref2])
@@ -109,14 +109,14 @@ def test_server_api_separate_with_the_mixture_alone(served) -> None:
     from gradio_client import Client, handle_file
 
     _, url = served
-    mixture = lab.example_files(lab.examples()[0].mixture_id)[0]
+    mixture = lab_run.example_files(lab_run.examples()[0].mixture_id)[0]
     *files, summary = Client(url, verbose=False).predict(handle_file(mixture), api_name="/separate")
     read_outputs(files, mixture)
     for name in PIPELINES:
         for values in summary["metrics"][name]:
             assert all(1.0 <= values[key] <= 5.0 for key in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")), values
             assert values["si_sdr"] is None and values["pesq_wb"] is None
-    assert summary["metrics_need_references"] == list(lab.REFERENCE_METRICS)
+    assert summary["metrics_need_references"] == list(lab_run.REFERENCE_METRICS)
 
 
 def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_path: Path) -> None:

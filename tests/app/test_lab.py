@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app import lab
+from app import lab_run
 from app.services import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
@@ -23,27 +23,27 @@ def services(tmp_path: Path, tiny_separator):
 
 
 def test_examples_are_listed_with_their_references() -> None:
-    names = [e.mixture_id for e in lab.examples()]
+    names = [e.mixture_id for e in lab_run.examples()]
     assert names, "examples/examples.csv lists no mixtures"
-    mixture, ref1, ref2 = lab.example_files(names[0])
+    mixture, ref1, ref2 = lab_run.example_files(names[0])
     assert all(Path(p).is_file() for p in (mixture, ref1, ref2))
     with pytest.raises(ValueError, match="no example called"):
-        lab.example_files("nope")
+        lab_run.example_files("nope")
 
 
 def test_separate_with_references_gives_six_outputs_spectrograms_and_metrics(services) -> None:
-    mixture, ref1, ref2 = lab.example_files(lab.examples()[0].mixture_id)
+    mixture, ref1, ref2 = lab_run.example_files(lab_run.examples()[0].mixture_id)
     stages = []
-    run = lab.separate(services, mixture, ref1, ref2, lambda f, desc="": stages.append(desc), with_dnsmos=False)
+    run = lab_run.separate(services, mixture, ref1, ref2, lambda f, desc="": stages.append(desc), with_dnsmos=False)
     outputs = read_outputs(run.output_files(), mixture, services.settings.output_sr)
     assert all(p.is_file() and p.read_bytes()[:4] == b"\x89PNG" for ps in run.spectrograms.values() for p in ps)
     expected = recompute_metrics(outputs, mixture, [ref1, ref2], services.settings.output_sr)
     for name in PIPELINES:  # the reported metrics are those of the files written, against the right reference
-        for talker in range(lab.TALKERS):
+        for talker in range(lab_run.TALKERS):
             for key in ("si_sdr", "si_sdr_i"):
                 assert run.metrics[name][talker][key] == pytest.approx(expected[name][talker][key], abs=0.02)
     rows = run.metrics_rows()
-    assert [row[:2] for row in rows] == [[f"talker {t}", lab.PIPELINE_TITLES[n]] for t in (1, 2) for n in PIPELINES]
+    assert [row[:2] for row in rows] == [[f"talker {t}", lab_run.PIPELINE_TITLES[n]] for t in (1, 2) for n in PIPELINES]
     assert [row[2:4] for row in rows] == [
         pytest.approx([expected[n][t - 1]["si_sdr"], expected[n][t - 1]["si_sdr_i"]], abs=0.02)
         for t in (1, 2)
@@ -65,14 +65,14 @@ def test_separate_without_references_gives_dnsmos_and_names_the_other_metrics(
     a, b, sr = speechlike
     path = tmp_path / "mix.flac"
     sf.write(path, a + b, sr)
-    run = lab.separate(services, str(path))
+    run = lab_run.separate(services, str(path))
     read_outputs(run.output_files(), path, services.settings.output_sr)
     summary = json.loads(json.dumps(run.summary(), allow_nan=False))
     for name in PIPELINES:
-        for talker in range(lab.TALKERS):
+        for talker in range(lab_run.TALKERS):
             values = summary["metrics"][name][talker]
             assert all(1.0 <= values[key] <= 5.0 for key in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")), values
-            assert all(values[key] is None for key in lab.REFERENCE_METRICS)
+            assert all(values[key] is None for key in lab_run.REFERENCE_METRICS)
     assert summary["metrics_need_references"] == ["si_sdr", "si_sdr_i", "pesq_wb", "pesq_nb", "stoi", "estoi"]
     assert "need both references" in summary["note"]
     rows = run.metrics_rows()
@@ -90,7 +90,7 @@ def test_bad_uploads_are_refused_with_one_sentence(services, tmp_path: Path, con
     path = tmp_path / "upload.wav"
     path.write_bytes(content)
     with pytest.raises(AudioError, match=message):
-        lab.separate(services, str(path))
+        lab_run.separate(services, str(path))
 
 
 def test_upload_size_limit_is_checked_before_decoding(services, tmp_path: Path) -> None:
@@ -98,15 +98,15 @@ def test_upload_size_limit_is_checked_before_decoding(services, tmp_path: Path) 
     path = tmp_path / "big.wav"
     sf.write(path, np.zeros(16000, np.float32) + 0.1, 16000)
     with pytest.raises(AudioError, match="upload limit"):
-        lab.separate(services, str(path))
+        lab_run.separate(services, str(path))
 
 
 def test_missing_inputs_are_explained(services) -> None:
-    mixture, ref1, _ = lab.example_files(lab.examples()[0].mixture_id)
+    mixture, ref1, _ = lab_run.example_files(lab_run.examples()[0].mixture_id)
     with pytest.raises(ValueError, match="Upload or record a mixture"):
-        lab.separate(services, None)
+        lab_run.separate(services, None)
     with pytest.raises(ValueError, match="both reference sources"):
-        lab.separate(services, mixture, ref1, None)
+        lab_run.separate(services, mixture, ref1, None)
 
 
 def test_model_loading_errors_reach_the_user(tmp_path: Path) -> None:
@@ -116,20 +116,20 @@ def test_model_loading_errors_reach_the_user(tmp_path: Path) -> None:
         raise ModelError("The models folder 'x' must hold sepformer/ and diffwave/.")
 
     services = make_services(tmp_path, loader=ModelLoader(broken))
-    mixture = lab.example_files(lab.examples()[0].mixture_id)[0]
+    mixture = lab_run.example_files(lab_run.examples()[0].mixture_id)[0]
     with pytest.raises(ModelError, match="must hold sepformer"):
-        lab.separate(services, mixture)
+        lab_run.separate(services, mixture)
     assert services.models.status().startswith("Models: not available. The models folder")
 
 
 def test_quick_ratings_are_stored_once_under_the_demo_protocol(services) -> None:
-    assert lab.rate_output(services, "run1", "sepformer", 1, None) is None  # cleared: nothing stored
-    first = lab.rate_output(services, "run1", "sepformer", 1, 4)
-    again = lab.rate_output(services, "run1", "sepformer", 1, 4)  # a double click
+    assert lab_run.rate_output(services, "run1", "sepformer", 1, None) is None  # cleared: nothing stored
+    first = lab_run.rate_output(services, "run1", "sepformer", 1, 4)
+    again = lab_run.rate_output(services, "run1", "sepformer", 1, 4)  # a double click
     assert first.id == again.id
     with pytest.raises(RatingError, match="already been rated"):  # a changed score is refused, not dropped
-        lab.rate_output(services, "run1", "sepformer", 1, 2)
-    lab.rate_output(services, "run1", "sepformer_diffwave", 2, 5)
+        lab_run.rate_output(services, "run1", "sepformer", 1, 2)
+    lab_run.rate_output(services, "run1", "sepformer_diffwave", 2, 5)
     records = [r for r in services.store.list_ratings() if r.protocol == "demo"]
     assert [(r.item_id, r.condition, r.score) for r in records] == [
         ("lab-run1_s1", "sepformer", 4),
@@ -137,4 +137,4 @@ def test_quick_ratings_are_stored_once_under_the_demo_protocol(services) -> None
     ]
     assert len({r.session_id for r in records}) == 1
     with pytest.raises(ValueError, match="does not exist"):
-        lab.rate_output(services, "run1", "other", 1, 3)
+        lab_run.rate_output(services, "run1", "other", 1, 3)
