@@ -17,13 +17,16 @@ from app.lab_run import (
     TALKERS,
     USER_ERRORS,
     LabRun,
+    conversion_line,
     example_files,
     examples,
+    input_problems,
     metrics_headers,
     rate_output,
     separate,
 )
 from app.services import Services
+from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -32,14 +35,19 @@ PROGRESS = gr.Progress()  # Gradio replaces this default with a per-call tracker
 
 def build_tab(demo: gr.Blocks, services: Services) -> None:
     """The lab tab's components and events; its Separate button is the public API endpoint `separate`."""
+    settings = services.settings
     models = gr.Markdown(services.models.status())
     with gr.Row():
         with gr.Column(min_width=300):
             mixture = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Mixture of two talkers")
+            gr.Markdown(messages.upload_limits(settings.lab_max_seconds, settings.max_upload_mb))
+            mixture_note = gr.Markdown(elem_id="lab-mixture-note")
             example = gr.Dropdown(choices=[e.mixture_id for e in examples()], value=None, label="Or pick an example")
         with gr.Column(min_width=300):
             ref1 = gr.Audio(sources=["upload"], type="filepath", label="Reference talker 1 (optional, for metrics)")
+            ref1_note = gr.Markdown()
             ref2 = gr.Audio(sources=["upload"], type="filepath", label="Reference talker 2 (optional, for metrics)")
+            ref2_note = gr.Markdown()
     run = gr.Button("Separate", variant="primary")
     run_state = gr.State(None)
     players: dict[tuple[str, int], gr.Audio] = {}
@@ -91,6 +99,22 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
             raise gr.Error(messages.SEPARATION_FAILED, print_exception=False) from None
         return (*result.output_files(), result.summary(), result)
 
+    def validate(
+        mixture_path: str | None, reference1: str | None = None, reference2: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Before the job enters the queue: the sentence that stops it, on the input it is about."""
+        problems = input_problems(settings, mixture_path, reference1, reference2)
+        return [gr.validate(not problem, problem) for problem in problems]
+
+    def checked(path: str | None) -> tuple[Any, str]:
+        """At upload: a bad file is cleared with its sentence under the player, a good one gets its conversions."""
+        if not path:
+            return gr.update(), ""
+        try:
+            return gr.update(), conversion_line(settings, path)
+        except AudioError as exc:
+            return None, messages.alert(str(exc))
+
     def show(result: LabRun | None) -> dict[Any, Any]:
         if result is None:
             return {}
@@ -107,11 +131,12 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
 
     def pick(name: str | None) -> tuple[Any, ...]:
         if not name:
-            return gr.update(), gr.update(), gr.update()
+            return (gr.update(),) * 6
         try:
-            return example_files(name)
+            paths = example_files(name)
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        return (*paths, *(conversion_line(settings, p) if p else "" for p in paths))
 
     def rater_for(name: str, talker: int) -> Callable[[LabRun | None, int | None], None]:
         def rate(result: LabRun | None, value: int | None) -> None:
@@ -131,8 +156,13 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         [*(players[k] for k in keys), summary, run_state],
         api_name="separate",
         concurrency_limit=1,
+        validator=validate,
     ).then(show, [run_state], [table, table_note, models, *images.values(), *quick.values()], **PRIVATE)
-    example.change(pick, [example], [mixture, ref1, ref2], **PRIVATE)
+    example.change(pick, [example], [mixture, ref1, ref2, mixture_note, ref1_note, ref2_note], **PRIVATE)
+    for audio, note in ((mixture, mixture_note), (ref1, ref1_note), (ref2, ref2_note)):
+        audio.upload(checked, [audio], [audio, note], concurrency_limit=None, **PRIVATE)
+        audio.clear(lambda: "", None, [note], **PRIVATE)
+    mixture.stop_recording(checked, [mixture], [mixture, mixture_note], concurrency_limit=None, **PRIVATE)
     for (name, talker), radio in quick.items():
         radio.input(rater_for(name, talker), [run_state, radio], None, **PRIVATE)
     demo.load(services.models.status, None, [models], **PRIVATE)

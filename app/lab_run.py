@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import soundfile as sf
+
 from app import messages
 from app.services import Services
-from ddpmss.audio import AudioError, load_audio, write_audio
+from ddpmss.audio import AudioError, load_audio, resample, write_audio
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.metrics import score
 from ddpmss.models import ModelError
 from ddpmss.plots import spectrogram_png
 from ddpmss.settings import EXAMPLES_DIR, PIPELINES
+from listening_tests.settings import LabSettings
 from listening_tests.storage import Rating, StoreError
 
 PIPELINE_TITLES = {
@@ -119,6 +122,55 @@ def example_files(name: str, csv_path: Path = EXAMPLES_CSV) -> tuple[str, str | 
     raise ValueError(messages.no_example(name))
 
 
+@dataclass(frozen=True)
+class Upload:
+    """What an accepted upload holds (from its header): the lab converts it to mono at the output rate."""
+
+    channels: int
+    sample_rate: int
+    seconds: float
+
+
+def limits(settings: LabSettings) -> dict[str, float]:
+    """The lab's limits as `load_audio` keywords: length (LAB_MAX_SECONDS), minimum length and file size."""
+    return {
+        "max_seconds": settings.lab_max_seconds,
+        "min_seconds": settings.min_seconds,
+        "max_bytes": int(settings.max_upload_mb * 1e6),
+    }
+
+
+def check_upload(settings: LabSettings, path: str) -> Upload:
+    """Refuse, with one sentence (AudioError), a file that is over the size or length limit (read from its
+    header, before any decoding), empty, unreadable, too short or silent (decoded once, within the limit)."""
+    load_audio(path, **limits(settings))
+    info = sf.info(path)
+    return Upload(info.channels, info.samplerate, info.frames / info.samplerate)
+
+
+def conversion_line(settings: LabSettings, path: str) -> str:
+    """The line under an upload saying how it is converted (AudioError when it is refused)."""
+    upload = check_upload(settings, path)
+    return messages.conversions(upload.channels, upload.sample_rate, upload.seconds, settings.output_sr)
+
+
+def input_problems(
+    settings: LabSettings, mixture: str | None, reference1: str | None, reference2: str | None
+) -> list[str]:
+    """One sentence per input (mixture, reference 1, reference 2) that stops a run, empty when it is fine."""
+    paths = (mixture, reference1, reference2)
+    problems = ["" if mixture else messages.NO_MIXTURE, "", ""]
+    if bool(reference1) != bool(reference2):
+        problems[1 if not reference1 else 2] = messages.BOTH_REFERENCES
+    for index, path in enumerate(paths):
+        if path and not problems[index]:
+            try:
+                check_upload(settings, path)
+            except AudioError as exc:
+                problems[index] = str(exc)
+    return problems
+
+
 def separate(
     services: Services,
     mixture: str | None,
@@ -135,10 +187,9 @@ def separate(
         raise ValueError(messages.NO_MIXTURE)
     if bool(reference1) != bool(reference2):
         raise ValueError(messages.BOTH_REFERENCES)
-    limits = {"max_seconds": settings.max_seconds, "max_bytes": int(settings.max_upload_mb * 1e6)}
     report(0.0, desc=messages.READING_AUDIO)
-    audio, sr = load_audio(mixture, min_seconds=settings.min_seconds, **limits)
-    refs = [load_audio(p, target_sr=settings.output_sr, **limits)[0] for p in (reference1, reference2) if p]
+    audio, sr = load_audio(mixture, **limits(settings))
+    refs = [load_audio(p, target_sr=settings.output_sr, **limits(settings))[0] for p in (reference1, reference2) if p]
     report(0.1, desc=messages.LOADING_MODELS)
     separator = services.models.get()
     report(0.2, desc=messages.SEPARATING)
@@ -150,7 +201,7 @@ def separate(
     metrics: dict[str, list[dict[str, Any]]] = {}
     report(0.7, desc=messages.SCORING if refs else messages.SCORING_DNSMOS)
     if refs:
-        mix_out = load_audio(mixture, target_sr=out_sr, **limits)[0]
+        mix_out = resample(audio, sr, out_sr)
         n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values()))
         for name, est in estimates.items():
             metrics[name] = [

@@ -101,6 +101,23 @@ RATING_SAVED = "Rating saved."
 SEPARATION_FAILED = "The separation failed on the server; please try a shorter or different recording."
 
 
+def upload_limits(max_seconds: float, max_mb: float) -> str:
+    """The limits shown next to the mixture upload."""
+    return f"Up to {max_seconds:g} s and {max_mb:g} MB: WAV, FLAC, OGG or MP3, any sample rate, mono or more channels."
+
+
+def conversions(channels: int, sample_rate: int, seconds: float, output_sr: int) -> str:
+    """The one line under an accepted upload saying how it is converted for the pipelines."""
+    done = []
+    if channels > 1:
+        done.append(f"{channels} channels mixed down to mono")
+    if sample_rate != output_sr:
+        done.append(f"{sample_rate} Hz resampled to {output_sr} Hz")
+    if not done:
+        return f"{seconds:.1f} s, mono at {sample_rate} Hz: used as it is."
+    return f"{seconds:.1f} s: {' and '.join(done)}."
+
+
 def no_example(name: str) -> str:
     """A picked example that the examples list does not hold."""
     return f"There is no example called '{name}'."

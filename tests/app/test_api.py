@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import soundfile as sf
 
 from app import lab_run
 from app.messages import DENIED
@@ -128,6 +131,24 @@ def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_pa
     with pytest.raises(Exception, match="not a readable audio file") as caught:
         Client(url, verbose=False).predict(handle_file(str(bad)), None, None, api_name="/separate")
     assert "Traceback" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_server_api_refuses_a_five_minute_mixture_at_once(served, tmp_path: Path, speechlike) -> None:
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import ValidationError
+
+    _, url = served
+    a, b, sr = speechlike
+    long = tmp_path / "five_minutes.wav"
+    sf.write(long, np.tile(a + b, 200), sr)
+    client = Client(url, verbose=False)
+    started = time.perf_counter()
+    with pytest.raises(ValidationError, match="lasts 300.0 s, longer than the 30 s limit") as caught:
+        client.predict(handle_file(str(long)), api_name="/separate")
+    assert time.perf_counter() - started < 2.0
+    assert "Traceback" not in str(caught.value)
+    assert not (tmp_path / "runtime" / "lab").exists()  # refused before the queue: nothing ran
 
 
 def test_launch_options_limit_uploads_and_never_serve_the_data_dir(tmp_path: Path) -> None:

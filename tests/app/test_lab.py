@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,48 @@ def test_upload_size_limit_is_checked_before_decoding(services, tmp_path: Path) 
     sf.write(path, np.zeros(16000, np.float32) + 0.1, 16000)
     with pytest.raises(AudioError, match="upload limit"):
         lab_run.separate(services, str(path))
+
+
+def test_uploads_are_checked_at_once_against_the_lab_limits(services, tmp_path: Path, speechlike) -> None:
+    a, b, sr = speechlike
+    assert services.settings.lab_max_seconds == 30.0  # the default
+    long = tmp_path / "five_minutes.wav"
+    sf.write(long, np.tile(a + b, 200), sr)  # 5 minutes
+    started = time.perf_counter()
+    with pytest.raises(AudioError, match=r"lasts 300.0 s, longer than the 30 s limit"):
+        lab_run.check_upload(services.settings, str(long))
+    assert time.perf_counter() - started < 0.5  # from the header, not decoded
+    silent, empty, text = tmp_path / "silent.wav", tmp_path / "empty.wav", tmp_path / "text.wav"
+    sf.write(silent, np.zeros(sr, np.float32), sr)
+    empty.write_bytes(b"")
+    text.write_text("not audio " * 20)
+    problems = lab_run.input_problems(services.settings, str(silent), str(empty), str(text))
+    assert [p.split("' ")[-1] for p in problems] == [
+        "contains no sound (it is silent or a constant level).",
+        "is empty (0 bytes).",
+        "is not a readable audio file (use WAV, FLAC, OGG or MP3).",
+    ]
+    good = tmp_path / "good.wav"
+    sf.write(good, a + b, sr)
+    assert lab_run.input_problems(services.settings, None, str(good), None) == [
+        "Upload or record a mixture first, or pick an example.",
+        "",
+        "Give both reference sources, or neither.",
+    ]
+    assert lab_run.input_problems(services.settings, str(good), None, None) == ["", "", ""]
+
+
+def test_the_conversion_line_states_channels_and_rate(services, tmp_path: Path, speechlike) -> None:
+    a, b, sr = speechlike
+    wide = tmp_path / "wide.wav"
+    mono = np.interp(np.arange(6 * len(a)) / 6, np.arange(len(a)), a + b).astype(np.float32)  # 96 kHz
+    sf.write(wide, np.stack([mono] * 6, axis=1), 96000, subtype="FLOAT")
+    assert lab_run.conversion_line(services.settings, str(wide)) == (
+        "1.5 s: 6 channels mixed down to mono and 96000 Hz resampled to 16000 Hz."
+    )
+    plain = tmp_path / "plain.wav"
+    sf.write(plain, a + b, sr)
+    assert lab_run.conversion_line(services.settings, str(plain)) == "1.5 s, mono at 16000 Hz: used as it is."
 
 
 def test_missing_inputs_are_explained(services) -> None:
