@@ -224,7 +224,7 @@ def separate(
             spectrograms[name].append(spectrogram_png(est[i], out_sr, folder / f"{stem}.png", title))
     report(1.0, desc=messages.DONE)
     timings = {k: round(v, 3) for k, v in result.timings.items()}
-    models = result.models.describe()
+    models = result.models.names()
     return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, models, result.details, bool(refs))
 
 

@@ -70,9 +70,8 @@ def stimuli_failed(study_id: str, error: Exception) -> str:
 MODELS_LOADING = "Models: loading in the background (the first separation waits for them)."
 
 
-def models_unavailable(error: Exception) -> str:
-    """The models could not be loaded (the loading error is one sentence)."""
-    return f"Models: not available. {error}"
+MODELS_UNAVAILABLE = "Models: not available (the server's log says why)."
+MODELS_FAILED = "The models could not be loaded on the server; its log says why."
 
 
 def models_in_use(description: str) -> str:

@@ -20,7 +20,15 @@ from app.results import admin_access
 from app.services import ModelLoader
 from app.ui import build_app, launch_options
 from ddpmss.settings import PIPELINES
-from tests.support.app import SR, Clock, finish_acr_session, make_services, read_outputs, recompute_metrics
+from tests.support.app import (
+    ABSOLUTE_PATH,
+    SR,
+    Clock,
+    finish_acr_session,
+    make_services,
+    read_outputs,
+    recompute_metrics,
+)
 
 
 def free_port() -> int:
@@ -111,10 +119,15 @@ def test_server_api_separate_and_private_results(served) -> None:
 def test_server_api_separate_with_the_mixture_alone(served) -> None:
     from gradio_client import Client, handle_file
 
-    _, url = served
+    demo, url = served
     mixture = lab_run.example_files(lab_run.examples()[0].mixture_id)[0]
     *files, summary = Client(url, verbose=False).predict(handle_file(mixture), api_name="/separate")
     read_outputs(files, mixture)
+    status = next(i for i, f in demo.fns.items() if f.name == "status")  # the models line the page shows
+    shown = call_raw(url, status, [])["output"]["data"][0]
+    assert shown.startswith("Models: SepFormer: local checkpoint tiny-models")
+    for text in (json.dumps(summary), shown):  # no returned text holds an absolute server path
+        assert not ABSOLUTE_PATH.search(text), text
     for name in PIPELINES:
         for values in summary["metrics"][name]:
             assert all(1.0 <= values[key] <= 5.0 for key in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")), values

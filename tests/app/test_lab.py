@@ -15,7 +15,7 @@ from app.services import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
 from listening_tests.storage import RatingError
-from tests.support.app import make_services, read_outputs, recompute_metrics
+from tests.support.app import ABSOLUTE_PATH, make_services, read_outputs, recompute_metrics
 
 
 @pytest.fixture()
@@ -152,17 +152,40 @@ def test_missing_inputs_are_explained(services) -> None:
         lab_run.separate(services, mixture, ref1, None)
 
 
-def test_model_loading_errors_reach_the_user(tmp_path: Path) -> None:
+def test_model_loading_errors_reach_the_user_without_server_paths(tmp_path: Path, capfd) -> None:
     from ddpmss.models import ModelError
 
     def broken() -> None:
-        raise ModelError("The models folder 'x' must hold sepformer/ and diffwave/.")
+        raise ModelError(f"The models folder '{tmp_path}/x' must hold sepformer/ and diffwave/.")
 
     services = make_services(tmp_path, loader=ModelLoader(broken))
     mixture = lab_run.example_files(lab_run.examples()[0].mixture_id)[0]
-    with pytest.raises(ModelError, match="must hold sepformer"):
+    with pytest.raises(ModelError) as caught:
         lab_run.separate(services, mixture)
-    assert services.models.status().startswith("Models: not available. The models folder")
+    assert str(caught.value) == "The models could not be loaded on the server; its log says why."
+    assert services.models.status() == "Models: not available (the server's log says why)."
+    assert f"models: not available: The models folder '{tmp_path}/x' must hold" in capfd.readouterr().err
+
+
+def test_model_names_never_hold_a_server_path(tiny_models: Path) -> None:
+    from ddpmss.models import ModelSources, resolve_sources
+    from ddpmss.settings import HUB_DIFFWAVE, HUB_SEPFORMER, Settings
+
+    offline = resolve_sources(Settings(models="offline")).names()
+    assert offline.startswith("SepFormer: ddpmss/pretrained/sepformer (offline model of this project); DiffWave: ")
+    assert offline.endswith("(small demo models trained on synthetic voices, not the published checkpoints)")
+    local = resolve_sources(Settings(models=str(tiny_models))).names()
+    assert local == (
+        f"SepFormer: local checkpoint {tiny_models.name}/sepformer; DiffWave: local checkpoint "
+        f"{tiny_models.name}/diffwave; fusion: local checkpoint {tiny_models.name}/fusion"
+    )
+    hub = ModelSources(HUB_SEPFORMER, HUB_DIFFWAVE, None, offline=False).names()
+    assert hub == (
+        "SepFormer: speechbrain/sepformer-wsj02mix (published checkpoint); DiffWave: "
+        "speechbrain/tts-diffwave-ljspeech (published checkpoint); fusion: none (identity on SepFormer)"
+    )
+    assert not ABSOLUTE_PATH.search(offline + local + hub)
+    assert ABSOLUTE_PATH.search(resolve_sources(Settings(models=str(tiny_models))).describe())  # the check bites
 
 
 def test_quick_ratings_are_stored_once_under_the_demo_protocol(services) -> None:
