@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from app import messages
+from app.lab_export import write_zip
 from app.lab_run import (
     PIPELINE_TITLES,
     TALKERS,
@@ -77,6 +78,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
                     )
     table = gr.Dataframe(headers=metrics_headers(), label="Metrics", interactive=False, visible=False)
     table_note = gr.Markdown()
+    download = gr.DownloadButton("Download the run (zip)", visible=False)
     summary = gr.JSON(label="Metrics and timings (JSON)")
     keys = [(name, talker) for name in PIPELINES for talker in range(1, TALKERS + 1)]
 
@@ -122,6 +124,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         updates: dict[Any, Any] = {
             table: gr.update(value=rows, visible=True),
             table_note: "" if result.with_references else messages.METRICS_NEED_REFERENCES,
+            download: gr.update(value=str(write_zip(result)), visible=True),
             models: messages.models_in_use(result.models),
         }
         for name, talker in keys:
@@ -157,7 +160,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         api_name="separate",
         concurrency_limit=1,
         validator=validate,
-    ).then(show, [run_state], [table, table_note, models, *images.values(), *quick.values()], **PRIVATE)
+    ).then(show, [run_state], [table, table_note, download, models, *images.values(), *quick.values()], **PRIVATE)
     example.change(pick, [example], [mixture, ref1, ref2, mixture_note, ref1_note, ref2_note], **PRIVATE)
     for audio, note in ((mixture, mixture_note), (ref1, ref1_note), (ref2, ref2_note)):
         audio.upload(checked, [audio], [audio, note], concurrency_limit=None, **PRIVATE)

@@ -11,7 +11,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ class LabRun:
     models: str
     details: dict[str, list[float]]
     with_references: bool = True
+    inputs: dict[str, Path] = field(default_factory=dict)  # mixture, reference1, reference2: server paths, kept
+    # for the run's zip (app/lab_export.py), never shown
 
     def output_files(self) -> list[str]:
         """The six WAV paths, pipeline by pipeline (talker 1, talker 2)."""
@@ -225,7 +227,9 @@ def separate(
     report(1.0, desc=messages.DONE)
     timings = {k: round(v, 3) for k, v in result.timings.items()}
     models = result.models.names()
-    return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, models, result.details, bool(refs))
+    given = {"mixture": mixture, "reference1": reference1, "reference2": reference2}
+    inputs = {role: Path(path) for role, path in given.items() if path}
+    return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, models, result.details, bool(refs), inputs)
 
 
 def rate_output(services: Services, run_id: str, pipeline: str, talker: int, value: int | None) -> Rating | None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from app import lab_run
+from app import lab_export, lab_run
 from app.services import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
@@ -57,6 +60,37 @@ def test_separate_with_references_gives_six_outputs_spectrograms_and_metrics(ser
     assert summary["files"] == {n: [f"{n}_talker1.wav", f"{n}_talker2.wav"] for n in PIPELINES}
     assert summary["timings_s"]["sepformer"] > 0
     assert "Loading the models" in stages and "Scoring against the references" in stages
+    check_zip(run, mixture, [ref1, ref2])
+
+
+def check_zip(run: lab_run.LabRun, mixture: str, references: list[str]) -> None:
+    """The run's zip holds the six WAVs and their spectrograms as written, the inputs as given, metrics.csv
+    with the run's metrics and run.json with model names and versions, and no server path."""
+    stem = f"lab-{run.run_id}"
+    with zipfile.ZipFile(lab_export.write_zip(run)) as archive:
+        names = set(archive.namelist())
+        outputs = [Path(p) for p in run.output_files()] + [p for ps in run.spectrograms.values() for p in ps]
+        assert names == {f"{stem}/{p.name}" for p in outputs} | {
+            f"{stem}/input/mixture.wav",
+            f"{stem}/input/reference1.wav",
+            f"{stem}/input/reference2.wav",
+            f"{stem}/metrics.csv",
+            f"{stem}/run.json",
+        }
+        assert all(archive.read(f"{stem}/{p.name}") == p.read_bytes() for p in outputs)
+        given = zip(("mixture", "reference1", "reference2"), [mixture, *references], strict=True)
+        assert all(archive.read(f"{stem}/input/{role}.wav") == Path(p).read_bytes() for role, p in given)
+        rows = list(csv.DictReader(io.StringIO(archive.read(f"{stem}/metrics.csv").decode())))
+        assert [(r["pipeline"], r["talker"]) for r in rows] == [(n, t) for n in PIPELINES for t in ("1", "2")]
+        for row in rows:
+            expected = run.metrics[row["pipeline"]][int(row["talker"]) - 1]["si_sdr"]
+            assert float(row["si_sdr"]) == pytest.approx(expected, abs=1e-4)
+        text = archive.read(f"{stem}/run.json").decode()
+    saved = json.loads(text)
+    assert saved["models"] == run.models and saved["models"].startswith("SepFormer: local checkpoint ")
+    assert saved["versions"]["speechbrain"] == "1.1.2" and saved["versions"]["torch"].startswith("2.")
+    assert saved["inputs"]["mixture"] == {"file": "input/mixture.wav", "uploaded_as": Path(mixture).name}
+    assert not ABSOLUTE_PATH.search(text)
 
 
 @pytest.mark.slow
