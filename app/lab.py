@@ -17,6 +17,8 @@ from app.lab_run import (
     PIPELINE_TITLES,
     TALKERS,
     USER_ERRORS,
+    Cancelled,
+    LabJobs,
     LabRun,
     conversion_line,
     example_files,
@@ -25,6 +27,7 @@ from app.lab_run import (
     metrics_headers,
     rate_output,
     separate,
+    stopper,
 )
 from app.services import Services
 from ddpmss.audio import AudioError
@@ -37,6 +40,7 @@ PROGRESS = gr.Progress()  # Gradio replaces this default with a per-call tracker
 def build_tab(demo: gr.Blocks, services: Services) -> None:
     """The lab tab's components and events; its Separate button is the public API endpoint `separate`."""
     settings = services.settings
+    jobs = LabJobs()
     models = gr.Markdown(services.models.status())
     with gr.Row():
         with gr.Column(min_width=300):
@@ -49,7 +53,9 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
             ref1_note = gr.Markdown()
             ref2 = gr.Audio(sources=["upload"], type="filepath", label="Reference talker 2 (optional, for metrics)")
             ref2_note = gr.Markdown()
-    run = gr.Button("Separate", variant="primary")
+    with gr.Row():
+        run = gr.Button("Separate", variant="primary", scale=3)
+        stop = gr.Button("Cancel", variant="stop", scale=1)
     run_state = gr.State(None)
     players: dict[tuple[str, int], gr.Audio] = {}
     images: dict[tuple[str, int], gr.Image] = {}
@@ -87,25 +93,38 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         reference1: str | None = None,
         reference2: str | None = None,
         progress: gr.Progress = PROGRESS,
+        request: gr.Request = None,
     ) -> tuple[Any, ...]:
         """Separate a two-talker mixture with the three pipelines: six WAVs and a JSON of metrics and timings.
 
         The references are optional: without them the JSON has DNSMOS for every output and names the
         metrics that need references."""
+        session = _session(request)
+        flag = jobs.flag(session)
         try:
-            result = separate(services, mixture_path, reference1, reference2, progress)
+            result = separate(services, mixture_path, reference1, reference2, progress, stop=stopper(flag))
+        except Cancelled:
+            raise gr.Error(messages.CANCELLED, print_exception=False) from None
         except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception:  # a bug or a resource problem: the server log gets the traceback, the user one sentence
             traceback.print_exc()
             raise gr.Error(messages.SEPARATION_FAILED, print_exception=False) from None
+        finally:
+            jobs.release(session, flag)
         return (*result.output_files(), result.summary(), result)
 
     def validate(
-        mixture_path: str | None, reference1: str | None = None, reference2: str | None = None
+        mixture_path: str | None,
+        reference1: str | None = None,
+        reference2: str | None = None,
+        request: gr.Request = None,
     ) -> list[dict[str, Any]]:
-        """Before the job enters the queue: the sentence that stops it, on the input it is about."""
+        """Before the job enters the queue: the sentence that stops it, on the input it is about (a tab
+        with a job already queued or running is refused: one job per browser session)."""
         problems = input_problems(settings, mixture_path, reference1, reference2)
+        if not any(problems) and jobs.claim(_session(request)) is None:
+            problems[0] = messages.ONE_JOB
         return [gr.validate(not problem, problem) for problem in problems]
 
     def checked(path: str | None) -> tuple[Any, str]:
@@ -153,19 +172,33 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
 
         return rate
 
-    run.click(
+    def cancel(request: gr.Request) -> None:
+        jobs.cancel(_session(request))
+
+    separating = run.click(
         on_separate,
         [mixture, ref1, ref2],
         [*(players[k] for k in keys), summary, run_state],
         api_name="separate",
         concurrency_limit=1,
+        concurrency_id="lab",
         validator=validate,
-    ).then(show, [run_state], [table, table_note, download, models, *images.values(), *quick.values()], **PRIVATE)
+    )
+    separating.then(
+        show, [run_state], [table, table_note, download, models, *images.values(), *quick.values()], **PRIVATE
+    )
     example.change(pick, [example], [mixture, ref1, ref2, mixture_note, ref1_note, ref2_note], **PRIVATE)
     for audio, note in ((mixture, mixture_note), (ref1, ref1_note), (ref2, ref2_note)):
         audio.upload(checked, [audio], [audio, note], concurrency_limit=None, **PRIVATE)
         audio.clear(lambda: "", None, [note], **PRIVATE)
+    stop.click(cancel, None, None, cancels=[separating], queue=False, **PRIVATE)
+    demo.unload(cancel)  # a closed tab cancels its job
     mixture.stop_recording(checked, [mixture], [mixture, mixture_note], concurrency_limit=None, **PRIVATE)
     for (name, talker), radio in quick.items():
         radio.input(rater_for(name, talker), [run_state, radio], None, **PRIVATE)
     demo.load(services.models.status, None, [models], **PRIVATE)
+
+
+def _session(request: gr.Request | None) -> str:
+    """The browser session (tab) of a request; one shared key for callers without one."""
+    return getattr(request, "session_hash", None) or ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +50,60 @@ REFERENCE_METRICS = tuple(key for key, _ in METRIC_COLUMNS if not key.startswith
 EXAMPLES_CSV = EXAMPLES_DIR / "examples.csv"
 USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
 
+STAGE_PROGRESS = {"sepformer": 0.2, "vocoder": 0.35, "fusion": 0.65}
 Progress = Callable[..., object]
+
+
+class Cancelled(Exception):
+    """The run was cancelled (its tab pressed Cancel or closed)."""
+
+
+class LabJobs:
+    """One lab job per browser session at a time; cancelling a session's job makes its next `stop()` raise.
+
+    Gradio's own cancel ends the waiting request at once, but not the worker thread running the models:
+    the run checks its flag between stages and vocoder steps (a second at most with the published models).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, threading.Event] = {}
+
+    def claim(self, session: str) -> threading.Event | None:
+        """The new job's cancel flag, or None when the session already has a job."""
+        with self._lock:
+            if session in self._jobs:
+                return None
+            self._jobs[session] = threading.Event()
+            return self._jobs[session]
+
+    def flag(self, session: str) -> threading.Event:
+        """The cancel flag of the session's job (a fresh one when none was claimed, e.g. a direct call)."""
+        with self._lock:
+            return self._jobs.setdefault(session, threading.Event())
+
+    def cancel(self, session: str) -> None:
+        """Stop the session's job at its next check and free the session for a new one."""
+        with self._lock:
+            flag = self._jobs.pop(session, None)
+        if flag is not None:
+            flag.set()
+
+    def release(self, session: str, flag: threading.Event) -> None:
+        """The job with this flag is over (a newer job of the session keeps its own)."""
+        with self._lock:
+            if self._jobs.get(session) is flag:
+                del self._jobs[session]
+
+
+def stopper(flag: threading.Event) -> Callable[[], None]:
+    """A `stop` for `separate` that raises Cancelled once `flag` is set."""
+
+    def stop() -> None:
+        if flag.is_set():
+            raise Cancelled
+
+    return stop
 
 
 @dataclass
@@ -180,9 +234,10 @@ def separate(
     reference2: str | None = None,
     progress: Progress | None = None,
     with_dnsmos: bool = True,
+    stop: Callable[[], None] = lambda: None,
 ) -> LabRun:
     """Run the three pipelines on an uploaded mixture; DNSMOS always, the other metrics when both references
-    are given."""
+    are given. `stop()` is called between stages and vocoder steps: it raises (Cancelled) to end the run there."""
     report = progress or (lambda *args, **kwargs: None)
     settings = services.settings
     if not mixture:
@@ -194,25 +249,37 @@ def separate(
     refs = [load_audio(p, target_sr=settings.output_sr, **limits(settings))[0] for p in (reference1, reference2) if p]
     report(0.1, desc=messages.LOADING_MODELS)
     separator = services.models.get()
-    report(0.2, desc=messages.SEPARATING)
-    result = separator.separate(audio, sr, PIPELINES)
+
+    def stage(name: str) -> None:
+        stop()
+        report(STAGE_PROGRESS[name], desc=messages.STAGES[name])
+
+    def step(source: int, k: int, steps: int) -> None:
+        stop()
+        done = ((source - 1) * steps + k - 1) / (TALKERS * steps)
+        report(STAGE_PROGRESS["vocoder"] + done * 0.3, desc=messages.vocoder_step(source, k, steps))
+
+    result = separator.separate(audio, sr, PIPELINES, on_stage=stage, on_step=step)
+    stop()
     out_sr = result.sample_rate
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     folder = services.runtime_dir / "lab" / run_id
     estimates = result.aligned(refs) if refs else dict(result.outputs)
     metrics: dict[str, list[dict[str, Any]]] = {}
     report(0.7, desc=messages.SCORING if refs else messages.SCORING_DNSMOS)
-    if refs:
-        mix_out = resample(audio, sr, out_sr)
-        n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values()))
-        for name, est in estimates.items():
-            metrics[name] = [
-                score(est[i, :n], refs[i][:n], out_sr, mixture=mix_out[:n], with_dnsmos=with_dnsmos)
-                for i in range(TALKERS)
-            ]
-    else:
-        for name, est in estimates.items():
-            metrics[name] = [score(est[i], None, out_sr, with_dnsmos=with_dnsmos) for i in range(TALKERS)]
+    mix_out = resample(audio, sr, out_sr) if refs else None
+    n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values())) if refs else None
+    for name, est in estimates.items():
+        metrics[name] = []
+        for i in range(TALKERS):
+            stop()  # between outputs: DNSMOS takes about a second each
+            if refs:
+                metrics[name].append(
+                    score(est[i, :n], refs[i][:n], out_sr, mixture=mix_out[:n], with_dnsmos=with_dnsmos)
+                )
+            else:
+                metrics[name].append(score(est[i], None, out_sr, with_dnsmos=with_dnsmos))
+    stop()
     report(0.85, desc=messages.WRITING)
     files: dict[str, list[Path]] = {}
     spectrograms: dict[str, list[Path]] = {}

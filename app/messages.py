@@ -84,7 +84,11 @@ def models_in_use(description: str) -> str:
 # the progress bar of a separation, stage by stage
 READING_AUDIO = "Reading the audio"
 LOADING_MODELS = "Loading the models"
-SEPARATING = "Separating: SepFormer, DiffWave re-synthesis, fusion"
+STAGES = {
+    "sepformer": "SepFormer: separating the two talkers",
+    "vocoder": "DiffWave re-synthesis",
+    "fusion": "Fusion of SepFormer and DiffWave",
+}
 SCORING = "Scoring against the references"
 SCORING_DNSMOS = "Scoring with DNSMOS (no references given)"
 METRICS_NEED_REFERENCES = (
@@ -97,7 +101,14 @@ BOTH_REFERENCES = "Give both reference sources, or neither."
 NO_OUTPUT = "This output does not exist."
 SEPARATE_FIRST = "Separate a mixture first."
 RATING_SAVED = "Rating saved."
+ONE_JOB = "This tab is already separating a mixture: wait for it, or cancel it first."
+CANCELLED = "Separation cancelled."
 SEPARATION_FAILED = "The separation failed on the server; please try a shorter or different recording."
+
+
+def vocoder_step(source: int, step: int, steps: int) -> str:
+    """The progress bar during the vocoder: which talker, which of its steps."""
+    return f"DiffWave re-synthesis, talker {source}: step {step} of {steps}"
 
 
 def upload_limits(max_seconds: float, max_mb: float) -> str:

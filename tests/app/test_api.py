@@ -164,6 +164,24 @@ def test_server_api_refuses_a_five_minute_mixture_at_once(served, tmp_path: Path
     assert not (tmp_path / "runtime" / "lab").exists()  # refused before the queue: nothing ran
 
 
+@pytest.mark.slow
+def test_server_api_one_job_per_session(served) -> None:
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import ValidationError
+
+    _, url = served
+    mixture = lab_run.example_files(lab_run.examples()[0].mixture_id)[0]
+    client = Client(url, verbose=False)  # one client: one session
+    first = client.submit(handle_file(mixture), api_name="/separate")
+    time.sleep(0.5)
+    with pytest.raises(ValidationError, match="already separating a mixture"):
+        client.predict(handle_file(mixture), api_name="/separate")
+    assert len(first.result(timeout=120)) == 7  # the first job is untouched
+    other = Client(url, verbose=False).submit(handle_file(mixture), api_name="/separate")  # another session
+    assert len(other.result(timeout=120)) == 7
+    assert len(client.predict(handle_file(mixture), api_name="/separate")) == 7  # free again once done
+
+
 def test_launch_options_limit_uploads_and_never_serve_the_data_dir(tmp_path: Path) -> None:
     services = make_services(tmp_path, max_upload_mb=5)
     options = launch_options(services)

@@ -178,6 +178,31 @@ def test_the_conversion_line_states_channels_and_rate(services, tmp_path: Path, 
     assert lab_run.conversion_line(services.settings, str(plain)) == "1.5 s, mono at 16000 Hz: used as it is."
 
 
+def test_a_cancelled_run_stops_at_the_next_vocoder_step(services, tmp_path: Path, speechlike) -> None:
+    a, b, sr = speechlike
+    path = tmp_path / "mix.wav"
+    sf.write(path, a + b, sr)
+    jobs = lab_run.LabJobs()
+    flag = jobs.claim("tab")
+    assert flag is not None and jobs.claim("tab") is None  # one job per browser session
+    seen: list[str] = []
+    cancelled_at: list[float] = []
+
+    def progress(fraction: float, desc: str = "") -> None:
+        seen.append(desc)
+        if desc == "DiffWave re-synthesis, talker 1: step 2 of 6":
+            jobs.cancel("tab")  # as the Cancel button (or closing the tab) does, from another thread
+            cancelled_at.append(time.perf_counter())
+
+    with pytest.raises(lab_run.Cancelled):
+        lab_run.separate(services, str(path), progress=progress, with_dnsmos=False, stop=lab_run.stopper(flag))
+    assert time.perf_counter() - cancelled_at[0] < 1.0
+    assert seen[-1] == "DiffWave re-synthesis, talker 1: step 2 of 6"  # no further step, stage or file
+    assert "SepFormer: separating the two talkers" in seen
+    assert not (services.runtime_dir / "lab").exists()
+    assert jobs.claim("tab") is not None  # the session may start a new job at once
+
+
 def test_missing_inputs_are_explained(services) -> None:
     mixture, ref1, _ = lab_run.example_files(lab_run.examples()[0].mixture_id)
     with pytest.raises(ValueError, match="Upload or record a mixture"):
