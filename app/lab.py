@@ -136,9 +136,8 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         except AudioError as exc:
             return None, messages.alert(str(exc))
 
-    def show(result: LabRun | None) -> dict[Any, Any]:
-        if result is None:
-            return {}
+    def show(result: LabRun) -> dict[Any, Any]:
+        """After a successful run (only then: `.success`): table, zip, models line, spectrograms."""
         rows = result.metrics_rows()
         updates: dict[Any, Any] = {
             table: gr.update(value=rows, visible=True),
@@ -184,7 +183,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         concurrency_id="lab",
         validator=validate,
     )
-    separating.then(
+    separating.success(
         show, [run_state], [table, table_note, download, models, *images.values(), *quick.values()], **PRIVATE
     )
     example.change(pick, [example], [mixture, ref1, ref2, mixture_note, ref1_note, ref2_note], **PRIVATE)
