@@ -1,206 +1,61 @@
-"""The side-by-side lab tab: one mixture through the three pipelines, with players, spectrograms and metrics.
-
-`separate()` runs a mixture (Gradio-free, so tests call it directly); its button is also the public API
-endpoint `separate` (six WAV files and a JSON summary out). Errors a user can fix are `AudioError`,
-`ModelError`, `StoreError` or `ValueError` with one sentence; the tab shows that sentence, never a traceback.
+"""The side-by-side lab tab: upload (checked at once), Separate, six players with spectrograms, metrics and
+quick ratings. Its Separate button is the public API endpoint `separate` (six WAV files and a JSON result
+out); the work itself is Gradio-free in app/lab_run.py.
 """
 
 from __future__ import annotations
 
-import math
-import secrets
-import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from app import messages
-from app.services import Services
-from ddpmss.audio import AudioError, load_audio, write_audio
-from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
-from ddpmss.metrics import score
-from ddpmss.models import ModelError
-from ddpmss.plots import spectrogram_png
-from ddpmss.settings import EXAMPLES_DIR, PIPELINES
-from listening_tests.storage import Rating, StoreError
-
-PIPELINE_TITLES = {
-    "sepformer": "SepFormer",
-    "sepformer_diffwave": "SepFormer + DiffWave",
-    "sepformer_diffwave_fusion": "SepFormer + DiffWave fusion",
-}
-TALKERS = 2
-METRIC_COLUMNS = (
-    ("si_sdr", "SI-SDR (dB)"),
-    ("si_sdr_i", "SI-SDRi (dB)"),
-    ("pesq_wb", "PESQ-WB (legacy)"),
-    ("pesq_nb", "PESQ-NB (legacy)"),
-    ("stoi", "STOI"),
-    ("estoi", "ESTOI"),
-    ("dnsmos_sig", "DNSMOS SIG"),
-    ("dnsmos_bak", "DNSMOS BAK"),
-    ("dnsmos_ovrl", "DNSMOS OVRL"),
+from app.lab_export import write_zip
+from app.lab_run import (
+    PIPELINE_TITLES,
+    TALKERS,
+    USER_ERRORS,
+    Cancelled,
+    LabJobs,
+    LabRun,
+    conversion_line,
+    example_files,
+    examples,
+    input_problems,
+    metrics_headers,
+    rate_output,
+    separate,
+    stopper,
 )
-EXAMPLES_CSV = EXAMPLES_DIR / "examples.csv"
-USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
+from app.services import Services
+from ddpmss.audio import AudioError
+from ddpmss.settings import PIPELINES
+
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 PROGRESS = gr.Progress()  # Gradio replaces this default with a per-call tracker
-
-Progress = Callable[..., object]
-
-
-@dataclass
-class LabRun:
-    """One separation: two files per pipeline (talker order matched to the references when given)."""
-
-    run_id: str
-    sample_rate: int
-    files: dict[str, list[Path]]
-    spectrograms: dict[str, list[Path]]
-    metrics: dict[str, list[dict[str, Any]]] | None
-    timings: dict[str, float]
-    models: str
-    details: dict[str, list[float]]
-
-    def output_files(self) -> list[str]:
-        """The six WAV paths, pipeline by pipeline (talker 1, talker 2)."""
-        return [str(p) for name in PIPELINES for p in self.files[name]]
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready metrics, timings and file names (NaN becomes null)."""
-        return _json_ready(
-            {
-                "run_id": self.run_id,
-                "models": self.models,
-                "sample_rate": self.sample_rate,
-                "timings_s": self.timings,
-                "files": {name: [p.name for p in paths] for name, paths in self.files.items()},
-                "metrics": self.metrics,
-                "details": self.details,
-            }
-        )
-
-    def metrics_rows(self) -> list[list[Any]]:
-        """One table row per (talker, pipeline) with the metric columns (empty without references)."""
-        if not self.metrics:
-            return []
-        rows = []
-        for talker in range(TALKERS):
-            for name in PIPELINES:
-                values = self.metrics[name][talker]
-                rows.append(
-                    [f"talker {talker + 1}", PIPELINE_TITLES[name]]
-                    + [_rounded(values[key]) for key, _ in METRIC_COLUMNS]
-                )
-        return rows
-
-
-def metrics_headers() -> list[str]:
-    """Column names of `LabRun.metrics_rows`."""
-    return ["talker", "pipeline"] + [title for _, title in METRIC_COLUMNS]
-
-
-def examples(csv_path: Path = EXAMPLES_CSV) -> list[MixtureEntry]:
-    """The example mixtures (LibriMix-format CSV); empty when the list is missing or unreadable."""
-    try:
-        return read_mixture_list(csv_path)
-    except (OSError, ValueError):
-        return []
-
-
-def example_files(name: str, csv_path: Path = EXAMPLES_CSV) -> tuple[str, str | None, str | None]:
-    """(mixture, reference 1, reference 2) paths of the example called `name`."""
-    for entry in examples(csv_path):
-        if entry.mixture_id == name:
-            refs = [str(p) for p in entry.source_paths[:TALKERS]] + [None, None]
-            return str(entry.mixture_path), refs[0], refs[1]
-    raise ValueError(messages.no_example(name))
-
-
-def separate(
-    services: Services,
-    mixture: str | None,
-    reference1: str | None = None,
-    reference2: str | None = None,
-    progress: Progress | None = None,
-    with_dnsmos: bool = True,
-) -> LabRun:
-    """Run the three pipelines on an uploaded mixture; metrics when both references are given."""
-    report = progress or (lambda *args, **kwargs: None)
-    settings = services.settings
-    if not mixture:
-        raise ValueError(messages.NO_MIXTURE)
-    if bool(reference1) != bool(reference2):
-        raise ValueError(messages.BOTH_REFERENCES)
-    limits = {"max_seconds": settings.max_seconds, "max_bytes": int(settings.max_upload_mb * 1e6)}
-    report(0.0, desc=messages.READING_AUDIO)
-    audio, sr = load_audio(mixture, min_seconds=settings.min_seconds, **limits)
-    refs = [load_audio(p, target_sr=settings.output_sr, **limits)[0] for p in (reference1, reference2) if p]
-    report(0.1, desc=messages.LOADING_MODELS)
-    separator = services.models.get()
-    report(0.2, desc=messages.SEPARATING)
-    result = separator.separate(audio, sr, PIPELINES)
-    out_sr = result.sample_rate
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    folder = services.runtime_dir / "lab" / run_id
-    metrics: dict[str, list[dict[str, Any]]] | None = None
-    estimates = result.aligned(refs) if refs else dict(result.outputs)
-    if refs:
-        report(0.7, desc=messages.SCORING)
-        mix_out = load_audio(mixture, target_sr=out_sr, **limits)[0]
-        n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values()))
-        metrics = {}
-        for name, est in estimates.items():
-            metrics[name] = [
-                score(est[i, :n], refs[i][:n], out_sr, mixture=mix_out[:n], with_dnsmos=with_dnsmos)
-                for i in range(TALKERS)
-            ]
-    report(0.85, desc=messages.WRITING)
-    files: dict[str, list[Path]] = {}
-    spectrograms: dict[str, list[Path]] = {}
-    for name, est in estimates.items():
-        files[name], spectrograms[name] = [], []
-        for i in range(TALKERS):
-            stem = f"{name}_talker{i + 1}"
-            write_audio(folder / f"{stem}.wav", est[i], out_sr)
-            files[name].append(folder / f"{stem}.wav")
-            title = f"{PIPELINE_TITLES[name]}, talker {i + 1}"
-            spectrograms[name].append(spectrogram_png(est[i], out_sr, folder / f"{stem}.png", title))
-    report(1.0, desc=messages.DONE)
-    timings = {k: round(v, 3) for k, v in result.timings.items()}
-    return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, result.models.describe(), result.details)
-
-
-def rate_output(services: Services, run_id: str, pipeline: str, talker: int, value: int | None) -> Rating | None:
-    """Store the quick 1-5 rating of one lab output under the protocol `demo` (a repeated click is a no-op)."""
-    if value is None or not run_id:
-        return None
-    if pipeline not in PIPELINES or not 1 <= talker <= TALKERS:
-        raise ValueError(messages.NO_OUTPUT)
-    return services.store.save_demo_rating(
-        run_id=run_id,
-        item_id=f"lab-{run_id}_s{talker}",
-        condition=pipeline,
-        score=value,
-        submission_key=f"demo.{run_id}.{PIPELINES.index(pipeline)}.{talker}.{value}",  # a changed score is refused
-    )
 
 
 def build_tab(demo: gr.Blocks, services: Services) -> None:
     """The lab tab's components and events; its Separate button is the public API endpoint `separate`."""
+    settings = services.settings
+    jobs = LabJobs()
     models = gr.Markdown(services.models.status())
     with gr.Row():
         with gr.Column(min_width=300):
             mixture = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Mixture of two talkers")
+            gr.Markdown(messages.upload_limits(settings.lab_max_seconds, settings.max_upload_mb))
+            mixture_note = gr.Markdown(elem_id="lab-mixture-note")
             example = gr.Dropdown(choices=[e.mixture_id for e in examples()], value=None, label="Or pick an example")
         with gr.Column(min_width=300):
             ref1 = gr.Audio(sources=["upload"], type="filepath", label="Reference talker 1 (optional, for metrics)")
+            ref1_note = gr.Markdown()
             ref2 = gr.Audio(sources=["upload"], type="filepath", label="Reference talker 2 (optional, for metrics)")
-    run = gr.Button("Separate", variant="primary")
+            ref2_note = gr.Markdown()
+    with gr.Row():
+        run = gr.Button("Separate", variant="primary", scale=3)
+        stop = gr.Button("Cancel", variant="stop", scale=1)
     run_state = gr.State(None)
     players: dict[tuple[str, int], gr.Audio] = {}
     images: dict[tuple[str, int], gr.Image] = {}
@@ -227,32 +82,67 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
                     quick[(name, talker)] = gr.Radio(
                         choices=[1, 2, 3, 4, 5], label="Quick rating (1 Bad - 5 Excellent)", interactive=True
                     )
-    table = gr.Dataframe(headers=metrics_headers(), label="Metrics (with references)", interactive=False, visible=False)
+    table = gr.Dataframe(headers=metrics_headers(), label="Metrics", interactive=False, visible=False)
+    table_note = gr.Markdown()
+    download = gr.DownloadButton("Download the run (zip)", visible=False)
     summary = gr.JSON(label="Metrics and timings (JSON)")
     keys = [(name, talker) for name in PIPELINES for talker in range(1, TALKERS + 1)]
 
     def on_separate(
         mixture_path: str | None,
-        reference1: str | None,
-        reference2: str | None,
+        reference1: str | None = None,
+        reference2: str | None = None,
         progress: gr.Progress = PROGRESS,
+        request: gr.Request = None,
     ) -> tuple[Any, ...]:
-        """Separate a two-talker mixture with the three pipelines (six WAVs; JSON of metrics and timings)."""
+        """Separate a two-talker mixture with the three pipelines: six WAVs and a JSON of metrics and timings.
+
+        The references are optional: without them the JSON has DNSMOS for every output and names the
+        metrics that need references."""
+        session = _session(request)
+        flag = jobs.flag(session)
         try:
-            result = separate(services, mixture_path, reference1, reference2, progress)
+            result = separate(services, mixture_path, reference1, reference2, progress, stop=stopper(flag))
+        except Cancelled:
+            raise gr.Error(messages.CANCELLED, print_exception=False) from None
         except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception:  # a bug or a resource problem: the server log gets the traceback, the user one sentence
             traceback.print_exc()
             raise gr.Error(messages.SEPARATION_FAILED, print_exception=False) from None
+        finally:
+            jobs.release(session, flag)
         return (*result.output_files(), result.summary(), result)
 
-    def show(result: LabRun | None) -> dict[Any, Any]:
-        if result is None:
-            return {}
+    def validate(
+        mixture_path: str | None,
+        reference1: str | None = None,
+        reference2: str | None = None,
+        request: gr.Request = None,
+    ) -> list[dict[str, Any]]:
+        """Before the job enters the queue: the sentence that stops it, on the input it is about (a tab
+        with a job already queued or running is refused: one job per browser session)."""
+        problems = input_problems(settings, mixture_path, reference1, reference2)
+        if not any(problems) and jobs.claim(_session(request)) is None:
+            problems[0] = messages.ONE_JOB
+        return [gr.validate(not problem, problem) for problem in problems]
+
+    def checked(path: str | None) -> tuple[Any, str]:
+        """At upload: a bad file is cleared with its sentence under the player, a good one gets its conversions."""
+        if not path:
+            return gr.update(), ""
+        try:
+            return gr.update(), conversion_line(settings, path)
+        except AudioError as exc:
+            return None, messages.alert(str(exc))
+
+    def show(result: LabRun) -> dict[Any, Any]:
+        """After a successful run (only then: `.success`): table, zip, models line, spectrograms."""
         rows = result.metrics_rows()
         updates: dict[Any, Any] = {
-            table: gr.update(value=rows, visible=bool(rows)),
+            table: gr.update(value=rows, visible=True),
+            table_note: "" if result.with_references else messages.METRICS_NEED_REFERENCES,
+            download: gr.update(value=str(write_zip(result)), visible=True),
             models: messages.models_in_use(result.models),
         }
         for name, talker in keys:
@@ -262,11 +152,12 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
 
     def pick(name: str | None) -> tuple[Any, ...]:
         if not name:
-            return gr.update(), gr.update(), gr.update()
+            return (gr.update(),) * 6
         try:
-            return example_files(name)
+            paths = example_files(name)
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        return (*paths, *(conversion_line(settings, p) if p else "" for p in paths))
 
     def rater_for(name: str, talker: int) -> Callable[[LabRun | None, int | None], None]:
         def rate(result: LabRun | None, value: int | None) -> None:
@@ -280,30 +171,33 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
 
         return rate
 
-    run.click(
+    def cancel(request: gr.Request) -> None:
+        jobs.cancel(_session(request))
+
+    separating = run.click(
         on_separate,
         [mixture, ref1, ref2],
         [*(players[k] for k in keys), summary, run_state],
         api_name="separate",
         concurrency_limit=1,
-    ).then(show, [run_state], [table, models, *images.values(), *quick.values()], **PRIVATE)
-    example.change(pick, [example], [mixture, ref1, ref2], **PRIVATE)
+        concurrency_id="lab",
+        validator=validate,
+    )
+    separating.success(
+        show, [run_state], [table, table_note, download, models, *images.values(), *quick.values()], **PRIVATE
+    )
+    example.change(pick, [example], [mixture, ref1, ref2, mixture_note, ref1_note, ref2_note], **PRIVATE)
+    for audio, note in ((mixture, mixture_note), (ref1, ref1_note), (ref2, ref2_note)):
+        audio.upload(checked, [audio], [audio, note], concurrency_limit=None, **PRIVATE)
+        audio.clear(lambda: "", None, [note], **PRIVATE)
+    stop.click(cancel, None, None, cancels=[separating], queue=False, **PRIVATE)
+    demo.unload(cancel)  # a closed tab cancels its job
+    mixture.stop_recording(checked, [mixture], [mixture, mixture_note], concurrency_limit=None, **PRIVATE)
     for (name, talker), radio in quick.items():
         radio.input(rater_for(name, talker), [run_state, radio], None, **PRIVATE)
     demo.load(services.models.status, None, [models], **PRIVATE)
 
 
-def _rounded(value: object) -> float | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return round(float(value), 2) if isinstance(value, (int, float)) else None
-
-
-def _json_ready(value: object) -> object:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    return value
+def _session(request: gr.Request | None) -> str:
+    """The browser session (tab) of a request; one shared key for callers without one."""
+    return getattr(request, "session_hash", None) or ""

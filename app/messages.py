@@ -70,9 +70,8 @@ def stimuli_failed(study_id: str, error: Exception) -> str:
 MODELS_LOADING = "Models: loading in the background (the first separation waits for them)."
 
 
-def models_unavailable(error: Exception) -> str:
-    """The models could not be loaded (the loading error is one sentence)."""
-    return f"Models: not available. {error}"
+MODELS_UNAVAILABLE = "Models: not available (the server's log says why)."
+MODELS_FAILED = "The models could not be loaded on the server; its log says why."
 
 
 def models_in_use(description: str) -> str:
@@ -85,8 +84,16 @@ def models_in_use(description: str) -> str:
 # the progress bar of a separation, stage by stage
 READING_AUDIO = "Reading the audio"
 LOADING_MODELS = "Loading the models"
-SEPARATING = "Separating: SepFormer, DiffWave re-synthesis, fusion"
+STAGES = {
+    "sepformer": "SepFormer: separating the two talkers",
+    "vocoder": "DiffWave re-synthesis",
+    "fusion": "Fusion of SepFormer and DiffWave",
+}
 SCORING = "Scoring against the references"
+SCORING_DNSMOS = "Scoring with DNSMOS (no references given)"
+METRICS_NEED_REFERENCES = (
+    "Without references only DNSMOS is computed: SI-SDR, SI-SDRi, PESQ, STOI and ESTOI need both references."
+)
 WRITING = "Writing the outputs and spectrograms"
 DONE = "Done"
 NO_MIXTURE = "Upload or record a mixture first, or pick an example."
@@ -94,7 +101,31 @@ BOTH_REFERENCES = "Give both reference sources, or neither."
 NO_OUTPUT = "This output does not exist."
 SEPARATE_FIRST = "Separate a mixture first."
 RATING_SAVED = "Rating saved."
+ONE_JOB = "This tab is already separating a mixture: wait for it, or cancel it first."
+CANCELLED = "Separation cancelled."
 SEPARATION_FAILED = "The separation failed on the server; please try a shorter or different recording."
+
+
+def vocoder_step(source: int, step: int, steps: int) -> str:
+    """The progress bar during the vocoder: which talker, which of its steps."""
+    return f"DiffWave re-synthesis, talker {source}: step {step} of {steps}"
+
+
+def upload_limits(max_seconds: float, max_mb: float) -> str:
+    """The limits shown next to the mixture upload."""
+    return f"Up to {max_seconds:g} s and {max_mb:g} MB: WAV, FLAC, OGG or MP3, any sample rate, mono or more channels."
+
+
+def conversions(channels: int, sample_rate: int, seconds: float, output_sr: int) -> str:
+    """The one line under an accepted upload saying how it is converted for the pipelines."""
+    done = []
+    if channels > 1:
+        done.append(f"{channels} channels mixed down to mono")
+    if sample_rate != output_sr:
+        done.append(f"{sample_rate} Hz resampled to {output_sr} Hz")
+    if not done:
+        return f"{seconds:.1f} s, mono at {sample_rate} Hz: used as it is."
+    return f"{seconds:.1f} s: {' and '.join(done)}."
 
 
 def no_example(name: str) -> str:

@@ -8,6 +8,7 @@ up at once; the listening test never needs them.
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from app import messages
 from app.playback import BlindFiles, ListenLog
 from ddpmss.files import atomic_path
+from ddpmss.models import ModelError
 from listening_tests.settings import LabSettings
 from listening_tests.stimuli import BuildError, StimulusSet, load_stimulus_set
 from listening_tests.storage import Store, StoreError
@@ -48,17 +50,19 @@ class ModelLoader:
     def _load(self) -> None:
         try:
             self._separator = self._factory()
-        except Exception as exc:  # reported to the user by get() and status()
+        except Exception as exc:  # the server log gets the reason (it may name server paths), users a sentence
             self._error = exc
+            print(f"models: not available: {exc}", file=sys.stderr, flush=True)
         finally:
             self._done.set()
 
     def get(self) -> Any:
-        """The loaded separator (starts loading if needed and waits); re-raises the loading error."""
+        """The loaded separator (starts loading if needed and waits); a loading error becomes ModelError with
+        one sentence that names no server path (the reason is in the server log and in `__cause__`)."""
         self.start()
         self._done.wait()
         if self._error is not None:
-            raise self._error
+            raise ModelError(messages.MODELS_FAILED) from self._error
         return self._separator
 
     def status(self) -> str:
@@ -66,8 +70,8 @@ class ModelLoader:
         if not self._done.is_set():
             return messages.MODELS_LOADING
         if self._error is not None:
-            return messages.models_unavailable(self._error)
-        return messages.models_in_use(self._separator.models.describe())
+            return messages.MODELS_UNAVAILABLE
+        return messages.models_in_use(self._separator.models.names())
 
 
 @dataclass
@@ -177,7 +181,7 @@ def _secret(path: Path) -> str:
 
 def models_line(settings: LabSettings) -> str:
     """One line naming the models that will be loaded (the `auto` hub probe takes at most hub_timeout_s)."""
-    from ddpmss.models import ModelError, resolve_sources
+    from ddpmss.models import resolve_sources
 
     try:
         return f"models: {resolve_sources(settings).describe()} (loading in the background)"

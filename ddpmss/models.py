@@ -42,6 +42,28 @@ class ModelSources:
             text += " (small demo models trained on synthetic voices, not the published checkpoints)"
         return text
 
+    def names(self) -> str:
+        """`describe()` without server paths, for people using the app: the published checkpoints by their
+        hub ids, the offline models by their place in the project, any other folder by its last two parts."""
+        fusion = public_name(self.fusion) if self.fusion else "none (identity on SepFormer)"
+        text = f"SepFormer: {public_name(self.sepformer)}; DiffWave: {public_name(self.vocoder)}; fusion: {fusion}"
+        if self.offline:
+            text += " (small demo models trained on synthetic voices, not the published checkpoints)"
+        return text
+
+
+def public_name(source: str) -> str:
+    """A model source named without its absolute path (see `ModelSources.names`)."""
+    if source in (HUB_SEPFORMER, HUB_DIFFWAVE):
+        return f"{source} (published checkpoint)"
+    path = Path(source)
+    if not (path.is_absolute() or is_local_model(source)):
+        return f"{source} (from the hub)"
+    path = path.resolve()
+    if path.parent == OFFLINE_MODELS_DIR:
+        return f"{path.relative_to(OFFLINE_MODELS_DIR.parent.parent).as_posix()} (offline model of this project)"
+    return f"local checkpoint {path.parent.name}/{path.name}"
+
 
 def is_local_model(source: str) -> bool:
     """True when `source` is a folder in the SpeechBrain layout (else SpeechBrain takes it as a hub id)."""

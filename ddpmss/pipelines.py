@@ -99,10 +99,12 @@ class Separator:
         sr: int,
         pipelines: Sequence[str] = PIPELINES,
         on_stage: Callable[[str], None] | None = None,
+        on_step: Callable[[int, int, int], None] | None = None,
     ) -> SeparationResult:
         """Run the requested pipelines on a mono mixture of any sample rate.
 
-        `on_stage(name)` is called as each stage (sepformer, vocoder, fusion) starts, for progress bars.
+        `on_stage(name)` is called as each stage (sepformer, vocoder, fusion) starts and `on_step(source,
+        step, steps)` before each vocoder step, for progress bars; either may raise to stop the work there.
         """
         unknown = [p for p in pipelines if p not in PIPELINES]
         if unknown:
@@ -125,7 +127,7 @@ class Separator:
 
         report("vocoder")
         with _timed(timings, "vocoder"):
-            d = self.run_vocoder(s, self.sep_sr)
+            d = self.run_vocoder(s, self.sep_sr, on_step)
         d_out = fit_length(resample(d, self.mel.sample_rate, out_sr), length)
         if "sepformer_diffwave" in pipelines:
             outputs["sepformer_diffwave"] = d_out
@@ -187,13 +189,16 @@ class Separator:
             segment = min(segment, int(0.9 * min(lengths) * hop * stride))
         return max(segment, int(2 * SEGMENT_OVERLAP_S * self.sep_sr))
 
-    def run_vocoder(self, sources: np.ndarray, sr: int) -> np.ndarray:
-        """Re-synthesise (2, T) sources from their mel spectrograms, both in one batch; returns (2, T_voc)."""
+    def run_vocoder(
+        self, sources: np.ndarray, sr: int, on_step: Callable[[int, int, int], None] | None = None
+    ) -> np.ndarray:
+        """Re-synthesise (2, T) sources from their mel spectrograms, both in one batch; returns (2, T_voc).
+        `on_step(source, step, steps)` is called before each step (FastDiffWave)."""
         wav = torch.from_numpy(np.asarray(resample(np.asarray(sources, np.float32), sr, self.mel.sample_rate)))
         wav = wav.to(self.device)
         with torch.inference_mode():
             mel = self.mel.mel(wav)
-            audio = self.sampler(mel, self.mel.hop_length)
+            audio = self.sampler(mel, self.mel.hop_length, on_step=on_step)
         return audio[:, : wav.shape[-1]].float().cpu().numpy()
 
     def run_fusion(self, s: np.ndarray, d: np.ndarray, mixture: np.ndarray, sr: int) -> tuple[np.ndarray, list[float]]:

@@ -5,20 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import mlab
 from matplotlib.figure import Figure
 
 SPEC_NFFT_S = 0.032  # 32 ms analysis window
 SPEC_OVERLAP = 0.75
-SPEC_FLOOR_DB = -90.0
+SPEC_FLOOR_DB = -90.0  # the colour scale's bottom; power below it (digital silence included) is drawn at it
 
 
 def spectrogram_png(x: np.ndarray, sr: int, path: str | Path, title: str = "") -> Path:
-    """Write a log-power spectrogram (matplotlib specgram, 0 Hz to sr/2) of mono `x` as a PNG; returns its path."""
+    """Write a log-power spectrogram (0 Hz to sr/2) of mono `x` as a PNG; returns its path.
+
+    The power comes from matplotlib's `mlab.specgram` (what `Axes.specgram` draws) and is floored at
+    SPEC_FLOOR_DB before the logarithm, so silent frames give the floor instead of log10(0) warnings.
+    """
     nfft = 1 << int(np.ceil(np.log2(SPEC_NFFT_S * sr)))
+    samples = np.asarray(x, dtype=np.float64).reshape(-1)
+    power, freqs, times = mlab.specgram(samples, NFFT=nfft, Fs=sr, noverlap=int(nfft * SPEC_OVERLAP))
+    level_db = 10.0 * np.log10(np.maximum(power, 10.0 ** (SPEC_FLOOR_DB / 10.0)))
     fig = Figure(figsize=(4.8, 2.4), layout="constrained")
     ax = fig.subplots()
-    samples = np.asarray(x, dtype=np.float64).reshape(-1) + 1e-9  # keeps log10 finite on digital silence
-    ax.specgram(samples, NFFT=nfft, Fs=sr, noverlap=int(nfft * SPEC_OVERLAP), cmap="magma", vmin=SPEC_FLOOR_DB)
+    pad = (nfft - int(nfft * SPEC_OVERLAP)) / sr / 2  # the frame extent around each time, as Axes.specgram draws
+    extent = (times.min() - pad, times.max() + pad, freqs[0], freqs[-1])
+    ax.imshow(level_db, cmap="magma", vmin=SPEC_FLOOR_DB, origin="lower", aspect="auto", extent=extent)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     if title:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -143,18 +145,34 @@ class FastDiffWave:
         self.core = max(max_slice - 2 * self.halo, self.halo, 1)
 
     @torch.inference_mode()
-    def __call__(self, mel: torch.Tensor, hop_length: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, n_mels, frames) -> (B, frames * hop_length) waveform."""
+    def __call__(
+        self,
+        mel: torch.Tensor,
+        hop_length: int,
+        generator: torch.Generator | None = None,
+        on_step: Callable[[int, int, int], None] | None = None,
+    ) -> torch.Tensor:
+        """(B, n_mels, frames) -> (B, frames * hop_length) waveform.
+
+        `on_step(source, step, steps)` (1-based) is called before each step of each source: a progress
+        report, and a point where a caller may stop the work by raising."""
         device = mel.device
         shape = (mel.shape[0], hop_length * mel.shape[-1])
         # the stock order of draws: the starting noise, then one draw per step but the last
         noises = [torch.randn(shape, device=device, generator=generator)]
         noises += [torch.randn(shape, device=device, generator=generator) for _ in range(len(self.schedule) - 1)]
         return torch.cat(
-            [self._sample_one(mel[b : b + 1], [z[b : b + 1] for z in noises]) for b in range(mel.shape[0])]
+            [
+                self._sample_one(
+                    mel[b : b + 1], [z[b : b + 1] for z in noises], partial(on_step, b + 1) if on_step else None
+                )
+                for b in range(mel.shape[0])
+            ]
         )
 
-    def _sample_one(self, mel: torch.Tensor, noises: list[torch.Tensor]) -> torch.Tensor:
+    def _sample_one(
+        self, mel: torch.Tensor, noises: list[torch.Tensor], on_step: Callable[[int, int], None] | None = None
+    ) -> torch.Tensor:
         net, device = self.net, mel.device
         betas = torch.tensor(self.schedule, dtype=torch.float32)
         alphas = 1 - betas
@@ -175,6 +193,8 @@ class FastDiffWave:
             )
         audio = noises[0]
         for i, n in enumerate(range(len(self.schedule) - 1, -1, -1)):
+            if on_step is not None:
+                on_step(i + 1, len(self.schedule))
             noise = torch.empty_like(audio)
             for lo, hi, start, stop in self._slices(audio.shape[-1]):
                 conds = [c[..., lo:hi] for c in conditioners] if conditioners is not None else [None] * len(layers)

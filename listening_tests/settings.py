@@ -44,6 +44,8 @@ class LabSettings(Settings):
     admin_users: str | None = Field(None, validation_alias=_lab("admin_users"))
     # private dataset repo that receives ratings (needs HF_TOKEN)
     hf_dataset: str | None = Field(None, validation_alias=_lab("hf_dataset"))
+    # longest mixture the side-by-side lab accepts (the command line keeps DDPMSS_MAX_SECONDS)
+    lab_max_seconds: float = Field(30.0, gt=0, validation_alias=_lab("max_seconds"))
 
     @model_validator(mode="after")
     def _default_storage(self) -> LabSettings:

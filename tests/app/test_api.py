@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import soundfile as sf
 
-from app import lab
+from app import lab_run
 from app.messages import DENIED
 from app.results import admin_access
 from app.services import ModelLoader
 from app.ui import build_app, launch_options
 from ddpmss.settings import PIPELINES
-from tests.support.app import SR, Clock, finish_acr_session, make_services, read_outputs, recompute_metrics
+from tests.support.app import (
+    ABSOLUTE_PATH,
+    SR,
+    Clock,
+    finish_acr_session,
+    make_services,
+    read_outputs,
+    recompute_metrics,
+)
 
 
 def free_port() -> int:
@@ -86,7 +97,7 @@ def test_server_api_separate_and_private_results(served) -> None:
     demo, url = served
     client = Client(url, verbose=False)
     assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/separate"]
-    mixture, ref1, ref2 = lab.example_files(lab.examples()[0].mixture_id)
+    mixture, ref1, ref2 = lab_run.example_files(lab_run.examples()[0].mixture_id)
     *files, summary = client.predict(handle_file(mixture), handle_file(ref1), handle_file(ref2), api_name="/separate")
     outputs = read_outputs(files, mixture)  # six real, distinct separations at the output rate
     expected = recompute_metrics(outputs, mixture, [ref1, ref2])
@@ -104,6 +115,26 @@ def test_server_api_separate_and_private_results(served) -> None:
     assert "6 ratings from 1 raters" in granted[0] and len(granted[6]) >= 2
 
 
+@pytest.mark.slow
+def test_server_api_separate_with_the_mixture_alone(served) -> None:
+    from gradio_client import Client, handle_file
+
+    demo, url = served
+    mixture = lab_run.example_files(lab_run.examples()[0].mixture_id)[0]
+    *files, summary = Client(url, verbose=False).predict(handle_file(mixture), api_name="/separate")
+    read_outputs(files, mixture)
+    status = next(i for i, f in demo.fns.items() if f.name == "status")  # the models line the page shows
+    shown = call_raw(url, status, [])["output"]["data"][0]
+    assert shown.startswith("Models: SepFormer: local checkpoint tiny-models")
+    for text in (json.dumps(summary), shown):  # no returned text holds an absolute server path
+        assert not ABSOLUTE_PATH.search(text), text
+    for name in PIPELINES:
+        for values in summary["metrics"][name]:
+            assert all(1.0 <= values[key] <= 5.0 for key in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")), values
+            assert values["si_sdr"] is None and values["pesq_wb"] is None
+    assert summary["metrics_need_references"] == list(lab_run.REFERENCE_METRICS)
+
+
 def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 
@@ -113,6 +144,42 @@ def test_server_api_bad_upload_gives_the_sentence_not_a_traceback(served, tmp_pa
     with pytest.raises(Exception, match="not a readable audio file") as caught:
         Client(url, verbose=False).predict(handle_file(str(bad)), None, None, api_name="/separate")
     assert "Traceback" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_server_api_refuses_a_five_minute_mixture_at_once(served, tmp_path: Path, speechlike) -> None:
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import ValidationError
+
+    _, url = served
+    a, b, sr = speechlike
+    long = tmp_path / "five_minutes.wav"
+    sf.write(long, np.tile(a + b, 200), sr)
+    client = Client(url, verbose=False)
+    started = time.perf_counter()
+    with pytest.raises(ValidationError, match="lasts 300.0 s, longer than the 30 s limit") as caught:
+        client.predict(handle_file(str(long)), api_name="/separate")
+    assert time.perf_counter() - started < 2.0
+    assert "Traceback" not in str(caught.value)
+    assert not (tmp_path / "runtime" / "lab").exists()  # refused before the queue: nothing ran
+
+
+@pytest.mark.slow
+def test_server_api_one_job_per_session(served) -> None:
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import ValidationError
+
+    _, url = served
+    mixture = lab_run.example_files(lab_run.examples()[0].mixture_id)[0]
+    client = Client(url, verbose=False)  # one client: one session
+    first = client.submit(handle_file(mixture), api_name="/separate")
+    time.sleep(0.5)
+    with pytest.raises(ValidationError, match="already separating a mixture"):
+        client.predict(handle_file(mixture), api_name="/separate")
+    assert len(first.result(timeout=120)) == 7  # the first job is untouched
+    other = Client(url, verbose=False).submit(handle_file(mixture), api_name="/separate")  # another session
+    assert len(other.result(timeout=120)) == 7
+    assert len(client.predict(handle_file(mixture), api_name="/separate")) == 7  # free again once done
 
 
 def test_launch_options_limit_uploads_and_never_serve_the_data_dir(tmp_path: Path) -> None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from app import lab
+from app import lab_export, lab_run
 from app.services import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
 from listening_tests.storage import RatingError
-from tests.support.app import make_services, read_outputs, recompute_metrics
+from tests.support.app import ABSOLUTE_PATH, make_services, read_outputs, recompute_metrics
 
 
 @pytest.fixture()
@@ -23,27 +27,27 @@ def services(tmp_path: Path, tiny_separator):
 
 
 def test_examples_are_listed_with_their_references() -> None:
-    names = [e.mixture_id for e in lab.examples()]
+    names = [e.mixture_id for e in lab_run.examples()]
     assert names, "examples/examples.csv lists no mixtures"
-    mixture, ref1, ref2 = lab.example_files(names[0])
+    mixture, ref1, ref2 = lab_run.example_files(names[0])
     assert all(Path(p).is_file() for p in (mixture, ref1, ref2))
     with pytest.raises(ValueError, match="no example called"):
-        lab.example_files("nope")
+        lab_run.example_files("nope")
 
 
 def test_separate_with_references_gives_six_outputs_spectrograms_and_metrics(services) -> None:
-    mixture, ref1, ref2 = lab.example_files(lab.examples()[0].mixture_id)
+    mixture, ref1, ref2 = lab_run.example_files(lab_run.examples()[0].mixture_id)
     stages = []
-    run = lab.separate(services, mixture, ref1, ref2, lambda f, desc="": stages.append(desc), with_dnsmos=False)
+    run = lab_run.separate(services, mixture, ref1, ref2, lambda f, desc="": stages.append(desc), with_dnsmos=False)
     outputs = read_outputs(run.output_files(), mixture, services.settings.output_sr)
     assert all(p.is_file() and p.read_bytes()[:4] == b"\x89PNG" for ps in run.spectrograms.values() for p in ps)
     expected = recompute_metrics(outputs, mixture, [ref1, ref2], services.settings.output_sr)
     for name in PIPELINES:  # the reported metrics are those of the files written, against the right reference
-        for talker in range(lab.TALKERS):
+        for talker in range(lab_run.TALKERS):
             for key in ("si_sdr", "si_sdr_i"):
                 assert run.metrics[name][talker][key] == pytest.approx(expected[name][talker][key], abs=0.02)
     rows = run.metrics_rows()
-    assert [row[:2] for row in rows] == [[f"talker {t}", lab.PIPELINE_TITLES[n]] for t in (1, 2) for n in PIPELINES]
+    assert [row[:2] for row in rows] == [[f"talker {t}", lab_run.PIPELINE_TITLES[n]] for t in (1, 2) for n in PIPELINES]
     assert [row[2:4] for row in rows] == [
         pytest.approx([expected[n][t - 1]["si_sdr"], expected[n][t - 1]["si_sdr_i"]], abs=0.02)
         for t in (1, 2)
@@ -56,15 +60,58 @@ def test_separate_with_references_gives_six_outputs_spectrograms_and_metrics(ser
     assert summary["files"] == {n: [f"{n}_talker1.wav", f"{n}_talker2.wav"] for n in PIPELINES}
     assert summary["timings_s"]["sepformer"] > 0
     assert "Loading the models" in stages and "Scoring against the references" in stages
+    check_zip(run, mixture, [ref1, ref2])
 
 
-def test_separate_without_references_has_no_metrics(services, tmp_path: Path, speechlike) -> None:
+def check_zip(run: lab_run.LabRun, mixture: str, references: list[str]) -> None:
+    """The run's zip holds the six WAVs and their spectrograms as written, the inputs as given, metrics.csv
+    with the run's metrics and run.json with model names and versions, and no server path."""
+    stem = f"lab-{run.run_id}"
+    with zipfile.ZipFile(lab_export.write_zip(run)) as archive:
+        names = set(archive.namelist())
+        outputs = [Path(p) for p in run.output_files()] + [p for ps in run.spectrograms.values() for p in ps]
+        assert names == {f"{stem}/{p.name}" for p in outputs} | {
+            f"{stem}/input/mixture.wav",
+            f"{stem}/input/reference1.wav",
+            f"{stem}/input/reference2.wav",
+            f"{stem}/metrics.csv",
+            f"{stem}/run.json",
+        }
+        assert all(archive.read(f"{stem}/{p.name}") == p.read_bytes() for p in outputs)
+        given = zip(("mixture", "reference1", "reference2"), [mixture, *references], strict=True)
+        assert all(archive.read(f"{stem}/input/{role}.wav") == Path(p).read_bytes() for role, p in given)
+        rows = list(csv.DictReader(io.StringIO(archive.read(f"{stem}/metrics.csv").decode())))
+        assert [(r["pipeline"], r["talker"]) for r in rows] == [(n, t) for n in PIPELINES for t in ("1", "2")]
+        for row in rows:
+            expected = run.metrics[row["pipeline"]][int(row["talker"]) - 1]["si_sdr"]
+            assert float(row["si_sdr"]) == pytest.approx(expected, abs=1e-4)
+        text = archive.read(f"{stem}/run.json").decode()
+    saved = json.loads(text)
+    assert saved["models"] == run.models and saved["models"].startswith("SepFormer: local checkpoint ")
+    assert saved["versions"]["speechbrain"] == "1.1.2" and saved["versions"]["torch"].startswith("2.")
+    assert saved["inputs"]["mixture"] == {"file": "input/mixture.wav", "uploaded_as": Path(mixture).name}
+    assert not ABSOLUTE_PATH.search(text)
+
+
+@pytest.mark.slow
+def test_separate_without_references_gives_dnsmos_and_names_the_other_metrics(
+    services, tmp_path: Path, speechlike
+) -> None:
     a, b, sr = speechlike
     path = tmp_path / "mix.flac"
     sf.write(path, a + b, sr)
-    run = lab.separate(services, str(path))
-    assert run.metrics is None and run.metrics_rows() == []
+    run = lab_run.separate(services, str(path))
     read_outputs(run.output_files(), path, services.settings.output_sr)
+    summary = json.loads(json.dumps(run.summary(), allow_nan=False))
+    for name in PIPELINES:
+        for talker in range(lab_run.TALKERS):
+            values = summary["metrics"][name][talker]
+            assert all(1.0 <= values[key] <= 5.0 for key in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")), values
+            assert all(values[key] is None for key in lab_run.REFERENCE_METRICS)
+    assert summary["metrics_need_references"] == ["si_sdr", "si_sdr_i", "pesq_wb", "pesq_nb", "stoi", "estoi"]
+    assert "need both references" in summary["note"]
+    rows = run.metrics_rows()
+    assert len(rows) == 6 and all(row[-1] is not None and row[2] is None for row in rows)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +125,7 @@ def test_bad_uploads_are_refused_with_one_sentence(services, tmp_path: Path, con
     path = tmp_path / "upload.wav"
     path.write_bytes(content)
     with pytest.raises(AudioError, match=message):
-        lab.separate(services, str(path))
+        lab_run.separate(services, str(path))
 
 
 def test_upload_size_limit_is_checked_before_decoding(services, tmp_path: Path) -> None:
@@ -86,38 +133,128 @@ def test_upload_size_limit_is_checked_before_decoding(services, tmp_path: Path) 
     path = tmp_path / "big.wav"
     sf.write(path, np.zeros(16000, np.float32) + 0.1, 16000)
     with pytest.raises(AudioError, match="upload limit"):
-        lab.separate(services, str(path))
+        lab_run.separate(services, str(path))
+
+
+def test_uploads_are_checked_at_once_against_the_lab_limits(services, tmp_path: Path, speechlike) -> None:
+    a, b, sr = speechlike
+    assert services.settings.lab_max_seconds == 30.0  # the default
+    long = tmp_path / "five_minutes.wav"
+    sf.write(long, np.tile(a + b, 200), sr)  # 5 minutes
+    started = time.perf_counter()
+    with pytest.raises(AudioError, match=r"lasts 300.0 s, longer than the 30 s limit"):
+        lab_run.check_upload(services.settings, str(long))
+    assert time.perf_counter() - started < 0.5  # from the header, not decoded
+    silent, empty, text = tmp_path / "silent.wav", tmp_path / "empty.wav", tmp_path / "text.wav"
+    sf.write(silent, np.zeros(sr, np.float32), sr)
+    empty.write_bytes(b"")
+    text.write_text("not audio " * 20)
+    problems = lab_run.input_problems(services.settings, str(silent), str(empty), str(text))
+    assert [p.split("' ")[-1] for p in problems] == [
+        "contains no sound (it is silent or a constant level).",
+        "is empty (0 bytes).",
+        "is not a readable audio file (use WAV, FLAC, OGG or MP3).",
+    ]
+    good = tmp_path / "good.wav"
+    sf.write(good, a + b, sr)
+    assert lab_run.input_problems(services.settings, None, str(good), None) == [
+        "Upload or record a mixture first, or pick an example.",
+        "",
+        "Give both reference sources, or neither.",
+    ]
+    assert lab_run.input_problems(services.settings, str(good), None, None) == ["", "", ""]
+
+
+def test_the_conversion_line_states_channels_and_rate(services, tmp_path: Path, speechlike) -> None:
+    a, b, sr = speechlike
+    wide = tmp_path / "wide.wav"
+    mono = np.interp(np.arange(6 * len(a)) / 6, np.arange(len(a)), a + b).astype(np.float32)  # 96 kHz
+    sf.write(wide, np.stack([mono] * 6, axis=1), 96000, subtype="FLOAT")
+    assert lab_run.conversion_line(services.settings, str(wide)) == (
+        "1.5 s: 6 channels mixed down to mono and 96000 Hz resampled to 16000 Hz."
+    )
+    plain = tmp_path / "plain.wav"
+    sf.write(plain, a + b, sr)
+    assert lab_run.conversion_line(services.settings, str(plain)) == "1.5 s, mono at 16000 Hz: used as it is."
+
+
+def test_a_cancelled_run_stops_at_the_next_vocoder_step(services, tmp_path: Path, speechlike) -> None:
+    a, b, sr = speechlike
+    path = tmp_path / "mix.wav"
+    sf.write(path, a + b, sr)
+    jobs = lab_run.LabJobs()
+    flag = jobs.claim("tab")
+    assert flag is not None and jobs.claim("tab") is None  # one job per browser session
+    seen: list[str] = []
+    cancelled_at: list[float] = []
+
+    def progress(fraction: float, desc: str = "") -> None:
+        seen.append(desc)
+        if desc == "DiffWave re-synthesis, talker 1: step 2 of 6":
+            jobs.cancel("tab")  # as the Cancel button (or closing the tab) does, from another thread
+            cancelled_at.append(time.perf_counter())
+
+    with pytest.raises(lab_run.Cancelled):
+        lab_run.separate(services, str(path), progress=progress, with_dnsmos=False, stop=lab_run.stopper(flag))
+    assert time.perf_counter() - cancelled_at[0] < 1.0
+    assert seen[-1] == "DiffWave re-synthesis, talker 1: step 2 of 6"  # no further step, stage or file
+    assert "SepFormer: separating the two talkers" in seen
+    assert not (services.runtime_dir / "lab").exists()
+    assert jobs.claim("tab") is not None  # the session may start a new job at once
 
 
 def test_missing_inputs_are_explained(services) -> None:
-    mixture, ref1, _ = lab.example_files(lab.examples()[0].mixture_id)
+    mixture, ref1, _ = lab_run.example_files(lab_run.examples()[0].mixture_id)
     with pytest.raises(ValueError, match="Upload or record a mixture"):
-        lab.separate(services, None)
+        lab_run.separate(services, None)
     with pytest.raises(ValueError, match="both reference sources"):
-        lab.separate(services, mixture, ref1, None)
+        lab_run.separate(services, mixture, ref1, None)
 
 
-def test_model_loading_errors_reach_the_user(tmp_path: Path) -> None:
+def test_model_loading_errors_reach_the_user_without_server_paths(tmp_path: Path, capfd) -> None:
     from ddpmss.models import ModelError
 
     def broken() -> None:
-        raise ModelError("The models folder 'x' must hold sepformer/ and diffwave/.")
+        raise ModelError(f"The models folder '{tmp_path}/x' must hold sepformer/ and diffwave/.")
 
     services = make_services(tmp_path, loader=ModelLoader(broken))
-    mixture = lab.example_files(lab.examples()[0].mixture_id)[0]
-    with pytest.raises(ModelError, match="must hold sepformer"):
-        lab.separate(services, mixture)
-    assert services.models.status().startswith("Models: not available. The models folder")
+    mixture = lab_run.example_files(lab_run.examples()[0].mixture_id)[0]
+    with pytest.raises(ModelError) as caught:
+        lab_run.separate(services, mixture)
+    assert str(caught.value) == "The models could not be loaded on the server; its log says why."
+    assert services.models.status() == "Models: not available (the server's log says why)."
+    assert f"models: not available: The models folder '{tmp_path}/x' must hold" in capfd.readouterr().err
+
+
+def test_model_names_never_hold_a_server_path(tiny_models: Path) -> None:
+    from ddpmss.models import ModelSources, resolve_sources
+    from ddpmss.settings import HUB_DIFFWAVE, HUB_SEPFORMER, Settings
+
+    offline = resolve_sources(Settings(models="offline")).names()
+    assert offline.startswith("SepFormer: ddpmss/pretrained/sepformer (offline model of this project); DiffWave: ")
+    assert offline.endswith("(small demo models trained on synthetic voices, not the published checkpoints)")
+    local = resolve_sources(Settings(models=str(tiny_models))).names()
+    assert local == (
+        f"SepFormer: local checkpoint {tiny_models.name}/sepformer; DiffWave: local checkpoint "
+        f"{tiny_models.name}/diffwave; fusion: local checkpoint {tiny_models.name}/fusion"
+    )
+    hub = ModelSources(HUB_SEPFORMER, HUB_DIFFWAVE, None, offline=False).names()
+    assert hub == (
+        "SepFormer: speechbrain/sepformer-wsj02mix (published checkpoint); DiffWave: "
+        "speechbrain/tts-diffwave-ljspeech (published checkpoint); fusion: none (identity on SepFormer)"
+    )
+    assert not ABSOLUTE_PATH.search(offline + local + hub)
+    assert ABSOLUTE_PATH.search(resolve_sources(Settings(models=str(tiny_models))).describe())  # the check bites
 
 
 def test_quick_ratings_are_stored_once_under_the_demo_protocol(services) -> None:
-    assert lab.rate_output(services, "run1", "sepformer", 1, None) is None  # cleared: nothing stored
-    first = lab.rate_output(services, "run1", "sepformer", 1, 4)
-    again = lab.rate_output(services, "run1", "sepformer", 1, 4)  # a double click
+    assert lab_run.rate_output(services, "run1", "sepformer", 1, None) is None  # cleared: nothing stored
+    first = lab_run.rate_output(services, "run1", "sepformer", 1, 4)
+    again = lab_run.rate_output(services, "run1", "sepformer", 1, 4)  # a double click
     assert first.id == again.id
     with pytest.raises(RatingError, match="already been rated"):  # a changed score is refused, not dropped
-        lab.rate_output(services, "run1", "sepformer", 1, 2)
-    lab.rate_output(services, "run1", "sepformer_diffwave", 2, 5)
+        lab_run.rate_output(services, "run1", "sepformer", 1, 2)
+    lab_run.rate_output(services, "run1", "sepformer_diffwave", 2, 5)
     records = [r for r in services.store.list_ratings() if r.protocol == "demo"]
     assert [(r.item_id, r.condition, r.score) for r in records] == [
         ("lab-run1_s1", "sepformer", 4),
@@ -125,4 +262,4 @@ def test_quick_ratings_are_stored_once_under_the_demo_protocol(services) -> None
     ]
     assert len({r.session_id for r in records}) == 1
     with pytest.raises(ValueError, match="does not exist"):
-        lab.rate_output(services, "run1", "other", 1, 3)
+        lab_run.rate_output(services, "run1", "other", 1, 3)

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from app import steps
-from app.lab import EXAMPLES_CSV
+from app.lab_run import EXAMPLES_CSV
 from app.messages import ANSWER_ALL, LISTEN_FIRST, OTHER_TAB
 from app.steps import Visit
 from tests.support.app import Clock, expected_answer, listen, make_services, run_training, start

@@ -220,13 +220,50 @@ def test_full_rater_session_and_export(app_server: dict, browser_page) -> None:
     page.set_viewport_size(DESKTOP)
 
 
-def test_lab_tab_separates_an_upload_into_six_players(app_server: dict, browser_page) -> None:
+def test_lab_refuses_bad_uploads_at_once_and_states_conversions(app_server: dict, browser_page) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    page.goto(app_server["url"])
+    page.get_by_role("tab", name="Side-by-side lab").click()
+    page.get_by_text("Up to 30 s and 100 MB").wait_for()
+    sr = 16000
+    tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr).astype(np.float32)
+    files = app_server["tmp"] / "uploads"
+    files.mkdir(exist_ok=True)
+    sf.write(files / "five_minutes.wav", np.tile(tone, 300), sr)
+    sf.write(files / "silent.wav", np.zeros(sr, np.float32), sr)
+    wide = 0.1 * np.sin(2 * np.pi * 220 * np.arange(44100) / 44100).astype(np.float32)
+    sf.write(files / "stereo.wav", np.stack([wide, wide], axis=1), 44100)
+    mixture = page.locator("input[type=file]").first
+    for name, sentence in (
+        ("five_minutes.wav", "The file 'five_minutes.wav' lasts 300.0 s, longer than the 30 s limit."),
+        ("silent.wav", "The file 'silent.wav' contains no sound (it is silent or a constant level)."),
+    ):
+        started = time.monotonic()
+        mixture.set_input_files(str(files / name))
+        page.get_by_role("alert").filter(has_text=sentence).wait_for(timeout=10_000)
+        assert time.monotonic() - started < 5.0, f"{name} was refused after {time.monotonic() - started:.1f} s"
+        mixture.wait_for(state="attached")  # the refused file is cleared: the upload field is back
+    shot(page, "05-lab-refused-upload")
+    mixture.set_input_files(str(files / "stereo.wav"))
+    page.get_by_text("1.0 s: 2 channels mixed down to mono and 44100 Hz resampled to 16000 Hz.").wait_for()
+
+
+def test_lab_tab_separates_an_upload_into_six_players_and_a_zip(app_server: dict, browser_page) -> None:
+    import io
+    import json
+    import zipfile
+
     page = browser_page
     page.set_viewport_size(DESKTOP)
     page.goto(app_server["url"])
     page.get_by_role("tab", name="Side-by-side lab").click()
     mixture = ROOT / "examples" / "tts_unseen_voices_1" / "mix.wav"
     page.locator("input[type=file]").first.set_input_files(str(mixture))
+    page.get_by_text("3.0 s, mono at 16000 Hz: used as it is.").wait_for()
     page.get_by_role("button", name="Separate").click()
     players = page.locator("audio[data-testid^='audio-player-SepFormer']")
     page.wait_for_function(
@@ -235,8 +272,49 @@ def test_lab_tab_separates_an_upload_into_six_players(app_server: dict, browser_
     )
     assert players.count() == 6
     page.locator("img[alt]").first.wait_for()
-    page.get_by_text("Models: SepFormer").wait_for()
-    shot(page, "05-lab-desktop")
+    page.get_by_text("Models: SepFormer: local checkpoint tiny-models").wait_for()
+    page.get_by_text("need both references").first.wait_for()  # DNSMOS only: says which metrics need references
+    shot(page, "06-lab-desktop")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the run (zip)").click()
+    with zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())) as archive:
+        names = sorted(name.split("/", 1)[1] for name in archive.namelist())
+        stem = archive.namelist()[0].split("/")[0]
+        saved = json.loads(archive.read(f"{stem}/run.json"))
+        assert archive.read(f"{stem}/input/mixture.wav") == mixture.read_bytes()
+    outputs = [
+        f"{p}_talker{t}" for p in ("sepformer", "sepformer_diffwave", "sepformer_diffwave_fusion") for t in (1, 2)
+    ]
+    assert names == sorted(
+        ["input/mixture.wav", "metrics.csv", "run.json", *(f"{o}.wav" for o in outputs), *(f"{o}.png" for o in outputs)]
+    )
+    assert saved["models"].startswith("SepFormer: local checkpoint tiny-models") and "speechbrain" in saved["versions"]
+    assert download.value.suggested_filename == f"{stem}.zip"
     page.set_viewport_size(PHONE)
-    shot(page, "06-lab-phone")
+    shot(page, "07-lab-phone")
     page.set_viewport_size(DESKTOP)
+
+
+def test_lab_cancel_stops_the_run_and_frees_the_tab(app_server: dict, browser_page) -> None:
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    page.goto(app_server["url"])
+    page.get_by_role("tab", name="Side-by-side lab").click()
+    mixture = ROOT / "examples" / "tts_unseen_voices_1" / "mix.wav"
+    page.locator("input[type=file]").first.set_input_files(str(mixture))
+    page.get_by_text("3.0 s, mono at 16000 Hz: used as it is.").wait_for()
+    lab_runs = app_server["tmp"] / "tmp" / "ddpmss-lab" / "lab"  # the app's run folders (written at a run's end)
+    before = len(list(lab_runs.iterdir())) if lab_runs.is_dir() else 0
+    page.get_by_role("button", name="Separate").click()
+    time.sleep(1.5)
+    shot(page, "08-lab-running")
+    page.get_by_role("button", name="Cancel").click()
+    time.sleep(20.0)  # longer than a whole run here: a run that went on would have written its folder
+    assert (len(list(lab_runs.iterdir())) if lab_runs.is_dir() else 0) == before
+    assert page.locator("audio[data-testid^='audio-player-SepFormer']").count() == 0
+    shot(page, "09-lab-cancelled")
+    page.get_by_role("button", name="Separate").click()  # the tab may start a new job at once
+    page.wait_for_function(
+        "() => document.querySelectorAll(\"audio[data-testid^='audio-player-SepFormer']\").length === 6",
+        timeout=120_000,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,7 @@ QUALITY = {
     "sepformer_diffwave": 3.5,
 }
 CONTROLS = (("trap_2", "trap", 2, 0), ("gold_excellent", "gold", 5, 1))
+ABSOLUTE_PATH = re.compile(r"(^|[\s'\"(=:])/[\w.-]+/")  # a POSIX absolute path in a text the app returns
 COPY_DB = 40.0  # SI-SDR of a signal against a 16-bit copy of itself is far above this; distinct signals far below
 
 
