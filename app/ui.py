@@ -1,4 +1,9 @@
-"""The app's Blocks: one tab per page module (listening test, side-by-side lab, admin results) and launch options."""
+"""The app's Blocks: one page per page module and the launch options.
+
+The study link (the root `/`, also what a Space opens) shows only the listening test; the side-by-side lab
+is at `/lab` and the admin results at `/results`. No page links to another (every navbar is hidden), so a
+rater never sees the lab or the results.
+"""
 
 from __future__ import annotations
 
@@ -21,21 +26,26 @@ CSS = """
 # Files in Gradio's cache (uploads, served copies of clips and lab outputs) are checked every hour and
 # removed once as old as the blind copies of the stimuli (so an open rating page keeps its clips).
 CACHE_EXPIRY = (3600, int(BLIND_MAX_AGE_S))
+LAB_PATH = "/lab"
+RESULTS_PATH = "/results"
 
 
 def build_app(services: Services, access: results.Access) -> gr.Blocks:
-    """The whole app; the results tab exists only when `access.mode` is not 'off'."""
+    """The whole app; the results page exists only when `access.mode` is not 'off'."""
     title = services.study.title if services.study else "Speech separation listening lab"
     with gr.Blocks(title=title, delete_cache=CACHE_EXPIRY) as demo:
+        gr.Navbar(visible=False)
         gr.Markdown(f"# {title}")
-        with gr.Tabs():
-            with gr.Tab("Listening test", id="test"):
-                rater.build_tab(demo, services)
-            with gr.Tab("Side-by-side lab", id="lab"):
-                lab.build_tab(demo, services)
-            if access.mode != "off":
-                with gr.Tab("Results", id="results"):
-                    results.build_tab(services, access)
+        rater.build_tab(demo, services)
+    with demo.route("Side-by-side lab", LAB_PATH, show_in_navbar=False):
+        gr.Navbar(visible=False)
+        gr.Markdown("# Side-by-side lab")
+        lab.build_tab(demo, services)
+    if access.mode != "off":
+        with demo.route("Results", RESULTS_PATH, show_in_navbar=False):
+            gr.Navbar(visible=False)
+            gr.Markdown(f"# Results: {title}")
+            results.build_tab(services, access)
     return demo
 
 

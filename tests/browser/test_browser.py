@@ -1,4 +1,4 @@
-"""The real app in headless Chromium: a full rater session of the example study, then the lab tab.
+"""The real app in headless Chromium: a full rater session of the example study, then the lab page.
 
 The example study is built with tiny random models and 1 s excerpts (so clips play in full quickly),
 the app runs as `python app.py` on a free loopback port, and screenshots of every step are saved
@@ -223,8 +223,7 @@ def test_full_rater_session_and_export(app_server: dict, browser_page) -> None:
 def test_lab_tab_separates_an_upload_into_six_players(app_server: dict, browser_page) -> None:
     page = browser_page
     page.set_viewport_size(DESKTOP)
-    page.goto(app_server["url"])
-    page.get_by_role("tab", name="Side-by-side lab").click()
+    page.goto(f"{app_server['url']}/lab")
     mixture = ROOT / "examples" / "tts_unseen_voices_1" / "mix.wav"
     page.locator("input[type=file]").first.set_input_files(str(mixture))
     page.get_by_role("button", name="Separate").click()
