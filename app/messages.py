@@ -6,6 +6,8 @@ errors, explanations, status lines) lives here, so wording is reviewed and chang
 
 from __future__ import annotations
 
+from listening_tests.estimate import SessionEstimate
+
 # ------------------------------------------------------------------------------------------ rater
 
 RELOAD = "This page is out of date: please reload it to continue where you left off."
@@ -16,6 +18,30 @@ PRACTICE = " (practice: these answers are not stored)"
 MUSHRA_SCALE = "0-20 Bad · 20-40 Poor · 40-60 Fair · 60-80 Good · 80-100 Excellent"
 MUSHRA_HINT = f"Scale: {MUSHRA_SCALE}. Every clip loops; play each one."
 FINISHED_TITLE = "Finished"
+
+
+PURPOSE = (
+    "This listening test asks how good speech sounds after it has been separated from a recording of two "
+    "people talking at once. Your answers help researchers compare separation methods as listeners hear them."
+)
+
+
+def introduction(purpose: str, mushra: bool, estimate: SessionEstimate) -> str:
+    """The introduction page: the purpose, the number of trials and how long a session takes."""
+    trials = (
+        f"{estimate.pages} pages of {estimate.clips_per_page} clips each"
+        if mushra
+        else f"{estimate.pages} clips, one per page"
+    )
+    practice = ""
+    if estimate.training_pages:
+        unit = "page" if estimate.training_pages == 1 else "pages"
+        practice = f", after {estimate.training_pages} practice {unit} whose answers are not stored"
+    minutes = "1 minute" if estimate.minutes == 1 else f"{estimate.minutes} minutes"
+    return (
+        f"## About this test\n\n{purpose or PURPOSE}\n\nYou will rate {trials}{practice}. It takes about "
+        f"{minutes}; please do it in one sitting, with headphones, in a quiet room."
+    )
 
 
 def unavailable(problem: str | None) -> str:

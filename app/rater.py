@@ -36,6 +36,8 @@ class RaterUI:
     """The listening-test components, and how a `steps.View` updates them."""
 
     message: gr.Markdown
+    intro_box: gr.Column
+    intro_text: gr.Markdown
     consent_box: gr.Column
     consent_text: gr.Markdown
     participant: gr.Textbox
@@ -59,6 +61,8 @@ class RaterUI:
         """Every component a view may change."""
         return [
             self.message,
+            self.intro_box,
+            self.intro_text,
             self.consent_box,
             self.consent_text,
             self.participant,
@@ -88,11 +92,14 @@ class RaterUI:
         updates: dict[Any, Any] = {
             self.notice: notice,
             self.message: gr.update(value=view.text if stage == "message" else "", visible=stage == "message"),
+            self.intro_box: gr.update(visible=stage == "intro"),
             self.consent_box: gr.update(visible=stage == "consent"),
             self.instructions_box: gr.update(visible=stage == "instructions"),
             self.page_box: gr.update(visible=stage == "page"),
             self.done_box: gr.update(visible=stage == "done"),
         }
+        if stage == "intro":
+            updates[self.intro_text] = view.text
         if stage == "consent":
             updates[self.consent_text] = f"## Consent\n\n{view.text}"
             updates[self.participant] = gr.update(visible=view.ask_participant_id)
@@ -148,6 +155,9 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     browser = gr.BrowserState({}, storage_key=f"ddpmss-lab-{study_id}", secret=services.secret)
     visit = gr.State(None)
     message = gr.Markdown(visible=False)
+    with gr.Column(visible=False) as intro_box:
+        intro_text = gr.Markdown()
+        read = gr.Button("Continue", variant="primary")
     with gr.Column(visible=False) as consent_box:
         consent_text = gr.Markdown()
         participant = gr.Textbox(label="Your participant id", visible=False, max_length=128)
@@ -179,6 +189,8 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     notice = gr.Markdown()
     ui = RaterUI(
         message,
+        intro_box,
+        intro_text,
         consent_box,
         consent_text,
         participant,
@@ -205,6 +217,10 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         state, view, keep = steps.open_visit(services, stored, query)
         return {visit: state, browser: keep, **ui.render(view)}
 
+    def on_read(state: steps.Visit | None) -> dict[Any, Any]:
+        state, view = steps.introduced(services, state)
+        return {visit: state, **ui.render(view)}
+
     def on_consent(state: steps.Visit | None, participant_text: str) -> dict[Any, Any]:
         state, view, keep = steps.consent(services, state, participant_text)
         return {visit: state, **({browser: keep} if keep is not None else {}), **ui.render(view)}
@@ -225,6 +241,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         )
 
     demo.load(on_load, [browser], [visit, browser, *outputs], **RATER_EVENT)
+    read.click(on_read, [visit], [visit, *outputs], **RATER_EVENT)
     agree.click(on_consent, [visit, participant], [visit, browser, *outputs], **RATER_EVENT)
     start.click(on_begin, [visit], [visit, *outputs], **RATER_EVENT)
     next_button.click(on_submit, [visit, *radios, *sliders], [visit, *outputs], **RATER_EVENT)

@@ -1,4 +1,5 @@
-"""The rater's steps through a listening test: consent, instructions, training, rating pages, completion code.
+"""The rater's steps through a listening test: introduction, consent, instructions, training, rating pages,
+completion code.
 
 Plain functions over a per-tab `Visit`, free of Gradio; each returns a `View` that `app.rater` renders.
 Every rating is saved through the listening_tests Store the moment its page is submitted, with a submission
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from app import messages
 from app.services import Services
 from listening_tests.assignment import Page
+from listening_tests.estimate import estimate_session
 from listening_tests.storage import MAX_LISTEN_S, RatingError, StoreError, StudyFullError
+from listening_tests.study import check_conditions
 
 LISTEN_TOLERANCE_S = 0.25  # event timing jitter allowed between "played to the end" and the clip duration
 PARTICIPANT_PARAMS = ("PROLIFIC_PID", "participant_id", "pid")
@@ -35,7 +38,7 @@ class ClipView:
 class View:
     """What the listening-test tab shows.
 
-    stage: message | consent | instructions | page | done, or notice (keep the page, show `notice`).
+    stage: message | intro | consent | instructions | page | done, or notice (keep the page, show `notice`).
     """
 
     stage: str
@@ -65,7 +68,7 @@ class Visit:
 
 
 def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, str]) -> tuple[Visit, View, dict]:
-    """A tab opens: resume the rater kept in browser storage, or show the consent page."""
+    """A tab opens: resume the rater kept in browser storage, or show a new visitor the introduction."""
     visit = Visit()
     stored = dict(stored or {})
     if services.study_problem or services.study is None:
@@ -77,7 +80,7 @@ def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, s
         or rater.study_id != services.study.id
         or (visit.participant_id and rater.participant_id != visit.participant_id)
     ):
-        return visit, _consent_view(services, visit), {}
+        return visit, _intro_view(services), {}
     visit.rater_id = rater.id
     session = services.store.get_session(str(stored.get("session_id") or ""))
     if session is not None and session.rater_id == rater.id and session.finished:
@@ -92,6 +95,14 @@ def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, s
     if services.store.progress(session.id).ratings_done == 0:
         return visit, _instructions_view(services), stored
     return visit, _rating_view(services, visit), stored
+
+
+def introduced(services: Services, visit: Visit | None) -> tuple[Visit, View]:
+    """The rater has read the introduction: the consent page."""
+    visit = visit or Visit()
+    if services.study is None or services.study_problem:
+        return visit, View("message", text=messages.unavailable(services.study_problem))
+    return visit, _consent_view(services, visit)
 
 
 def consent(services: Services, visit: Visit | None, participant_text: str = "") -> tuple[Visit, View, dict | None]:
@@ -242,6 +253,12 @@ def _listening_problem(services: Services, visit: Visit, page: Page) -> str:
     if not finished or services.listens.completed_seconds(key) < page.clips[0].duration_s - LISTEN_TOLERANCE_S:
         return messages.LISTEN_FIRST
     return ""
+
+
+def _intro_view(services: Services) -> View:
+    study = services.study
+    estimate = estimate_session(study, services.stimuli, check_conditions(study, services.stimuli.conditions))
+    return View("intro", text=messages.introduction(study.purpose, study.protocol == "mushra", estimate))
 
 
 def _consent_view(services: Services, visit: Visit) -> View:

@@ -41,6 +41,7 @@ _CONDITION_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 _TOP_KEYS = (
     "id",
     "title",
+    "purpose",
     "protocol",
     "stimuli",
     "conditions",
@@ -128,6 +129,7 @@ class Study:
     trapping: int = 1
     gold: int = 1
     training_items: int = 1
+    purpose: str = ""  # shown on the introduction page ('' : the app's default sentence)
     consent: str = ""
     instructions: str = ""
     completion_code_prefix: str = ""
@@ -197,6 +199,7 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         trapping=get.integer("trapping", 0 if protocol == "mushra" else 1, 0, 10),
         gold=get.integer("gold", 0 if protocol == "mushra" else 1, 0, 10),
         training_items=get.integer("training_items", 1, 0, 10),
+        purpose=get.text("purpose", max_len=2000),
         consent=get.text("consent", max_len=5000) or default_consent(ask_pid),
         instructions=get.text("instructions", max_len=5000) or DEFAULT_INSTRUCTIONS.get(protocol, ""),
         completion_code_prefix=get.text("completion_code_prefix", max_len=16),

@@ -149,13 +149,14 @@ def test_served_clips_are_blind(tmp_path: Path, clock: Clock) -> None:
 def test_participant_id_comes_from_the_url_when_the_study_asks(tmp_path: Path, clock: Clock) -> None:
     services = services_for(tmp_path, clock, study_fields={"ask_participant_id": True})
     visit, view, _ = steps.open_visit(services, None, {"PROLIFIC_PID": "5f00aa"})
+    visit, view = steps.introduced(services, visit)
     assert view.stage == "consent" and not view.ask_participant_id
     visit, view, stored = steps.consent(services, visit)
     assert services.store.get_rater(stored["rater_id"]).participant_id == "5f00aa"
-    _, view, _ = steps.open_visit(services, None, {})
+    _, view = steps.introduced(services, steps.open_visit(services, None, {})[0])
     assert view.ask_participant_id  # no id in the URL: the consent page asks for it
     other, view, _ = steps.open_visit(services, stored, {"PROLIFIC_PID": "someone-else"})
-    assert view.stage == "consent"  # the stored rater is another participant's
+    assert view.stage == "intro"  # the stored rater is another participant's: a new visitor
 
 
 def test_unbuilt_study_shows_a_message(tmp_path: Path, clock: Clock) -> None:

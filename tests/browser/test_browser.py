@@ -161,6 +161,7 @@ def test_app_starts_fast_and_says_what_it_serves(app_server: dict) -> None:
 def test_full_rater_session_and_export(app_server: dict, browser_page) -> None:
     page = browser_page
     page.goto(app_server["url"])
+    page.get_by_role("button", name="Continue").click()  # the introduction (tests/browser/test_rater_pages.py)
     page.get_by_role("button", name="I agree and want to take part").wait_for()
     shot(page, "01-consent")
     page.get_by_role("button", name="I agree and want to take part").click()

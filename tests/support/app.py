@@ -146,8 +146,10 @@ def expected_answer(services: Services, visit: Visit, other: int = 4) -> int:
 
 
 def start(services: Services, query: dict | None = None) -> tuple[Visit, dict]:
-    """Open a tab and consent; returns the visit and the browser-storage value."""
+    """Open a tab, read the introduction and consent; returns the visit and the browser-storage value."""
     visit, view, stored = steps.open_visit(services, None, query or {})
+    assert view.stage == "intro"
+    visit, view = steps.introduced(services, visit)
     assert view.stage == "consent"
     visit, view, stored = steps.consent(services, visit)
     assert view.stage == "instructions" and stored["rater_id"] == visit.rater_id
