@@ -44,6 +44,13 @@ def introduction(purpose: str, mushra: bool, estimate: SessionEstimate) -> str:
     )
 
 
+def training_example(end: str) -> str:
+    """The sentence over a training clip that shows one end of the scale ('best' or 'worst')."""
+    if end == "best":
+        return "This clip is an example of the best quality in this test: the clean recording of the talker."
+    return "This clip is an example of very poor quality, near the bottom of the scale."
+
+
 def unavailable(problem: str | None) -> str:
     """Why a rater cannot take the listening test now."""
     return f"The listening test is not available: {problem}"

@@ -116,7 +116,8 @@ class RaterUI:
         done, total = view.progress
         practice = messages.PRACTICE if view.training else ""
         updates: dict[Any, Any] = {
-            self.page_title: f"### {view.title}{practice}",
+            self.page_title: f"### {view.title}{practice}"
+            + (f"\n\n{messages.training_example(view.example)}" if view.example else ""),
             self.progress: (
                 f'<div class="lab-progress"><progress value="{done}" max="{total}" aria-label="Progress">'
                 f"</progress><span>{messages.progress_text(done, total, view.training)}</span></div>"

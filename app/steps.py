@@ -51,6 +51,7 @@ class View:
     reference: str | None = None
     progress: tuple[int, int] = (0, 0)
     training: bool = False
+    example: str = ""  # a training page showing one end of the scale: best | worst
     ask_participant_id: bool = False
 
 
@@ -177,7 +178,10 @@ def submit(
     page = visit.page
     if page is None or visit.session_id is None or visit.rater_id is None:
         return visit, View("message", text=messages.RELOAD)
-    if page.training:  # practice: nothing is stored
+    if page.training:  # practice: nothing is stored, but every clip must be played before going on
+        problem = _listening_problem(services, visit, page)
+        if problem:
+            return visit, View("notice", notice=problem)
         visit.training_index += 1
         return visit, _training_or_rating_view(services, visit)
     scores, problem = _scores(page, answers, sliders)
@@ -315,4 +319,5 @@ def _page_view(services: Services, visit: Visit, page: Page, notice: str = "") -
         reference=str(services.blind.copy(page.reference)) if page.reference else None,
         progress=(page.index, page.total),
         training=page.training,
+        example=page.example,
     )

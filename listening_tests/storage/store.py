@@ -27,6 +27,7 @@ from listening_tests.assignment import (
     plan_session,
     scale_order,
     session_seed,
+    training_example,
     training_stimuli,
 )
 from listening_tests.conditions import REFERENCE
@@ -265,7 +266,9 @@ class Store:
             )
             reference = self._open_reference(reg, stimuli[0].item_id)
             protocol = reg.study.protocol
-            out.append(Page(session.id, index, len(pages), protocol, session.scales, clips, reference, training=True))
+            example = training_example(stimuli[0].condition, reg.conditions) if protocol != "mushra" else ""
+            page = Page(session.id, index, len(pages), protocol, session.scales, clips, reference, True, example)
+            out.append(page)
         return out
 
     @staticmethod

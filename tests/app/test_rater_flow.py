@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app import messages, steps
-from tests.support.app import Clock, make_services
+from tests.support.app import Clock, listen, make_services, start
 
 
 @pytest.fixture()
@@ -35,3 +35,56 @@ def test_the_introduction_of_a_mushra_study_counts_pages_and_uses_the_default_pu
     services = make_services(tmp_path, "mushra", clock=clock)
     _, view, _ = steps.open_visit(services, None, {})
     assert messages.PURPOSE in view.text and "2 pages of 6 clips each, after 1 practice page" in view.text
+
+
+def test_training_cannot_be_skipped_and_shows_the_best_and_worst_ends_of_the_scale_first(
+    tmp_path: Path, clock: Clock
+) -> None:
+    services = make_services(tmp_path, clock=clock)
+    visit, _ = start(services)
+    visit, view = steps.begin(services, visit)
+    examples = []
+    while view.stage == "page" and view.training:
+        title = view.title
+        visit, skipped = steps.submit(services, visit, [3], [])  # not played: refused, the page stays
+        assert skipped.stage == "notice" and skipped.notice == messages.LISTEN_FIRST
+        listen(services, visit, clock, seconds=0.1)  # cut short: still refused
+        assert steps.submit(services, visit, [3], [])[1].notice == messages.LISTEN_FIRST
+        examples.append((view.example, condition_of(services, visit)))
+        listen(services, visit, clock)
+        visit, view = steps.submit(services, visit, [None], [])  # practice: played is enough, no answer needed
+        assert view.title != title
+    assert examples == [("best", "reference"), ("worst", "mixture"), ("", "sepformer")]
+    assert view.stage == "page" and not view.training and services.store.list_ratings() == []
+
+
+def test_a_training_example_is_announced_over_its_clip(tmp_path: Path, clock: Clock) -> None:
+    services = make_services(
+        tmp_path, clock=clock, study_fields={"conditions": ["reference", "anchor_lp3500", "sepformer"]}
+    )
+    visit, _ = start(services)
+    visit, best = steps.begin(services, visit)
+    listen(services, visit, clock)
+    visit, worst = steps.submit(services, visit, [None], [])
+    assert (best.example, worst.example) == ("best", "worst")
+    assert condition_of(services, visit) == "anchor_lp3500"  # the lowest anchor, not the mixture
+    assert messages.training_example("best") != messages.training_example("worst")
+
+
+def test_mushra_training_needs_every_clip_played(tmp_path: Path, clock: Clock) -> None:
+    services = make_services(tmp_path, "mushra", clock=clock)
+    visit, _ = start(services)
+    visit, view = steps.begin(services, visit)
+    for slot in range(5):
+        listen(services, visit, clock, slot, seconds=0.2)
+    visit, refused = steps.submit(services, visit, [], [50] * 6)
+    assert refused.stage == "notice" and "F not played" in refused.notice and view.example == ""
+    listen(services, visit, clock, 5, seconds=0.2)
+    visit, view = steps.submit(services, visit, [], [50] * 6)
+    assert view.stage == "page" and not view.training
+
+
+def condition_of(services, visit: steps.Visit) -> str:
+    """The condition of the clip on screen (the test may look behind the blind label)."""
+    path = visit.page.clips[0].path
+    return next(s.condition for s in services.stimuli.stimuli.values() if s.path == path)

@@ -156,11 +156,14 @@ def start(services: Services, query: dict | None = None) -> tuple[Visit, dict]:
     return visit, stored
 
 
-def run_training(services: Services, visit: Visit) -> steps.View:
-    """Go through the training pages; returns the first rating page's view."""
+def run_training(services: Services, visit: Visit, clock: Clock) -> steps.View:
+    """Go through the training pages, playing every clip (training cannot be skipped); returns the first rating
+    page's view."""
     visit, view = steps.begin(services, visit)
     while view.stage == "page" and view.training:
         assert not view.clips[0].enabled  # rating opens only after listening, in training too
+        for slot in range(len(view.clips)):
+            listen(services, visit, clock, slot)
         visit, view = steps.submit(services, visit, [3], [])
     return view
 
@@ -173,7 +176,7 @@ def finish_acr_session(
     Every (condition, score) submitted is appended to `submitted` when it is given.
     """
     visit, _ = start(services)
-    view = run_training(services, visit)
+    view = run_training(services, visit, clock)
     while view.stage == "page":
         listen(services, visit, clock)
         answer = expected_answer(services, visit, other)
