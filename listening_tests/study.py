@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,7 @@ class BuildConfig:
     gold_clips: int = 2
     with_dnsmos: bool = True
     voice: str = "espeak-us-f2"  # ddpmss.corpus.voices voice of the spoken trapping message
+    trap_scales: tuple[str, ...] = ("ovrl",)  # the scales a trapping message names (P.835: SIG, BAK, OVRL)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that shape the stimuli (a resumed build must use the same)."""
@@ -97,6 +98,7 @@ class BuildConfig:
             "gold_clips": self.gold_clips,
             "with_dnsmos": self.with_dnsmos,
             "voice": self.voice,
+            "trap_scales": list(self.trap_scales),
         }
 
 
@@ -184,6 +186,8 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
     if protocol and protocol not in PROTOCOLS:
         problems.append(f"protocol must be one of {', '.join(PROTOCOLS)} (got '{protocol}')")
     manifest, build = _parse_stimuli(raw.get("stimuli"), base, problems)
+    if build is not None and protocol == "p835":  # its trapping message names the SIG, BAK and OVRL answers
+        build = replace(build, trap_scales=SCALES[protocol])
     conditions = _parse_conditions(raw.get("conditions"), problems)
     ask_pid = get.boolean("ask_participant_id", False)
     study = Study(

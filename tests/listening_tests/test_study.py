@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,8 @@ def test_example_studies_load() -> None:
     assert (mushra.trapping, mushra.gold) == (0, 0)
     p835 = load_study(STUDIES / "example_p835.yaml")
     assert p835.scales == ("sig", "bak", "ovrl")
-    assert acr.build == mushra.build == p835.build  # the three share one stimulus set
+    assert acr.build == mushra.build  # they share one stimulus set; P.835's has traps worded for its scales
+    assert p835.build == replace(acr.build, trap_scales=("sig", "bak", "ovrl")) and p835.manifest != acr.manifest
 
 
 def test_minimal_study_gets_defaults(tmp_path: Path) -> None:
