@@ -13,6 +13,7 @@ from listening_tests.estimate import SessionEstimate
 RELOAD = "This page is out of date: please reload it to continue where you left off."
 ANSWER_ALL = "Please answer every question on this page before continuing."
 LISTEN_FIRST = "Please listen to the whole clip, to its end, before rating it."
+PLAY_TO_UNLOCK = "Play the clip to its end: the answers open when it has been heard."
 OTHER_TAB = "This page had already been rated in another tab; those ratings were kept."
 PRACTICE = " (practice: these answers are not stored)"
 MUSHRA_SCALE = "0-20 Bad · 20-40 Poor · 40-60 Fair · 60-80 Good · 80-100 Excellent"

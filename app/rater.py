@@ -138,6 +138,7 @@ class RaterUI:
                     label=SCALE_QUESTIONS[scale],
                     visible=True,
                     interactive=single.enabled,
+                    info=None if single.enabled else messages.PLAY_TO_UNLOCK,
                 )
                 if scale
                 else gr.update(visible=False, value=None)
@@ -236,7 +237,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
 
     def on_end(state: steps.Visit | None) -> list[Any]:
         return (
-            [gr.update(interactive=True)] * MAX_SCALES
+            [gr.update(interactive=True, info=None)] * MAX_SCALES
             if steps.ended(services, state, 0)
             else [gr.update()] * MAX_SCALES
         )

@@ -184,8 +184,11 @@ def submit(
             return visit, View("notice", notice=problem)
         visit.training_index += 1
         return visit, _training_or_rating_view(services, visit)
-    scores, problem = _scores(page, answers, sliders)
-    problem = problem or _listening_problem(services, visit, page)
+    # Listening first: the choices stay locked until the clip has been played, so "answer every question"
+    # would name a thing the rater cannot do yet.
+    problem = _listening_problem(services, visit, page)
+    scores, unanswered = _scores(page, answers, sliders)
+    problem = problem or unanswered
     if problem:
         return visit, View("notice", notice=problem)
     replayed = False

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app import messages, steps
-from tests.support.app import Clock, listen, make_services, start
+from tests.support.app import Clock, listen, make_services, run_training, start
 
 
 @pytest.fixture()
@@ -88,3 +88,19 @@ def condition_of(services, visit: steps.Visit) -> str:
     """The condition of the clip on screen (the test may look behind the blind label)."""
     path = visit.page.clips[0].path
     return next(s.condition for s in services.stimuli.stimuli.values() if s.path == path)
+
+
+@pytest.mark.parametrize("protocol, answers", [("acr", [None]), ("p835", [None, None, None]), ("p835", [4, None, 4])])
+def test_locked_choices_ask_to_play_the_clip_not_to_answer(
+    tmp_path: Path, clock: Clock, protocol: str, answers: list
+) -> None:
+    services = make_services(tmp_path, protocol, clock=clock)
+    visit, _ = start(services)
+    view = run_training(services, visit, clock)
+    assert not view.clips[0].enabled  # the choices are locked: nothing answered yet
+    visit, locked = steps.submit(services, visit, answers, [])
+    assert locked.stage == "notice" and locked.notice == messages.LISTEN_FIRST
+    listen(services, visit, clock)
+    visit, open_ = steps.submit(services, visit, answers, [])
+    assert open_.notice == messages.ANSWER_ALL  # played: now the missing answers are what is wrong
+    assert services.store.list_ratings() == []
