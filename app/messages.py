@@ -6,6 +6,8 @@ errors, explanations, status lines) lives here, so wording is reviewed and chang
 
 from __future__ import annotations
 
+import html
+
 from listening_tests.estimate import SessionEstimate
 
 # ------------------------------------------------------------------------------------------ rater
@@ -19,6 +21,11 @@ PRACTICE = " (practice: these answers are not stored)"
 MUSHRA_SCALE = "0-20 Bad · 20-40 Poor · 40-60 Fair · 60-80 Good · 80-100 Excellent"
 MUSHRA_HINT = f"Scale: {MUSHRA_SCALE}. Every clip loops; play each one."
 FINISHED_TITLE = "Finished"
+STUDY_FULL = (
+    "Thank you for your interest: this study is full, it has all the participants it needs. "
+    "You do not need to do anything else."
+)
+RETURN_LINK = "Return to the study platform to record your participation"
 
 
 PURPOSE = (
@@ -50,6 +57,13 @@ def training_example(end: str) -> str:
     if end == "best":
         return "This clip is an example of the best quality in this test: the clean recording of the talker."
     return "This clip is an example of very poor quality, near the bottom of the scale."
+
+
+def return_link(url: str) -> str:
+    """The link that sends a finished rater back to the crowdsourcing platform (the code is in `url`)."""
+    if not url:
+        return ""
+    return f'<p class="lab-return"><a href="{html.escape(url, quote=True)}" rel="noopener">{RETURN_LINK}</a></p>'
 
 
 def unavailable(problem: str | None) -> str:

@@ -55,6 +55,8 @@ class RaterUI:
     mushra_sliders: list[gr.Slider]
     done_box: gr.Column
     done_text: gr.Markdown
+    code: gr.Textbox
+    link: gr.HTML
     notice: gr.Markdown
 
     def outputs(self) -> list[Any]:
@@ -80,6 +82,8 @@ class RaterUI:
             *self.mushra_sliders,
             self.done_box,
             self.done_text,
+            self.code,
+            self.link,
             self.notice,
         ]
 
@@ -107,6 +111,8 @@ class RaterUI:
             updates[self.instructions_text] = f"## Instructions\n\n{view.text}"
         if stage == "done":
             updates[self.done_text] = f"## {view.title}\n\n{view.text}"
+            updates[self.code] = gr.update(value=view.code, visible=bool(view.code))
+            updates[self.link] = gr.update(value=messages.return_link(view.link), visible=bool(view.link))
         if stage == "page":
             updates.update(self._page(view))
         return updates
@@ -188,6 +194,8 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         next_button = gr.Button("Save and continue", variant="primary")
     with gr.Column(visible=False) as done_box:
         done_text = gr.Markdown()
+        code = gr.Textbox(label="Completion code", interactive=False, buttons=["copy"], visible=False)
+        link = gr.HTML(visible=False)
     notice = gr.Markdown()
     ui = RaterUI(
         message,
@@ -210,6 +218,8 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         sliders,
         done_box,
         done_text,
+        code,
+        link,
         notice,
     )
     outputs = ui.outputs()

@@ -11,6 +11,7 @@ Listening is checked on the server: the audio players report play/pause/end even
 from __future__ import annotations
 
 import secrets
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,10 +20,9 @@ from app.services import Services
 from listening_tests.assignment import Page
 from listening_tests.estimate import estimate_session
 from listening_tests.storage import MAX_LISTEN_S, RatingError, StoreError, StudyFullError
-from listening_tests.study import check_conditions
+from listening_tests.study import CODE_FIELD, check_conditions
 
 LISTEN_TOLERANCE_S = 0.25  # event timing jitter allowed between "played to the end" and the clip duration
-PARTICIPANT_PARAMS = ("PROLIFIC_PID", "participant_id", "pid")
 
 
 @dataclass
@@ -53,6 +53,8 @@ class View:
     training: bool = False
     example: str = ""  # a training page showing one end of the scale: best | worst
     ask_participant_id: bool = False
+    code: str = ""  # the completion code (done)
+    link: str = ""  # the study's completion address with the code (done; '' without a completion_url)
 
 
 @dataclass
@@ -74,13 +76,16 @@ def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, s
     stored = dict(stored or {})
     if services.study_problem or services.study is None:
         return visit, View("message", text=messages.unavailable(services.study_problem)), stored
-    visit.participant_id = _participant(query) if services.study.ask_participant_id else None
+    study = services.study
+    visit.participant_id = _participant(query, study.participant_params) if study.ask_participant_id else None
     rater = services.store.get_rater(str(stored["rater_id"])) if stored.get("rater_id") else None
     if (
         rater is None
         or rater.study_id != services.study.id
         or (visit.participant_id and rater.participant_id != visit.participant_id)
     ):
+        if services.store.study_full(study.id):  # the quota of completed sessions is reached
+            return visit, View("message", text=messages.STUDY_FULL), {}
         return visit, _intro_view(services), {}
     visit.rater_id = rater.id
     session = services.store.get_session(str(stored.get("session_id") or ""))
@@ -89,6 +94,8 @@ def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, s
         return visit, _done_view(services, visit), stored
     try:
         session = services.store.start_session(rater.id)
+    except StudyFullError:
+        return visit, View("message", text=messages.STUDY_FULL), stored
     except StoreError as exc:
         return visit, View("message", text=str(exc)), stored
     visit.session_id = session.id
@@ -120,8 +127,8 @@ def consent(services: Services, visit: Visit | None, participant_text: str = "")
     try:
         rater = services.store.create_rater(services.study.id, participant)
         session = services.store.start_session(rater.id)
-    except StudyFullError as exc:
-        return visit, View("message", text=str(exc)), None
+    except StudyFullError:
+        return visit, View("message", text=messages.STUDY_FULL), None
     except StoreError as exc:
         view = _consent_view(services, visit)
         view.notice = str(exc)
@@ -206,8 +213,8 @@ def submit(
     return visit, _rating_view(services, visit, notice=messages.OTHER_TAB if replayed else "")
 
 
-def _participant(query: Mapping[str, str]) -> str | None:
-    for name in PARTICIPANT_PARAMS:
+def _participant(query: Mapping[str, str], params: Sequence[str]) -> str | None:
+    for name in params:
         value = (query.get(name) or "").strip()
         if value:
             return value
@@ -279,8 +286,10 @@ def _instructions_view(services: Services) -> View:
 
 
 def _done_view(services: Services, visit: Visit) -> View:
-    code = services.store.progress(visit.session_id).completion_code
-    return View("done", title=messages.FINISHED_TITLE, text=messages.completion(code))
+    code = services.store.progress(visit.session_id).completion_code or ""
+    template = services.study.completion_url
+    link = template.replace(CODE_FIELD, urllib.parse.quote(code, safe="")) if template and code else ""
+    return View("done", title=messages.FINISHED_TITLE, text=messages.completion(code), code=code, link=link)
 
 
 def _training_or_rating_view(services: Services, visit: Visit) -> View:

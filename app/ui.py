@@ -21,6 +21,8 @@ CSS = """
 .lab-progress {display: flex; align-items: center; gap: .75rem; margin: .25rem 0 .5rem;}
 .lab-progress progress {flex: 1; height: 1rem; accent-color: var(--color-accent);}
 .lab-notice {color: var(--error-text-color, #b91c1c); font-weight: 600;}
+.lab-return a {display: inline-block; padding: .6rem 1rem; border-radius: .5rem; font-weight: 600;
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color); text-decoration: none;}
 @media (max-width: 640px) {.gradio-container {padding: 0 .4rem !important;}}
 """
 # Files in Gradio's cache (uploads, served copies of clips and lab outputs) are checked every hour and

@@ -38,6 +38,9 @@ MAX_EXCERPT_S = 10.0
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONDITION_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+_PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PARTICIPANT_PARAMS = ("PROLIFIC_PID", "workerId")  # Prolific's and MTurk's participant id in the study link
+CODE_FIELD = "{code}"  # where completion_url takes the completion code
 _TOP_KEYS = (
     "id",
     "title",
@@ -54,6 +57,9 @@ _TOP_KEYS = (
     "instructions",
     "completion_code_prefix",
     "ask_participant_id",
+    "participant_params",
+    "completion_url",
+    "quota",
     "screening",
 )
 _STIMULI_KEYS = ("dir", "manifest", "build")
@@ -136,6 +142,9 @@ class Study:
     instructions: str = ""
     completion_code_prefix: str = ""
     ask_participant_id: bool = False
+    participant_params: tuple[str, ...] = PARTICIPANT_PARAMS  # URL parameters read for the participant id
+    completion_url: str = ""  # where a finished rater is sent back, with {code} for the completion code
+    quota: int = 0  # completed sessions after which new visitors are turned away (0: no limit)
     screening: ScreeningRules = ScreeningRules()
     definition: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -208,6 +217,9 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         instructions=get.text("instructions", max_len=5000) or DEFAULT_INSTRUCTIONS.get(protocol, ""),
         completion_code_prefix=get.text("completion_code_prefix", max_len=16),
         ask_participant_id=ask_pid,
+        participant_params=_parse_params(get.names("participant_params", PARTICIPANT_PARAMS), problems),
+        completion_url=_parse_completion_url(get.text("completion_url", max_len=1000), problems),
+        quota=get.integer("quota", 0, 0, 1_000_000),
         screening=parse_screening(raw.get("screening"), problems),
         definition=raw,
     )
@@ -314,6 +326,30 @@ def _parse_anchors(value: object, problems: list[str]) -> tuple[int, ...] | None
     return None
 
 
+def _parse_params(names: list[str], problems: list[str]) -> tuple[str, ...]:
+    bad = [n for n in names if not _PARAM_RE.match(n)]
+    if not names or len(names) > 10 or bad:
+        problems.append(
+            "participant_params must list 1 to 10 URL parameter names of letters, digits, '_', '.' or '-' "
+            f"(e.g. [PROLIFIC_PID, workerId]){'; not valid: ' + ', '.join(repr(b) for b in bad) if bad else ''}"
+        )
+        return PARTICIPANT_PARAMS
+    return tuple(names)
+
+
+def _parse_completion_url(url: str, problems: list[str]) -> str:
+    if not url:
+        return ""
+    rest = url.replace(CODE_FIELD, "")
+    if not url.startswith(("https://", "http://")) or CODE_FIELD not in url or "{" in rest or "}" in rest:
+        problems.append(
+            f"completion_url must be an http(s) address with {CODE_FIELD} where the completion code goes, e.g. "
+            f"'https://app.prolific.com/submissions/complete?cc={CODE_FIELD}' (got '{url[:80]}')"
+        )
+        return ""
+    return url
+
+
 def _parse_conditions(value: object, problems: list[str]) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -337,6 +373,8 @@ def _check_consistency(study: Study, problems: list[str]) -> None:
             "ask_participant_id is true, so the consent text must tell raters that their participant id is "
             "stored (mention 'participant id'), or leave consent out to use the default text"
         )
+    if "participant_params" in study.definition and not study.ask_participant_id:
+        problems.append("participant_params is set but ask_participant_id is false: set it to true to read the id")
     if study.protocol == "mushra":
         if study.trapping or study.gold:
             problems.append(

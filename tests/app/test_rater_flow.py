@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app import messages, steps
-from tests.support.app import Clock, listen, make_services, run_training, start
+from tests.support.app import Clock, expected_answer, listen, make_services, run_training, start
 
 
 @pytest.fixture()
@@ -104,3 +104,66 @@ def test_locked_choices_ask_to_play_the_clip_not_to_answer(
     visit, open_ = steps.submit(services, visit, answers, [])
     assert open_.notice == messages.ANSWER_ALL  # played: now the missing answers are what is wrong
     assert services.store.list_ratings() == []
+
+
+CROWD = {
+    "ask_participant_id": True,
+    "completion_url": "https://app.prolific.com/submissions/complete?cc={code}",
+    "quota": 1,
+}
+
+
+def finish(services, visit: steps.Visit, clock: Clock) -> steps.View:
+    """Training and every rating page of the visit's session, answering as expected."""
+    view = run_training(services, visit, clock)
+    while view.stage == "page":
+        listen(services, visit, clock)
+        visit, view = steps.submit(services, visit, [expected_answer(services, visit)], [])
+    return view
+
+
+def test_a_crowdsourced_visit_takes_the_id_from_the_url_and_ends_with_the_code_and_its_return_link(
+    tmp_path: Path, clock: Clock
+) -> None:
+    services = make_services(tmp_path, clock=clock, study_fields=CROWD)
+    visit, stored = start(services, {"workerId": " w-17 "})  # MTurk's parameter, one of the defaults
+    assert services.store.get_rater(stored["rater_id"]).participant_id == "w-17"
+    done = finish(services, visit, clock)
+    assert done.stage == "done" and done.code.startswith("APP-") and done.code in done.text
+    assert done.link == f"https://app.prolific.com/submissions/complete?cc={done.code}"
+    assert f'href="{done.link}"' in messages.return_link(done.link)
+    _, again, _ = steps.open_visit(services, stored, {"workerId": "w-17"})  # back later: the same code and link
+    assert (again.stage, again.code, again.link) == ("done", done.code, done.link)
+
+
+def test_only_the_study_s_url_parameters_name_the_participant(tmp_path: Path, clock: Clock) -> None:
+    services = make_services(tmp_path, clock=clock, study_fields={**CROWD, "participant_params": ["PID"]})
+    visit, _, _ = steps.open_visit(services, None, {"PROLIFIC_PID": "ignored", "PID": "p-1"})
+    assert visit.participant_id == "p-1"
+    visit, view, _ = steps.open_visit(services, None, {"PROLIFIC_PID": "ignored"})
+    assert visit.participant_id is None and steps.introduced(services, visit)[1].ask_participant_id
+
+
+def test_once_the_quota_of_completed_sessions_is_reached_new_visitors_are_told_the_study_is_full(
+    tmp_path: Path, clock: Clock
+) -> None:
+    services = make_services(tmp_path, clock=clock, study_fields=CROWD)
+    first, _ = start(services, {"PROLIFIC_PID": "a"})
+    second, _ = start(services, {"PROLIFIC_PID": "b"})  # started before the quota was reached
+    late, view, _ = steps.open_visit(services, None, {"PROLIFIC_PID": "c"})
+    assert view.stage == "intro"  # still open: nobody has finished yet
+    assert finish(services, first, clock).stage == "done"
+    _, full, _ = steps.open_visit(services, None, {"PROLIFIC_PID": "d"})
+    assert full.stage == "message" and full.text == messages.STUDY_FULL
+    _, refused, _ = steps.consent(services, late)  # read the introduction before the quota was reached
+    assert refused.stage == "message" and refused.text == messages.STUDY_FULL
+    assert finish(services, second, clock).stage == "done"  # a session already started is finished
+    assert services.store.study_full("app-acr")
+
+
+def test_without_a_completion_url_the_done_page_has_the_code_and_no_link(tmp_path: Path, clock: Clock) -> None:
+    services = make_services(tmp_path, clock=clock)
+    visit, _ = start(services)
+    done = finish(services, visit, clock)
+    assert done.code and done.link == "" and messages.return_link("") == ""
+    assert not services.store.study_full("app-acr")  # no quota: never full
