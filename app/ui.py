@@ -23,6 +23,8 @@ CSS = """
 .lab-notice {color: var(--error-text-color, #b91c1c); font-weight: 600;}
 .lab-return a {display: inline-block; padding: .6rem 1rem; border-radius: .5rem; font-weight: 600;
   background: var(--button-primary-background-fill); color: var(--button-primary-text-color); text-decoration: none;}
+/* Gradio 6.31 still draws a "Home" link in a multipage app whose navbars are hidden: no page links anywhere. */
+.nav-holder {display: none !important;}
 @media (max-width: 640px) {.gradio-container {padding: 0 .4rem !important;}}
 """
 # Files in Gradio's cache (uploads, served copies of clips and lab outputs) are checked every hour and
@@ -36,16 +38,16 @@ def build_app(services: Services, access: results.Access) -> gr.Blocks:
     """The whole app; the results page exists only when `access.mode` is not 'off'."""
     title = services.study.title if services.study else "Speech separation listening lab"
     with gr.Blocks(title=title, delete_cache=CACHE_EXPIRY) as demo:
-        gr.Navbar(visible=False)
+        gr.Navbar(visible=False, main_page_name=False)
         gr.Markdown(f"# {title}")
         rater.build_tab(demo, services)
     with demo.route("Side-by-side lab", LAB_PATH, show_in_navbar=False):
-        gr.Navbar(visible=False)
+        gr.Navbar(visible=False, main_page_name=False)
         gr.Markdown("# Side-by-side lab")
         lab.build_tab(demo, services)
     if access.mode != "off":
         with demo.route("Results", RESULTS_PATH, show_in_navbar=False):
-            gr.Navbar(visible=False)
+            gr.Navbar(visible=False, main_page_name=False)
             gr.Markdown(f"# Results: {title}")
             results.build_tab(services, access)
     return demo
