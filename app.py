@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int | None:
     services.models.start()
     prepare_stimuli(services)
     access = admin_access(services)
-    print(f"results tab: {access.mode}", flush=True)
+    print(f"pages: / (listening test), /lab (lab), /results ({access.mode})", flush=True)
     if start_sync(services) is not None:
         print(f"ratings are pushed to the private dataset {settings.hf_dataset}", flush=True)
     build_app(services, access).queue().launch(**launch_options(services))

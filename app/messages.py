@@ -6,16 +6,64 @@ errors, explanations, status lines) lives here, so wording is reviewed and chang
 
 from __future__ import annotations
 
+import html
+
+from listening_tests.estimate import SessionEstimate
+
 # ------------------------------------------------------------------------------------------ rater
 
 RELOAD = "This page is out of date: please reload it to continue where you left off."
 ANSWER_ALL = "Please answer every question on this page before continuing."
 LISTEN_FIRST = "Please listen to the whole clip, to its end, before rating it."
+PLAY_TO_UNLOCK = "Play the clip to its end: the answers open when it has been heard."
 OTHER_TAB = "This page had already been rated in another tab; those ratings were kept."
 PRACTICE = " (practice: these answers are not stored)"
 MUSHRA_SCALE = "0-20 Bad · 20-40 Poor · 40-60 Fair · 60-80 Good · 80-100 Excellent"
 MUSHRA_HINT = f"Scale: {MUSHRA_SCALE}. Every clip loops; play each one."
 FINISHED_TITLE = "Finished"
+STUDY_FULL = (
+    "Thank you for your interest: this study is full, it has all the participants it needs. "
+    "You do not need to do anything else."
+)
+RETURN_LINK = "Return to the study platform to record your participation"
+
+
+PURPOSE = (
+    "This listening test asks how good speech sounds after it has been separated from a recording of two "
+    "people talking at once. Your answers help researchers compare separation methods as listeners hear them."
+)
+
+
+def introduction(purpose: str, mushra: bool, estimate: SessionEstimate) -> str:
+    """The introduction page: the purpose, the number of trials and how long a session takes."""
+    trials = (
+        f"{estimate.pages} pages of {estimate.clips_per_page} clips each"
+        if mushra
+        else f"{estimate.pages} clips, one per page"
+    )
+    practice = ""
+    if estimate.training_pages:
+        unit = "page" if estimate.training_pages == 1 else "pages"
+        practice = f", after {estimate.training_pages} practice {unit} whose answers are not stored"
+    minutes = "1 minute" if estimate.minutes == 1 else f"{estimate.minutes} minutes"
+    return (
+        f"## About this test\n\n{purpose or PURPOSE}\n\nYou will rate {trials}{practice}. It takes about "
+        f"{minutes}; please do it in one sitting, with headphones, in a quiet room."
+    )
+
+
+def training_example(end: str) -> str:
+    """The sentence over a training clip that shows one end of the scale ('best' or 'worst')."""
+    if end == "best":
+        return "This clip is an example of the best quality in this test: the clean recording of the talker."
+    return "This clip is an example of very poor quality, near the bottom of the scale."
+
+
+def return_link(url: str) -> str:
+    """The link that sends a finished rater back to the crowdsourcing platform (the code is in `url`)."""
+    if not url:
+        return ""
+    return f'<p class="lab-return"><a href="{html.escape(url, quote=True)}" rel="noopener">{RETURN_LINK}</a></p>'
 
 
 def unavailable(problem: str | None) -> str:

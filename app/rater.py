@@ -36,6 +36,8 @@ class RaterUI:
     """The listening-test components, and how a `steps.View` updates them."""
 
     message: gr.Markdown
+    intro_box: gr.Column
+    intro_text: gr.Markdown
     consent_box: gr.Column
     consent_text: gr.Markdown
     participant: gr.Textbox
@@ -53,12 +55,16 @@ class RaterUI:
     mushra_sliders: list[gr.Slider]
     done_box: gr.Column
     done_text: gr.Markdown
+    code: gr.Textbox
+    link: gr.HTML
     notice: gr.Markdown
 
     def outputs(self) -> list[Any]:
         """Every component a view may change."""
         return [
             self.message,
+            self.intro_box,
+            self.intro_text,
             self.consent_box,
             self.consent_text,
             self.participant,
@@ -76,6 +82,8 @@ class RaterUI:
             *self.mushra_sliders,
             self.done_box,
             self.done_text,
+            self.code,
+            self.link,
             self.notice,
         ]
 
@@ -88,11 +96,14 @@ class RaterUI:
         updates: dict[Any, Any] = {
             self.notice: notice,
             self.message: gr.update(value=view.text if stage == "message" else "", visible=stage == "message"),
+            self.intro_box: gr.update(visible=stage == "intro"),
             self.consent_box: gr.update(visible=stage == "consent"),
             self.instructions_box: gr.update(visible=stage == "instructions"),
             self.page_box: gr.update(visible=stage == "page"),
             self.done_box: gr.update(visible=stage == "done"),
         }
+        if stage == "intro":
+            updates[self.intro_text] = view.text
         if stage == "consent":
             updates[self.consent_text] = f"## Consent\n\n{view.text}"
             updates[self.participant] = gr.update(visible=view.ask_participant_id)
@@ -100,6 +111,8 @@ class RaterUI:
             updates[self.instructions_text] = f"## Instructions\n\n{view.text}"
         if stage == "done":
             updates[self.done_text] = f"## {view.title}\n\n{view.text}"
+            updates[self.code] = gr.update(value=view.code, visible=bool(view.code))
+            updates[self.link] = gr.update(value=messages.return_link(view.link), visible=bool(view.link))
         if stage == "page":
             updates.update(self._page(view))
         return updates
@@ -109,7 +122,8 @@ class RaterUI:
         done, total = view.progress
         practice = messages.PRACTICE if view.training else ""
         updates: dict[Any, Any] = {
-            self.page_title: f"### {view.title}{practice}",
+            self.page_title: f"### {view.title}{practice}"
+            + (f"\n\n{messages.training_example(view.example)}" if view.example else ""),
             self.progress: (
                 f'<div class="lab-progress"><progress value="{done}" max="{total}" aria-label="Progress">'
                 f"</progress><span>{messages.progress_text(done, total, view.training)}</span></div>"
@@ -130,6 +144,7 @@ class RaterUI:
                     label=SCALE_QUESTIONS[scale],
                     visible=True,
                     interactive=single.enabled,
+                    info=None if single.enabled else messages.PLAY_TO_UNLOCK,
                 )
                 if scale
                 else gr.update(visible=False, value=None)
@@ -148,6 +163,9 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     browser = gr.BrowserState({}, storage_key=f"ddpmss-lab-{study_id}", secret=services.secret)
     visit = gr.State(None)
     message = gr.Markdown(visible=False)
+    with gr.Column(visible=False) as intro_box:
+        intro_text = gr.Markdown()
+        read = gr.Button("Continue", variant="primary")
     with gr.Column(visible=False) as consent_box:
         consent_text = gr.Markdown()
         participant = gr.Textbox(label="Your participant id", visible=False, max_length=128)
@@ -176,9 +194,13 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         next_button = gr.Button("Save and continue", variant="primary")
     with gr.Column(visible=False) as done_box:
         done_text = gr.Markdown()
+        code = gr.Textbox(label="Completion code", interactive=False, buttons=["copy"], visible=False)
+        link = gr.HTML(visible=False)
     notice = gr.Markdown()
     ui = RaterUI(
         message,
+        intro_box,
+        intro_text,
         consent_box,
         consent_text,
         participant,
@@ -196,6 +218,8 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         sliders,
         done_box,
         done_text,
+        code,
+        link,
         notice,
     )
     outputs = ui.outputs()
@@ -204,6 +228,10 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         query = dict(request.query_params) if request is not None else {}
         state, view, keep = steps.open_visit(services, stored, query)
         return {visit: state, browser: keep, **ui.render(view)}
+
+    def on_read(state: steps.Visit | None) -> dict[Any, Any]:
+        state, view = steps.introduced(services, state)
+        return {visit: state, **ui.render(view)}
 
     def on_consent(state: steps.Visit | None, participant_text: str) -> dict[Any, Any]:
         state, view, keep = steps.consent(services, state, participant_text)
@@ -219,12 +247,13 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
 
     def on_end(state: steps.Visit | None) -> list[Any]:
         return (
-            [gr.update(interactive=True)] * MAX_SCALES
+            [gr.update(interactive=True, info=None)] * MAX_SCALES
             if steps.ended(services, state, 0)
             else [gr.update()] * MAX_SCALES
         )
 
     demo.load(on_load, [browser], [visit, browser, *outputs], **RATER_EVENT)
+    read.click(on_read, [visit], [visit, *outputs], **RATER_EVENT)
     agree.click(on_consent, [visit, participant], [visit, browser, *outputs], **RATER_EVENT)
     start.click(on_begin, [visit], [visit, *outputs], **RATER_EVENT)
     next_button.click(on_submit, [visit, *radios, *sliders], [visit, *outputs], **RATER_EVENT)

@@ -1,4 +1,5 @@
-"""The rater's steps through a listening test: consent, instructions, training, rating pages, completion code.
+"""The rater's steps through a listening test: introduction, consent, instructions, training, rating pages,
+completion code.
 
 Plain functions over a per-tab `Visit`, free of Gradio; each returns a `View` that `app.rater` renders.
 Every rating is saved through the listening_tests Store the moment its page is submitted, with a submission
@@ -10,16 +11,18 @@ Listening is checked on the server: the audio players report play/pause/end even
 from __future__ import annotations
 
 import secrets
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app import messages
 from app.services import Services
 from listening_tests.assignment import Page
+from listening_tests.estimate import estimate_session
 from listening_tests.storage import MAX_LISTEN_S, RatingError, StoreError, StudyFullError
+from listening_tests.study import CODE_FIELD, check_conditions
 
 LISTEN_TOLERANCE_S = 0.25  # event timing jitter allowed between "played to the end" and the clip duration
-PARTICIPANT_PARAMS = ("PROLIFIC_PID", "participant_id", "pid")
 
 
 @dataclass
@@ -35,7 +38,7 @@ class ClipView:
 class View:
     """What the listening-test tab shows.
 
-    stage: message | consent | instructions | page | done, or notice (keep the page, show `notice`).
+    stage: message | intro | consent | instructions | page | done, or notice (keep the page, show `notice`).
     """
 
     stage: str
@@ -48,7 +51,10 @@ class View:
     reference: str | None = None
     progress: tuple[int, int] = (0, 0)
     training: bool = False
+    example: str = ""  # a training page showing one end of the scale: best | worst
     ask_participant_id: bool = False
+    code: str = ""  # the completion code (done)
+    link: str = ""  # the study's completion address with the code (done; '' without a completion_url)
 
 
 @dataclass
@@ -65,19 +71,22 @@ class Visit:
 
 
 def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, str]) -> tuple[Visit, View, dict]:
-    """A tab opens: resume the rater kept in browser storage, or show the consent page."""
+    """A tab opens: resume the rater kept in browser storage, or show a new visitor the introduction."""
     visit = Visit()
     stored = dict(stored or {})
     if services.study_problem or services.study is None:
         return visit, View("message", text=messages.unavailable(services.study_problem)), stored
-    visit.participant_id = _participant(query) if services.study.ask_participant_id else None
+    study = services.study
+    visit.participant_id = _participant(query, study.participant_params) if study.ask_participant_id else None
     rater = services.store.get_rater(str(stored["rater_id"])) if stored.get("rater_id") else None
     if (
         rater is None
         or rater.study_id != services.study.id
         or (visit.participant_id and rater.participant_id != visit.participant_id)
     ):
-        return visit, _consent_view(services, visit), {}
+        if services.store.study_full(study.id):  # the quota of completed sessions is reached
+            return visit, View("message", text=messages.STUDY_FULL), {}
+        return visit, _intro_view(services), {}
     visit.rater_id = rater.id
     session = services.store.get_session(str(stored.get("session_id") or ""))
     if session is not None and session.rater_id == rater.id and session.finished:
@@ -85,6 +94,8 @@ def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, s
         return visit, _done_view(services, visit), stored
     try:
         session = services.store.start_session(rater.id)
+    except StudyFullError:
+        return visit, View("message", text=messages.STUDY_FULL), stored
     except StoreError as exc:
         return visit, View("message", text=str(exc)), stored
     visit.session_id = session.id
@@ -92,6 +103,14 @@ def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, s
     if services.store.progress(session.id).ratings_done == 0:
         return visit, _instructions_view(services), stored
     return visit, _rating_view(services, visit), stored
+
+
+def introduced(services: Services, visit: Visit | None) -> tuple[Visit, View]:
+    """The rater has read the introduction: the consent page."""
+    visit = visit or Visit()
+    if services.study is None or services.study_problem:
+        return visit, View("message", text=messages.unavailable(services.study_problem))
+    return visit, _consent_view(services, visit)
 
 
 def consent(services: Services, visit: Visit | None, participant_text: str = "") -> tuple[Visit, View, dict | None]:
@@ -108,8 +127,8 @@ def consent(services: Services, visit: Visit | None, participant_text: str = "")
     try:
         rater = services.store.create_rater(services.study.id, participant)
         session = services.store.start_session(rater.id)
-    except StudyFullError as exc:
-        return visit, View("message", text=str(exc)), None
+    except StudyFullError:
+        return visit, View("message", text=messages.STUDY_FULL), None
     except StoreError as exc:
         view = _consent_view(services, visit)
         view.notice = str(exc)
@@ -166,11 +185,17 @@ def submit(
     page = visit.page
     if page is None or visit.session_id is None or visit.rater_id is None:
         return visit, View("message", text=messages.RELOAD)
-    if page.training:  # practice: nothing is stored
+    if page.training:  # practice: nothing is stored, but every clip must be played before going on
+        problem = _listening_problem(services, visit, page)
+        if problem:
+            return visit, View("notice", notice=problem)
         visit.training_index += 1
         return visit, _training_or_rating_view(services, visit)
-    scores, problem = _scores(page, answers, sliders)
-    problem = problem or _listening_problem(services, visit, page)
+    # Listening first: the choices stay locked until the clip has been played, so "answer every question"
+    # would name a thing the rater cannot do yet.
+    problem = _listening_problem(services, visit, page)
+    scores, unanswered = _scores(page, answers, sliders)
+    problem = problem or unanswered
     if problem:
         return visit, View("notice", notice=problem)
     replayed = False
@@ -188,8 +213,8 @@ def submit(
     return visit, _rating_view(services, visit, notice=messages.OTHER_TAB if replayed else "")
 
 
-def _participant(query: Mapping[str, str]) -> str | None:
-    for name in PARTICIPANT_PARAMS:
+def _participant(query: Mapping[str, str], params: Sequence[str]) -> str | None:
+    for name in params:
         value = (query.get(name) or "").strip()
         if value:
             return value
@@ -244,6 +269,12 @@ def _listening_problem(services: Services, visit: Visit, page: Page) -> str:
     return ""
 
 
+def _intro_view(services: Services) -> View:
+    study = services.study
+    estimate = estimate_session(study, services.stimuli, check_conditions(study, services.stimuli.conditions))
+    return View("intro", text=messages.introduction(study.purpose, study.protocol == "mushra", estimate))
+
+
 def _consent_view(services: Services, visit: Visit) -> View:
     study = services.study
     ask = bool(study.ask_participant_id and not visit.participant_id)
@@ -255,8 +286,10 @@ def _instructions_view(services: Services) -> View:
 
 
 def _done_view(services: Services, visit: Visit) -> View:
-    code = services.store.progress(visit.session_id).completion_code
-    return View("done", title=messages.FINISHED_TITLE, text=messages.completion(code))
+    code = services.store.progress(visit.session_id).completion_code or ""
+    template = services.study.completion_url
+    link = template.replace(CODE_FIELD, urllib.parse.quote(code, safe="")) if template and code else ""
+    return View("done", title=messages.FINISHED_TITLE, text=messages.completion(code), code=code, link=link)
 
 
 def _training_or_rating_view(services: Services, visit: Visit) -> View:
@@ -298,4 +331,5 @@ def _page_view(services: Services, visit: Visit, page: Page, notice: str = "") -
         reference=str(services.blind.copy(page.reference)) if page.reference else None,
         progress=(page.index, page.total),
         training=page.training,
+        example=page.example,
     )

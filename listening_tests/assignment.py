@@ -62,6 +62,7 @@ class Page:
     clips: tuple[Clip, ...]
     reference: Path | None = None
     training: bool = False
+    example: str = ""  # ACR/P.835 training: 'best' (the reference) or 'worst' (lowest anchor or mixture) end
 
 
 def session_seed(rater_id: str, session_number: int) -> int:
@@ -165,8 +166,9 @@ def blind_label(protocol: str, page: int, slot: int) -> str:
 def training_stimuli(study: Study, stimuli: StimulusSet, conditions: Sequence[str], seed: int) -> list[list[Stimulus]]:
     """Pages of the training part: clips that span the quality range (nothing is stored).
 
-    ACR/P.835: per training item the reference, the most degraded anchor (or the mixture) and one
-    processed condition, one clip per page. MUSHRA: one full page per training item.
+    ACR/P.835: per training item the reference and the most degraded anchor (or the mixture), in this
+    order, as examples of the scale's ends (`training_example`), then one processed condition, one clip per
+    page. MUSHRA: one full page per training item.
     """
     rng = random.Random(seed)
     items = [i for i in stimuli.items if (i, REFERENCE) in stimuli.stimuli]
@@ -182,9 +184,18 @@ def training_stimuli(study: Study, stimuli: StimulusSet, conditions: Sequence[st
     return pages
 
 
+def training_example(condition: str, conditions: Sequence[str]) -> str:
+    """'best' for the reference, 'worst' for the lowest anchor (or, without anchors, the mixture), else ''."""
+    if condition == REFERENCE:
+        return "best"
+    return "worst" if condition in _lowest(conditions) else ""
+
+
+def _lowest(conditions: Sequence[str]) -> list[str]:
+    return anchors_by_cutoff(conditions)[:1] or [c for c in conditions if c == MIXTURE]
+
+
 def _range_spanning(conditions: Sequence[str], rng: random.Random) -> list[str]:
-    worst = anchors_by_cutoff(conditions)[:1] or [c for c in conditions if c == MIXTURE]
+    worst = _lowest(conditions)
     others = [c for c in conditions if c != REFERENCE and c not in worst and not is_anchor(c)]
-    chosen = [c for c in (REFERENCE,) if c in conditions] + worst + rng.sample(others, min(1, len(others)))
-    rng.shuffle(chosen)
-    return chosen
+    return [c for c in (REFERENCE,) if c in conditions] + worst + rng.sample(others, min(1, len(others)))

@@ -97,7 +97,7 @@ def p808_reasons(session: Sequence[RatingRecord], rules: ScreeningRules = DEFAUL
     found = []
     if not all(r.session_finished for r in session):
         found.append("session not finished")
-    if rules.trapping_excludes and any(_missed(r) for r in session if r.kind == "trap" and r.scale == "ovrl"):
+    if rules.trapping_excludes and any(_missed(r) for r in session if r.kind == "trap"):  # on every scale asked
         found.append("failed a trapping clip")
     if rules.gold_excludes and any(_missed(r) for r in session if r.kind == "gold" and r.scale == "ovrl"):
         found.append("failed a gold clip")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,13 @@ MAX_EXCERPT_S = 10.0
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONDITION_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+_PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PARTICIPANT_PARAMS = ("PROLIFIC_PID", "workerId")  # Prolific's and MTurk's participant id in the study link
+CODE_FIELD = "{code}"  # where completion_url takes the completion code
 _TOP_KEYS = (
     "id",
     "title",
+    "purpose",
     "protocol",
     "stimuli",
     "conditions",
@@ -53,6 +57,9 @@ _TOP_KEYS = (
     "instructions",
     "completion_code_prefix",
     "ask_participant_id",
+    "participant_params",
+    "completion_url",
+    "quota",
     "screening",
 )
 _STIMULI_KEYS = ("dir", "manifest", "build")
@@ -82,6 +89,7 @@ class BuildConfig:
     gold_clips: int = 2
     with_dnsmos: bool = True
     voice: str = "espeak-us-f2"  # ddpmss.corpus.voices voice of the spoken trapping message
+    trap_scales: tuple[str, ...] = ("ovrl",)  # the scales a trapping message names (P.835: SIG, BAK, OVRL)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that shape the stimuli (a resumed build must use the same)."""
@@ -96,6 +104,7 @@ class BuildConfig:
             "gold_clips": self.gold_clips,
             "with_dnsmos": self.with_dnsmos,
             "voice": self.voice,
+            "trap_scales": list(self.trap_scales),
         }
 
 
@@ -128,10 +137,14 @@ class Study:
     trapping: int = 1
     gold: int = 1
     training_items: int = 1
+    purpose: str = ""  # shown on the introduction page ('' : the app's default sentence)
     consent: str = ""
     instructions: str = ""
     completion_code_prefix: str = ""
     ask_participant_id: bool = False
+    participant_params: tuple[str, ...] = PARTICIPANT_PARAMS  # URL parameters read for the participant id
+    completion_url: str = ""  # where a finished rater is sent back, with {code} for the completion code
+    quota: int = 0  # completed sessions after which new visitors are turned away (0: no limit)
     screening: ScreeningRules = ScreeningRules()
     definition: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -182,6 +195,8 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
     if protocol and protocol not in PROTOCOLS:
         problems.append(f"protocol must be one of {', '.join(PROTOCOLS)} (got '{protocol}')")
     manifest, build = _parse_stimuli(raw.get("stimuli"), base, problems)
+    if build is not None and protocol == "p835":  # its trapping message names the SIG, BAK and OVRL answers
+        build = replace(build, trap_scales=SCALES[protocol])
     conditions = _parse_conditions(raw.get("conditions"), problems)
     ask_pid = get.boolean("ask_participant_id", False)
     study = Study(
@@ -197,10 +212,14 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         trapping=get.integer("trapping", 0 if protocol == "mushra" else 1, 0, 10),
         gold=get.integer("gold", 0 if protocol == "mushra" else 1, 0, 10),
         training_items=get.integer("training_items", 1, 0, 10),
+        purpose=get.text("purpose", max_len=2000),
         consent=get.text("consent", max_len=5000) or default_consent(ask_pid),
         instructions=get.text("instructions", max_len=5000) or DEFAULT_INSTRUCTIONS.get(protocol, ""),
         completion_code_prefix=get.text("completion_code_prefix", max_len=16),
         ask_participant_id=ask_pid,
+        participant_params=_parse_params(get.names("participant_params", PARTICIPANT_PARAMS), problems),
+        completion_url=_parse_completion_url(get.text("completion_url", max_len=1000), problems),
+        quota=get.integer("quota", 0, 0, 1_000_000),
         screening=parse_screening(raw.get("screening"), problems),
         definition=raw,
     )
@@ -307,6 +326,30 @@ def _parse_anchors(value: object, problems: list[str]) -> tuple[int, ...] | None
     return None
 
 
+def _parse_params(names: list[str], problems: list[str]) -> tuple[str, ...]:
+    bad = [n for n in names if not _PARAM_RE.match(n)]
+    if not names or len(names) > 10 or bad:
+        problems.append(
+            "participant_params must list 1 to 10 URL parameter names of letters, digits, '_', '.' or '-' "
+            f"(e.g. [PROLIFIC_PID, workerId]){'; not valid: ' + ', '.join(repr(b) for b in bad) if bad else ''}"
+        )
+        return PARTICIPANT_PARAMS
+    return tuple(names)
+
+
+def _parse_completion_url(url: str, problems: list[str]) -> str:
+    if not url:
+        return ""
+    rest = url.replace(CODE_FIELD, "")
+    if not url.startswith(("https://", "http://")) or CODE_FIELD not in url or "{" in rest or "}" in rest:
+        problems.append(
+            f"completion_url must be an http(s) address with {CODE_FIELD} where the completion code goes, e.g. "
+            f"'https://app.prolific.com/submissions/complete?cc={CODE_FIELD}' (got '{url[:80]}')"
+        )
+        return ""
+    return url
+
+
 def _parse_conditions(value: object, problems: list[str]) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -330,6 +373,8 @@ def _check_consistency(study: Study, problems: list[str]) -> None:
             "ask_participant_id is true, so the consent text must tell raters that their participant id is "
             "stored (mention 'participant id'), or leave consent out to use the default text"
         )
+    if "participant_params" in study.definition and not study.ask_participant_id:
+        problems.append("participant_params is set but ask_participant_id is false: set it to true to read the id")
     if study.protocol == "mushra":
         if study.trapping or study.gold:
             problems.append(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ddpmss.corpus.librimix import MixtureEntry
-from listening_tests.protocols import ACR_LABELS
+from listening_tests.protocols import ACR_LABELS, SCALE_LABELS
 from listening_tests.stimuli.anchors import lowpass
 from listening_tests.stimuli.loudness import apply_fades
 from listening_tests.stimuli.manifest import BuildError
@@ -25,6 +25,7 @@ GOLD_CONDITIONS = (("gold_excellent", 5), ("gold_bad", 1))
 GOLD_TOLERANCE = 1
 GOLD_BAD_CUTOFF_HZ = 1000
 GOLD_BAD_SNR_DB = 0.0
+TRAP_SCALE_NAMES = {"sig": "for the speech", "bak": "for the background", "ovrl": "overall"}
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,17 @@ def speak(text: str, sr: int, voice: str) -> np.ndarray:
         raise BuildError(f"The trapping message could not be synthesised: {exc}") from None
 
 
-def trap_message(expected: int) -> str:
-    """The spoken instruction of a trapping clip."""
-    return f"This is an attention check. Please select the answer {ACR_LABELS[expected]}."
+def trap_message(expected: int, scales: Sequence[str] = ("ovrl",)) -> str:
+    """The spoken instruction of a trapping clip, worded for the scales the rater answers.
+
+    ACR: the OVRL label ("... select the answer Poor."). P.835: the answer's number on every scale, with
+    each scale's own label (SIG and BAK have no "Poor"); screening checks the answer on every scale.
+    """
+    if tuple(scales) == ("ovrl",):
+        return f"This is an attention check. Please select the answer {ACR_LABELS[expected]}."
+    named = [f"{SCALE_LABELS[scale][expected]} {TRAP_SCALE_NAMES[scale]}" for scale in scales]
+    listed = ", ".join(named[:-1]) + f" and {named[-1]}" if len(named) > 1 else named[0]
+    return f"This is an attention check. Please select the answer {expected} on every scale: {listed}."
 
 
 def insert_message(x: np.ndarray, message: np.ndarray, sr: int, fade_ms: float) -> np.ndarray:
@@ -78,7 +87,8 @@ def gold_bad(reference: np.ndarray, sr: int, seed: int) -> np.ndarray:
 def control_signal(control: Control, ref: np.ndarray, sr: int, config: BuildConfig, seed: int) -> np.ndarray:
     """The audio of one control clip made from the item's (faded) reference excerpt."""
     if control.kind == "trap":
-        return insert_message(ref, speak(trap_message(control.expected), sr, config.voice), sr, config.fade_ms)
+        message = trap_message(control.expected, config.trap_scales)
+        return insert_message(ref, speak(message, sr, config.voice), sr, config.fade_ms)
     if control.condition == "gold_bad":
         return apply_fades(gold_bad(ref, sr, seed), sr, config.fade_ms)
     return ref

@@ -84,6 +84,12 @@ def session_count(conn: Connection, study_id: str) -> int:
     return conn.execute(select(func.count()).select_from(sessions).where(sessions.c.study_id == study_id)).scalar_one()
 
 
+def finished_count(conn: Connection, study_id: str) -> int:
+    """How many sessions of the study are finished (the study's quota counts them)."""
+    query = select(func.count()).select_from(sessions)
+    return conn.execute(query.where(sessions.c.study_id == study_id, sessions.c.finished_at.is_not(None))).scalar_one()
+
+
 def vote_counts(
     conn: Connection, study_id: str, rater_id: str, stale_before: datetime
 ) -> tuple[dict[tuple[str, str], int], frozenset]:

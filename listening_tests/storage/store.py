@@ -27,6 +27,7 @@ from listening_tests.assignment import (
     plan_session,
     scale_order,
     session_seed,
+    training_example,
     training_stimuli,
 )
 from listening_tests.conditions import REFERENCE
@@ -60,6 +61,7 @@ from listening_tests.storage.sessions import (
     assignment_row,
     current_row,
     finish_session,
+    finished_count,
     own_session,
     page_done,
     session_count,
@@ -195,6 +197,8 @@ class Store:
             if current is not None:
                 append_event(conn, "session_resumed", study_id=study_id, rater_id=rater.id, session_id=current.id)
                 return to_session(current)
+            if reg.study.quota and finished_count(conn, study_id) >= reg.study.quota:
+                raise StudyFullError("This study has all the sessions it needs; thank you for your interest.")
             number = session_count(conn, study_id)
             votes, seen = vote_counts(conn, study_id, rater.id, now() - self.stale_after)
             seed = session_seed(rater.id, number)
@@ -218,6 +222,14 @@ class Store:
                 conn, "session_started", study_id=study_id, rater_id=rater.id, session_id=session_id, detail=detail
             )
             return to_session(conn.execute(select(sessions).where(sessions.c.id == session_id)).one())
+
+    def study_full(self, study_id: str) -> bool:
+        """True when the study's quota of completed sessions is reached (never without a quota)."""
+        quota = self._study(study_id).study.quota
+        if not quota:
+            return False
+        with self.engine.connect() as conn:
+            return finished_count(conn, study_id) >= quota
 
     def get_session(self, session_id: str) -> SessionInfo | None:
         """The session with this id, or None."""
@@ -265,7 +277,9 @@ class Store:
             )
             reference = self._open_reference(reg, stimuli[0].item_id)
             protocol = reg.study.protocol
-            out.append(Page(session.id, index, len(pages), protocol, session.scales, clips, reference, training=True))
+            example = training_example(stimuli[0].condition, reg.conditions) if protocol != "mushra" else ""
+            page = Page(session.id, index, len(pages), protocol, session.scales, clips, reference, True, example)
+            out.append(page)
         return out
 
     @staticmethod

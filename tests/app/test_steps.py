@@ -27,7 +27,7 @@ def services_for(tmp_path: Path, clock: Clock, protocol: str = "acr", **settings
 def test_acr_session_from_consent_to_completion_code(tmp_path: Path, clock: Clock) -> None:
     services = services_for(tmp_path, clock)
     visit, _ = start(services)
-    view = run_training(services, visit)
+    view = run_training(services, visit, clock)
     assert services.store.list_ratings() == []  # training answers are not stored
     given = 0
     while view.stage == "page":
@@ -50,7 +50,7 @@ def test_acr_session_from_consent_to_completion_code(tmp_path: Path, clock: Cloc
 def test_a_clip_cut_short_is_refused_on_the_server(tmp_path: Path, clock: Clock) -> None:
     services = services_for(tmp_path, clock)
     visit, _ = start(services)
-    run_training(services, visit)
+    run_training(services, visit, clock)
     steps.played(services, visit, 0)
     clock.now += 0.05  # skipped to the end almost at once
     steps.ended(services, visit, 0)
@@ -62,7 +62,7 @@ def test_a_clip_cut_short_is_refused_on_the_server(tmp_path: Path, clock: Clock)
 def test_reload_resumes_the_session_and_keeps_the_completion_code(tmp_path: Path, clock: Clock) -> None:
     services = services_for(tmp_path, clock)
     visit, stored = start(services)
-    view = run_training(services, visit)
+    view = run_training(services, visit, clock)
     for _ in range(2):
         listen(services, visit, clock)
         visit, view = steps.submit(services, visit, [expected_answer(services, visit)], [])
@@ -82,7 +82,7 @@ def test_reload_resumes_the_session_and_keeps_the_completion_code(tmp_path: Path
 def test_double_clicks_and_a_second_tab_store_each_rating_once(tmp_path: Path, clock: Clock) -> None:
     services = services_for(tmp_path, clock)
     visit, stored = start(services)
-    run_training(services, visit)
+    run_training(services, visit, clock)
     listen(services, visit, clock)
     visit, _ = steps.submit(services, visit, [expected_answer(services, visit)], [])
     second, view, _ = steps.open_visit(services, stored, {})  # the same rater in another tab
@@ -103,7 +103,7 @@ def test_double_clicks_and_a_second_tab_store_each_rating_once(tmp_path: Path, c
 def test_p835_asks_three_scales_in_the_session_order(tmp_path: Path, clock: Clock) -> None:
     services = services_for(tmp_path, clock, "p835")
     visit, _ = start(services)
-    view = run_training(services, visit)
+    view = run_training(services, visit, clock)
     assert set(view.scales) == {"sig", "bak", "ovrl"} and view.scales[-1] == "ovrl"
     listen(services, visit, clock)
     visit, partial = steps.submit(services, visit, [4, None, 4], [])
@@ -118,6 +118,8 @@ def test_mushra_page_needs_every_clip_played_and_saves_one_score_each(tmp_path: 
     visit, _ = start(services)
     visit, view = steps.begin(services, visit)
     assert view.training and view.reference is not None
+    for slot in range(6):  # training cannot be skipped: every clip is played first
+        listen(services, visit, clock, slot, seconds=0.2)
     visit, view = steps.submit(services, visit, [], [50] * 6)
     assert not view.training and len(view.clips) == 6 and view.reference is not None
     assert [c.label for c in view.clips] == list("ABCDEF") and all(c.enabled for c in view.clips)
@@ -137,6 +139,8 @@ def test_served_clips_are_blind(tmp_path: Path, clock: Clock) -> None:
     services = services_for(tmp_path, clock, "mushra")
     visit, _ = start(services)
     visit, view = steps.begin(services, visit)
+    for slot in range(6):  # training cannot be skipped: every clip is played first
+        listen(services, visit, clock, slot, seconds=0.2)
     visit, view = steps.submit(services, visit, [], [50] * 6)
     served = [Path(c.audio) for c in view.clips] + [Path(view.reference)]
     conditions = ("reference", "mixture", "anchor", "sepformer")
@@ -149,13 +153,14 @@ def test_served_clips_are_blind(tmp_path: Path, clock: Clock) -> None:
 def test_participant_id_comes_from_the_url_when_the_study_asks(tmp_path: Path, clock: Clock) -> None:
     services = services_for(tmp_path, clock, study_fields={"ask_participant_id": True})
     visit, view, _ = steps.open_visit(services, None, {"PROLIFIC_PID": "5f00aa"})
+    visit, view = steps.introduced(services, visit)
     assert view.stage == "consent" and not view.ask_participant_id
     visit, view, stored = steps.consent(services, visit)
     assert services.store.get_rater(stored["rater_id"]).participant_id == "5f00aa"
-    _, view, _ = steps.open_visit(services, None, {})
+    _, view = steps.introduced(services, steps.open_visit(services, None, {})[0])
     assert view.ask_participant_id  # no id in the URL: the consent page asks for it
     other, view, _ = steps.open_visit(services, stored, {"PROLIFIC_PID": "someone-else"})
-    assert view.stage == "consent"  # the stored rater is another participant's
+    assert view.stage == "intro"  # the stored rater is another participant's: a new visitor
 
 
 def test_unbuilt_study_shows_a_message(tmp_path: Path, clock: Clock) -> None:
@@ -171,7 +176,7 @@ def test_a_clip_skipped_to_its_end_and_restarted_is_not_heard_however_late_the_r
 ) -> None:
     services = services_for(tmp_path, clock)
     visit, _ = start(services)
-    run_training(services, visit)
+    run_training(services, visit, clock)
     listen(services, visit, clock, seconds=0.0)  # skipped straight to the end
     steps.played(services, visit, 0)  # restarted, and still playing...
     clock.now += 10 * visit.page.clips[0].duration_s  # ...long past the clip's length (a slow server)
@@ -187,7 +192,7 @@ def test_a_tab_whose_server_state_is_gone_is_asked_to_reload_and_then_resumes(tm
     """After a restart the page sends no server state (None): no crash, a reload resumes the session."""
     services = services_for(tmp_path, clock)
     visit, stored = start(services)
-    run_training(services, visit)
+    run_training(services, visit, clock)
     listen(services, visit, clock)
     visit, view = steps.submit(services, visit, [expected_answer(services, visit)], [])
     assert view.stage == "page" and len(services.store.list_ratings()) == 1

@@ -1,4 +1,4 @@
-"""The real app in headless Chromium: a full rater session of the example study, then the lab tab.
+"""The real app in headless Chromium: a full rater session of the example study, then the lab page.
 
 The example study is built with tiny random models and 1 s excerpts (so clips play in full quickly),
 the app runs as `python app.py` on a free loopback port, and screenshots of every step are saved
@@ -161,6 +161,7 @@ def test_app_starts_fast_and_says_what_it_serves(app_server: dict) -> None:
 def test_full_rater_session_and_export(app_server: dict, browser_page) -> None:
     page = browser_page
     page.goto(app_server["url"])
+    page.get_by_role("button", name="Continue").click()  # the introduction (tests/browser/test_rater_pages.py)
     page.get_by_role("button", name="I agree and want to take part").wait_for()
     shot(page, "01-consent")
     page.get_by_role("button", name="I agree and want to take part").click()
@@ -226,8 +227,7 @@ def test_lab_refuses_bad_uploads_at_once_and_states_conversions(app_server: dict
 
     page = browser_page
     page.set_viewport_size(DESKTOP)
-    page.goto(app_server["url"])
-    page.get_by_role("tab", name="Side-by-side lab").click()
+    page.goto(f"{app_server['url']}/lab")
     page.get_by_text("Up to 30 s and 100 MB").wait_for()
     sr = 16000
     tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr).astype(np.float32)
@@ -259,8 +259,7 @@ def test_lab_tab_separates_an_upload_into_six_players_and_a_zip(app_server: dict
 
     page = browser_page
     page.set_viewport_size(DESKTOP)
-    page.goto(app_server["url"])
-    page.get_by_role("tab", name="Side-by-side lab").click()
+    page.goto(f"{app_server['url']}/lab")
     mixture = ROOT / "examples" / "tts_unseen_voices_1" / "mix.wav"
     page.locator("input[type=file]").first.set_input_files(str(mixture))
     page.get_by_text("3.0 s, mono at 16000 Hz: used as it is.").wait_for()
@@ -298,8 +297,7 @@ def test_lab_tab_separates_an_upload_into_six_players_and_a_zip(app_server: dict
 def test_lab_cancel_stops_the_run_and_frees_the_tab(app_server: dict, browser_page) -> None:
     page = browser_page
     page.set_viewport_size(DESKTOP)
-    page.goto(app_server["url"])
-    page.get_by_role("tab", name="Side-by-side lab").click()
+    page.goto(f"{app_server['url']}/lab")
     mixture = ROOT / "examples" / "tts_unseen_voices_1" / "mix.wav"
     page.locator("input[type=file]").first.set_input_files(str(mixture))
     page.get_by_text("3.0 s, mono at 16000 Hz: used as it is.").wait_for()

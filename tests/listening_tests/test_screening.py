@@ -154,3 +154,11 @@ def test_rater_status_counts_and_explains_without_control_clips() -> None:
         RaterStatus("r_c", sessions=2, ratings=16, excluded=10, reasons="failed a gold clip"),
     ]
     assert [s.status for s in statuses] == ["kept", "excluded", "partly excluded"]
+
+
+def test_a_p835_trap_is_checked_on_every_scale_it_names() -> None:
+    session = acr_session()
+    for scale, score in (("sig", 4), ("bak", 2)):  # told "the answer 2 on every scale"; SIG answered 4
+        session.append(rating(condition="trap_2", kind="trap", scale=scale, score=score, expected_score=2, tolerance=0))
+    assert p808_reasons(session) == ["failed a trapping clip"]
+    assert p808_reasons([r for r in session if r.scale != "sig"]) == []

@@ -21,9 +21,11 @@ from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
 from ddpmss.pipelines import SeparationResult
 from ddpmss.settings import PROJECT_DIR
 from listening_tests.__main__ import main
+from listening_tests.protocols import ACR_LABELS, SCALE_LABELS
 from listening_tests.stimuli.anchors import lowpass
 from listening_tests.stimuli.build import build_stimuli
 from listening_tests.stimuli.controls import (
+    TRAP_SCORES,
     Control,
     control_signal,
     gold_bad,
@@ -329,3 +331,16 @@ def test_reading_a_stimulus_set_does_not_load_the_corpus_generator() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+def test_a_p835_trap_is_worded_for_the_sig_and_bak_scales_not_with_an_ovrl_label() -> None:
+    from listening_tests.study import load_study
+
+    study = load_study(PROJECT_DIR / "studies" / "example_p835.yaml")
+    assert study.build.trap_scales == ("sig", "bak", "ovrl")
+    assert load_study(PROJECT_DIR / "studies" / "example.yaml").build.trap_scales == ("ovrl",)
+    for expected in TRAP_SCORES:
+        message = trap_message(expected, study.build.trap_scales)
+        assert f"select the answer {expected} on every scale" in message
+        assert SCALE_LABELS["sig"][expected] in message and SCALE_LABELS["bak"][expected] in message
+        assert f"select the answer {ACR_LABELS[expected]}" not in message

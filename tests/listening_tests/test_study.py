@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,8 @@ def test_example_studies_load() -> None:
     assert (mushra.trapping, mushra.gold) == (0, 0)
     p835 = load_study(STUDIES / "example_p835.yaml")
     assert p835.scales == ("sig", "bak", "ovrl")
-    assert acr.build == mushra.build == p835.build  # the three share one stimulus set
+    assert acr.build == mushra.build  # they share one stimulus set; P.835's has traps worded for its scales
+    assert p835.build == replace(acr.build, trap_scales=("sig", "bak", "ovrl")) and p835.manifest != acr.manifest
 
 
 def test_minimal_study_gets_defaults(tmp_path: Path) -> None:
@@ -172,3 +174,31 @@ def test_conditions_are_checked_against_the_built_set(tmp_path: Path) -> None:
         check_conditions(study, ["reference", "mixture"])
     every = load_study(write(tmp_path, minimal(tmp_path)))
     assert check_conditions(every, ["reference", "mixture", "gold_bad"]) == ("reference", "mixture")
+
+
+def test_crowdsourcing_fields_default_to_prolific_and_mturk_and_are_read(tmp_path: Path) -> None:
+    plain = load_study(write(tmp_path, minimal(tmp_path)))
+    assert (plain.participant_params, plain.completion_url, plain.quota) == (("PROLIFIC_PID", "workerId"), "", 0)
+    url = "https://app.prolific.com/submissions/complete?cc={code}"
+    fields = {"ask_participant_id": True, "participant_params": ["PID"], "completion_url": url, "quota": 40}
+    crowd = load_study(write(tmp_path, minimal(tmp_path, **fields)))
+    assert (crowd.participant_params, crowd.completion_url, crowd.quota) == (("PID",), url, 40)
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"completion_url": "https://example.org/done"}, "completion_url must be an http(s) address with {code}"),
+        ({"completion_url": "ftp://example.org/{code}"}, "completion_url must be an http(s) address with {code}"),
+        ({"completion_url": "https://x.org/{code}?p={pid}"}, "completion_url must be an http(s) address with {code}"),
+        ({"quota": -1}, "quota must be a whole number from 0 to 1000000"),
+        ({"ask_participant_id": True, "participant_params": []}, "participant_params must list 1 to 10"),
+        ({"ask_participant_id": True, "participant_params": ["a b"]}, "not valid: 'a b'"),
+        ({"participant_params": ["PID"]}, "participant_params is set but ask_participant_id is false"),
+    ],
+)
+def test_wrong_crowdsourcing_fields_are_one_sentence_each(tmp_path: Path, fields: dict, expected: str) -> None:
+    with pytest.raises(StudyError) as caught:
+        load_study(write(tmp_path, minimal(tmp_path, **fields)))
+    (problem,) = caught.value.problems
+    assert expected in problem and "\n" not in problem

@@ -341,7 +341,7 @@ def test_app_separate_endpoint_gives_a_result_or_one_sentence(corpus, audio_app:
     from tests.support.loadtest import endpoints_of, parse_view
 
     load = endpoints_of(url).load
-    assert parse_view(call(url, load, [{}])["output"]["data"]).stage == "consent"
+    assert parse_view(call(url, load, [{}])["output"]["data"]).stage == "intro"
 
     # nothing left behind: the app wrote only the outputs of the accepted files (and Gradio keeps the uploads
     # in its cache, which it empties by age: app.ui.CACHE_EXPIRY)

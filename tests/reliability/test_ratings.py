@@ -287,7 +287,7 @@ def test_nobody_can_name_a_stimulus_a_condition_or_another_session(acr_app: AppP
         {"rater_id": ["r_1"]},
     ):
         view = Tab(acr_app.url, acr_app.endpoints).open(stored)
-        assert view.stage == "consent", stored
+        assert view.stage == "intro", stored
     assert count(acr_app) == before + 1
 
     # the same refusals in the engine, for callers that use the Store directly
@@ -339,7 +339,7 @@ def test_oversized_sql_and_html_text_is_refused_or_stored_harmlessly(acr_app: Ap
     for text in HOSTILE[:3]:  # the same through the participant link (?PROLIFIC_PID=...)
         tried += 1
         tab = Tab(acr_app.url, ep, query={"PROLIFIC_PID": text + "-link"})
-        assert tab.open().stage == "consent"
+        assert tab.open().stage == "intro"
         assert tab.step(ep.consent, [None, ""]).stage == "instructions"
         accepted.append((tab, text + "-link"))
     tab, _ = accepted[0]

@@ -148,19 +148,24 @@ def expected_answer(services: Services, visit: Visit, other: int = 4) -> int:
 
 
 def start(services: Services, query: dict | None = None) -> tuple[Visit, dict]:
-    """Open a tab and consent; returns the visit and the browser-storage value."""
+    """Open a tab, read the introduction and consent; returns the visit and the browser-storage value."""
     visit, view, stored = steps.open_visit(services, None, query or {})
+    assert view.stage == "intro"
+    visit, view = steps.introduced(services, visit)
     assert view.stage == "consent"
     visit, view, stored = steps.consent(services, visit)
     assert view.stage == "instructions" and stored["rater_id"] == visit.rater_id
     return visit, stored
 
 
-def run_training(services: Services, visit: Visit) -> steps.View:
-    """Go through the training pages; returns the first rating page's view."""
+def run_training(services: Services, visit: Visit, clock: Clock) -> steps.View:
+    """Go through the training pages, playing every clip (training cannot be skipped); returns the first rating
+    page's view."""
     visit, view = steps.begin(services, visit)
     while view.stage == "page" and view.training:
         assert not view.clips[0].enabled  # rating opens only after listening, in training too
+        for slot in range(len(view.clips)):
+            listen(services, visit, clock, slot)
         visit, view = steps.submit(services, visit, [3], [])
     return view
 
@@ -173,7 +178,7 @@ def finish_acr_session(
     Every (condition, score) submitted is appended to `submitted` when it is given.
     """
     visit, _ = start(services)
-    view = run_training(services, visit)
+    view = run_training(services, visit, clock)
     while view.stage == "page":
         listen(services, visit, clock)
         answer = expected_answer(services, visit, other)

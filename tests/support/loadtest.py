@@ -100,7 +100,7 @@ def discover(config: Mapping[str, Any]) -> Endpoints:
 class View:
     """What a response shows the rater (parsed from the component updates)."""
 
-    stage: str  # consent | instructions | page | done | message | notice
+    stage: str  # intro | consent | instructions | page | done | message | notice
     notice: str = ""
     page: int = 0  # 1-based page number on a page view
     total: int = 0
@@ -144,6 +144,8 @@ def parse_view(data: Sequence[Any]) -> View:
         view.stage = "instructions"
     elif "## Consent" in joined:
         view.stage = "consent"
+    elif "## About this test" in joined:
+        view.stage = "intro"
     elif notice:
         view.stage = "notice"
     return view
@@ -244,7 +246,7 @@ def run_rater(
     try:
         view = parse_view(tab.call(endpoints.load, [stored or {}]))
         _keep(log, view)
-        if view.stage == "consent":
+        if view.stage in ("intro", "consent"):  # the introduction's Continue only shows the consent page
             view = parse_view(tab.call(endpoints.consent, [None, ""]))
             _keep(log, view)
         if view.stage == "instructions":

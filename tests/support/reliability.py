@@ -279,7 +279,7 @@ class Tab:
     def join(self, participant: str = "") -> Any:
         """Open the page, consent and start: returns the first rating page's view."""
         view = self.open()
-        if view.stage == "consent":
+        if view.stage in ("intro", "consent"):  # the introduction's Continue only shows the consent page
             view = self.step(self.ep.consent, [None, participant])
         if view.stage == "instructions":
             view = self.step(self.ep.begin, [None])
