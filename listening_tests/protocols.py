@@ -63,6 +63,21 @@ class ScreeningRules:
     max_share: float = 0.15  # ... on more than this share of a listener's items excludes the listener
 
 
+SWITCHING = ("keep", "restart")  # switching to another stimulus keeps the playback position, or restarts
+
+
+@dataclass(frozen=True)
+class MushraOptions:
+    """How the MUSHRA panel plays and rates (a study's `mushra:` section; see listening_tests.study).
+
+    The defaults follow BS.1534-3 and webMUSHRA: seamless switching at the same position, a loop region.
+    """
+
+    switching: str = "keep"  # keep: the new stimulus goes on at the same position; restart: from the loop start
+    loop: bool = True  # playback loops over a region the rater can drag on the waveform
+    exclusive_sliders: bool = False  # BS.1534-3 section 5.3: only the slider of the stimulus being heard moves
+
+
 def default_consent(ask_participant_id: bool) -> str:
     """Consent text that says exactly what is stored."""
     extra = " and the participant id you type in" if ask_participant_id else ""

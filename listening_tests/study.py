@@ -29,6 +29,8 @@ from listening_tests.protocols import (
     PROTOCOLS,
     SCALES,
     SCORE_RANGE,
+    SWITCHING,
+    MushraOptions,
     ScreeningRules,
     default_consent,
 )
@@ -61,6 +63,7 @@ _TOP_KEYS = (
     "completion_url",
     "quota",
     "screening",
+    "mushra",
 )
 _STIMULI_KEYS = ("dir", "manifest", "build")
 
@@ -146,6 +149,7 @@ class Study:
     completion_url: str = ""  # where a finished rater is sent back, with {code} for the completion code
     quota: int = 0  # completed sessions after which new visitors are turned away (0: no limit)
     screening: ScreeningRules = ScreeningRules()
+    mushra: MushraOptions = MushraOptions()
     definition: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -221,6 +225,7 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         completion_url=_parse_completion_url(get.text("completion_url", max_len=1000), problems),
         quota=get.integer("quota", 0, 0, 1_000_000),
         screening=parse_screening(raw.get("screening"), problems),
+        mushra=_parse_mushra(raw.get("mushra"), protocol, problems),
         definition=raw,
     )
     _check_consistency(study, problems)
@@ -245,6 +250,29 @@ def parse_screening(section: object, problems: list[str]) -> ScreeningRules:
         reference_min=get.number("reference_min", defaults.reference_min, 0.0, 100.0),
         anchor_max=get.number("anchor_max", defaults.anchor_max, 0.0, 100.0),
         max_share=get.number("max_share", defaults.max_share, 0.0, 1.0),
+    )
+
+
+def _parse_mushra(section: object, protocol: str, problems: list[str]) -> MushraOptions:
+    """The `mushra` section: how the MUSHRA panel switches, loops and unlocks sliders (absent: the defaults)."""
+    if section is None:
+        return MushraOptions()
+    if not isinstance(section, dict):
+        problems.append("mushra must be a mapping (switching, loop, exclusive_sliders)")
+        return MushraOptions()
+    if protocol and protocol != "mushra":
+        problems.append(f"the mushra section applies to protocol mushra only (this study is {protocol})")
+    defaults = MushraOptions()
+    unknown_keys(section, tuple(defaults.__dataclass_fields__), "mushra.", problems)
+    get = FieldReader(section, "mushra.", problems)
+    switching = get.text("switching", max_len=10) or defaults.switching
+    if switching not in SWITCHING:
+        problems.append(f"mushra.switching must be {' or '.join(SWITCHING)} (got '{switching}')")
+        switching = defaults.switching
+    return MushraOptions(
+        switching=switching,
+        loop=get.boolean("loop", defaults.loop),
+        exclusive_sliders=get.boolean("exclusive_sliders", defaults.exclusive_sliders),
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ddpmss.settings import PIPELINES, PROJECT_DIR
-from listening_tests.protocols import DEFAULT_INSTRUCTIONS, ScreeningRules, default_consent
+from listening_tests.protocols import DEFAULT_INSTRUCTIONS, MushraOptions, ScreeningRules, default_consent
 from listening_tests.study import (
     BuildConfig,
     StudyError,
@@ -77,6 +77,25 @@ def test_screening_thresholds_are_set_in_the_study_file(tmp_path: Path) -> None:
     section = {"min_variance": 0.2, "gold_excludes": False, "reference_min": 80, "max_share": 0.25}
     study = load_study(write(tmp_path, minimal(tmp_path, screening=section)))
     assert study.screening == ScreeningRules(min_variance=0.2, gold_excludes=False, reference_min=80.0, max_share=0.25)
+
+
+def test_mushra_panel_options_default_to_keeping_the_position_and_looping(tmp_path: Path) -> None:
+    assert load_study(STUDIES / "example_mushra.yaml").mushra == MushraOptions("keep", True, False)
+    section = {"switching": "restart", "loop": False, "exclusive_sliders": True}
+    mushra = {"protocol": "mushra", "trapping": 0, "gold": 0, "mushra": section}
+    study = load_study(write(tmp_path, minimal(tmp_path, **mushra)))
+    assert study.mushra == MushraOptions(switching="restart", loop=False, exclusive_sliders=True)
+
+
+def test_bad_mushra_panel_options_are_named(tmp_path: Path) -> None:
+    section = {"switching": "jump", "loop": "on", "exclusive_slider": True}
+    with pytest.raises(StudyError) as caught:
+        load_study(write(tmp_path, minimal(tmp_path, mushra=section)))
+    text = str(caught.value)
+    assert "the mushra section applies to protocol mushra only (this study is acr)" in text
+    assert "mushra.switching must be keep or restart (got 'jump')" in text
+    assert "mushra.loop must be true or false (got 'on')" in text
+    assert "unknown field 'mushra.exclusive_slider' (did you mean 'exclusive_sliders'?)" in text
 
 
 def test_bad_screening_values_are_named(tmp_path: Path) -> None:
