@@ -18,8 +18,23 @@ LISTEN_FIRST = "Please listen to the whole clip, to its end, before rating it."
 PLAY_TO_UNLOCK = "Play the clip to its end: the answers open when it has been heard."
 OTHER_TAB = "This page had already been rated in another tab; those ratings were kept."
 PRACTICE = " (practice: these answers are not stored)"
-MUSHRA_SCALE = "0-20 Bad · 20-40 Poor · 40-60 Fair · 60-80 Good · 80-100 Excellent"
-MUSHRA_HINT = f"Scale: {MUSHRA_SCALE}. Every clip loops; play each one."
+# The MUSHRA panel's words (app/static/mushra.js shows them; "{label}" is a stimulus's button label).
+MUSHRA_PANEL = {
+    "reference": "Reference",
+    "play": "Play",
+    "pause": "Pause",
+    "stop": "Stop",
+    "save": "Save and continue",
+    "loading": "Loading the clips...",
+    "failed": "The clips could not be loaded: please reload the page.",
+    "hint": "Play, then switch between the clips with their buttons: playback goes on at the same place.",
+    "loop_hint": "Drag across the waveform to loop a part of the clips.",
+    "keys": "Keyboard: space plays and pauses, left and right choose a clip, up and down set its score.",
+    "locked": "Play {label} to rate it",
+    "exclusive": "Switch to {label} to move its slider",
+    "score_for": "Score for {label}",
+    "untouched": "not rated",
+}
 FINISHED_TITLE = "Finished"
 STUDY_FULL = (
     "Thank you for your interest: this study is full, it has all the participants it needs. "
@@ -74,6 +89,11 @@ def unavailable(problem: str | None) -> str:
 def play_every_clip(missing: list[str]) -> str:
     """A MUSHRA page submitted before every clip was played."""
     return f"Please play every clip before rating ({', '.join(missing)} not played yet)."
+
+
+def untouched_sliders(labels: list[str]) -> str:
+    """A MUSHRA page submitted with sliders never moved (0 counts only when set on purpose)."""
+    return f"Please set the slider of every clip, even to 0 ({', '.join(labels)} not rated yet)."
 
 
 def completion(code: str) -> str:

@@ -13,8 +13,9 @@ from typing import Any
 import gradio as gr
 
 from app import messages, steps
+from app.mushra import PANEL_JS, panel_spec
 from app.services import Services
-from listening_tests.protocols import MAX_MUSHRA_CONDITIONS, SCALE_LABELS, SCALE_QUESTIONS
+from listening_tests.protocols import SCALE_LABELS, SCALE_QUESTIONS, MushraOptions
 
 MAX_SCALES = 3  # P.835: SIG, BAK, OVRL
 PLAYER_EVENT: dict[str, Any] = {
@@ -49,15 +50,14 @@ class RaterUI:
     reference: gr.Audio
     clip: gr.Audio
     radios: list[gr.Radio]
-    mushra_info: gr.Markdown
-    mushra_rows: list[gr.Row]
-    mushra_audio: list[gr.Audio]
-    mushra_sliders: list[gr.Slider]
+    panel: gr.HTML
+    next_button: gr.Button
     done_box: gr.Column
     done_text: gr.Markdown
     code: gr.Textbox
     link: gr.HTML
     notice: gr.Markdown
+    options: MushraOptions
 
     def outputs(self) -> list[Any]:
         """Every component a view may change."""
@@ -76,10 +76,8 @@ class RaterUI:
             self.reference,
             self.clip,
             *self.radios,
-            self.mushra_info,
-            *self.mushra_rows,
-            *self.mushra_audio,
-            *self.mushra_sliders,
+            self.panel,
+            self.next_button,
             self.done_box,
             self.done_text,
             self.code,
@@ -128,8 +126,9 @@ class RaterUI:
                 f'<div class="lab-progress"><progress value="{done}" max="{total}" aria-label="Progress">'
                 f"</progress><span>{messages.progress_text(done, total, view.training)}</span></div>"
             ),
-            self.reference: gr.update(value=view.reference, visible=view.reference is not None),
-            self.mushra_info: gr.update(visible=mushra),
+            self.reference: gr.update(value=view.reference, visible=view.reference is not None and not mushra),
+            self.panel: gr.update(value=self._panel_value(view) if mushra else None, visible=mushra),
+            self.next_button: gr.update(visible=not mushra),  # the panel has its own
         }
         single = view.clips[0] if view.clips and not mushra else None
         updates[self.clip] = gr.update(
@@ -149,12 +148,14 @@ class RaterUI:
                 if scale
                 else gr.update(visible=False, value=None)
             )
-        for slot, (row, audio, slider) in enumerate(zip(self.mushra_rows, self.mushra_audio, self.mushra_sliders)):
-            clip = view.clips[slot] if mushra and slot < len(view.clips) else None
-            updates[row] = gr.update(visible=clip is not None)
-            updates[audio] = gr.update(value=clip.audio if clip else None, label=clip.label if clip else "")
-            updates[slider] = gr.update(value=0, label=f"Score for {clip.label}" if clip else "")
         return updates
+
+    def _panel_value(self, view: steps.View) -> dict[str, Any]:
+        """The MUSHRA panel's trial, its files as Gradio file data (served from Gradio's cache under a URL)."""
+        spec = panel_spec(view.page_key, view.reference or "", [(c.label, c.audio) for c in view.clips], self.options)
+        for stimulus in spec["stimuli"]:
+            stimulus["audio"] = gr.FileData(path=stimulus["audio"]).model_dump()
+        return spec
 
 
 def build_tab(demo: gr.Blocks, services: Services) -> None:
@@ -184,13 +185,14 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
             waveform_options=gr.WaveformOptions(show_recording_waveform=False),
         )
         radios = [gr.Radio(choices=[], visible=False, interactive=False) for _ in range(MAX_SCALES)]
-        mushra_info = gr.Markdown(messages.MUSHRA_HINT, visible=False)
-        rows, audios, sliders = [], [], []
-        for _ in range(MAX_MUSHRA_CONDITIONS):
-            with gr.Row(visible=False, equal_height=True) as row:
-                audios.append(gr.Audio(interactive=False, buttons=[], loop=True, min_width=240))
-                sliders.append(gr.Slider(0, 100, value=0, step=1, info=messages.MUSHRA_SCALE, min_width=240))
-            rows.append(row)
+        panel = gr.HTML(
+            None,
+            html_template='<div class="mushra-root"></div>',
+            js_on_load=PANEL_JS.read_text(encoding="utf-8"),
+            apply_default_css=False,
+            visible=False,
+            elem_id="mushra-panel",
+        )
         next_button = gr.Button("Save and continue", variant="primary")
     with gr.Column(visible=False) as done_box:
         done_text = gr.Markdown()
@@ -212,15 +214,14 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         reference,
         clip,
         radios,
-        mushra_info,
-        rows,
-        audios,
-        sliders,
+        panel,
+        next_button,
         done_box,
         done_text,
         code,
         link,
         notice,
+        services.study.mushra if services.study else MushraOptions(),
     )
     outputs = ui.outputs()
 
@@ -241,9 +242,19 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         state, view = steps.begin(services, state)
         return {visit: state, **ui.render(view)}
 
-    def on_submit(state: steps.Visit | None, *values: Any) -> dict[Any, Any]:
-        state, view = steps.submit(services, state, values[:MAX_SCALES], values[MAX_SCALES:])
+    def on_submit(state: steps.Visit | None, *answers: Any) -> dict[Any, Any]:
+        state, view = steps.submit(services, state, answers, [])
         return {visit: state, **ui.render(view)}
+
+    def on_rate(state: steps.Visit | None, event: gr.EventData) -> dict[Any, Any]:
+        state, view = steps.submit_panel(services, state, event._data)
+        return {visit: state, **ui.render(view)}
+
+    def on_listen(state: steps.Visit | None, event: gr.EventData) -> None:
+        heard = event._data if isinstance(event._data, dict) else {}
+        previous, current = heard.get("previous"), heard.get("current")
+        if isinstance(previous, int) and isinstance(current, int):
+            steps.switched(services, state, previous, current)
 
     def on_end(state: steps.Visit | None) -> list[Any]:
         return (
@@ -256,14 +267,12 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     read.click(on_read, [visit], [visit, *outputs], **RATER_EVENT)
     agree.click(on_consent, [visit, participant], [visit, browser, *outputs], **RATER_EVENT)
     start.click(on_begin, [visit], [visit, *outputs], **RATER_EVENT)
-    next_button.click(on_submit, [visit, *radios, *sliders], [visit, *outputs], **RATER_EVENT)
+    next_button.click(on_submit, [visit, *radios], [visit, *outputs], **RATER_EVENT)
+    panel.rate(on_rate, [visit], [visit, *outputs], **RATER_EVENT)
+    panel.listen(on_listen, [visit], None, **PLAYER_EVENT)
     clip.play(_player(services, steps.played, 0), [visit], None, **PLAYER_EVENT)
     clip.pause(_player(services, steps.paused, 0), [visit], None, **PLAYER_EVENT)
     clip.stop(on_end, [visit], radios, **PLAYER_EVENT)
-    for slot, audio in enumerate(audios):
-        audio.play(_player(services, steps.played, slot), [visit], None, **PLAYER_EVENT)
-        audio.pause(_player(services, steps.paused, slot), [visit], None, **PLAYER_EVENT)
-        audio.stop(_player(services, steps.ended, slot), [visit], None, **PLAYER_EVENT)
 
 
 def _player(services: Services, handler: Callable[..., Any], slot: int) -> Callable[[steps.Visit | None], None]:

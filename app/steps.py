@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app import messages
+from app.mushra import read_answer
 from app.services import Services
 from listening_tests.assignment import Page
 from listening_tests.estimate import estimate_session
@@ -55,6 +56,7 @@ class View:
     ask_participant_id: bool = False
     code: str = ""  # the completion code (done)
     link: str = ""  # the study's completion address with the code (done; '' without a completion_url)
+    page_key: str = ""  # names the page on screen, so an answer meant for another page is not saved on this one
 
 
 @dataclass
@@ -174,6 +176,29 @@ def ended(services: Services, visit: Visit | None, slot: int) -> bool:
     return services.listens.heard(key)[2]
 
 
+def switched(services: Services, visit: Visit | None, previous: int, current: int) -> None:
+    """The MUSHRA panel switched what is heard from clip `previous` to clip `current` (-1: the reference or
+    silence), so each condition's listening time counts only while it was the one heard."""
+    if previous >= 0:
+        paused(services, visit, previous)
+    if current >= 0:
+        played(services, visit, current)
+
+
+def submit_panel(services: Services, visit: Visit | None, data: object) -> tuple[Visit, View]:
+    """Save the MUSHRA panel's answer ({page, scores}, `app.mushra.read_answer`); one for another page is ignored."""
+    visit = visit or Visit()
+    page = visit.page
+    if page is None or page.protocol != "mushra":
+        return visit, View("message", text=messages.RELOAD)
+    answer = read_answer(data, len(page.clips))
+    if answer is None:
+        return visit, View("notice", notice=messages.RELOAD)
+    if answer.page != _page_key(page):  # a second click on a page already saved: the next page stays
+        return visit, View("notice")
+    return submit(services, visit, [], answer.scores)
+
+
 def submit(
     services: Services, visit: Visit | None, answers: Sequence[int | None], sliders: Sequence[float | None]
 ) -> tuple[Visit, View]:
@@ -227,6 +252,10 @@ def _key(visit: Visit, page: Page, slot: int) -> tuple[str, str]:
     return visit.tab, token
 
 
+def _page_key(page: Page) -> str:
+    return f"{'training' if page.training else 'page'}-{page.index}"
+
+
 def _listen_key(visit: Visit | None, slot: int) -> tuple[str, str] | None:
     if visit is None or visit.page is None or not 0 <= slot < len(visit.page.clips):
         return None
@@ -239,13 +268,15 @@ def _scores(
     """{(slot, scale): score} still to save on the page, or a problem sentence."""
     scores: dict[tuple[int, str], float] = {}
     if page.protocol == "mushra":
+        untouched = []
         for slot, clip in enumerate(page.clips):
             if "mushra" not in clip.rated:
                 value = sliders[slot] if slot < len(sliders) else None
                 if value is None:
-                    return {}, messages.ANSWER_ALL
-                scores[(slot, "mushra")] = float(value)
-        return scores, ""
+                    untouched.append(clip.label)
+                else:
+                    scores[(slot, "mushra")] = float(value)
+        return ({}, messages.untouched_sliders(untouched)) if untouched else (scores, "")
     clip = page.clips[0]
     for index, scale in enumerate(page.scales):
         if scale in clip.rated:
@@ -332,4 +363,5 @@ def _page_view(services: Services, visit: Visit, page: Page, notice: str = "") -
         progress=(page.index, page.total),
         training=page.training,
         example=page.example,
+        page_key=_page_key(page),
     )

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from app import lab, rater, results
+from app.mushra import PANEL_CSS
 from app.playback import BLIND_MAX_AGE_S
 from app.services import Services
 from ddpmss.settings import EXAMPLES_DIR
@@ -63,6 +64,6 @@ def launch_options(services: Services) -> dict[str, Any]:
         "allowed_paths": [str(EXAMPLES_DIR)],
         "blocked_paths": [str(settings.data_dir)],
         "theme": gr.themes.Soft(),
-        "css": CSS,
+        "css": CSS + PANEL_CSS.read_text(encoding="utf-8"),
         "show_error": False,
     }
