@@ -5,7 +5,8 @@ Plain functions over a per-tab `Visit`, free of Gradio; each returns a `View` th
 Every rating is saved through the listening_tests Store the moment its page is submitted, with a submission
 key derived from (session, clip, scale), so double clicks and a second tab replay instead of duplicating.
 Listening is checked on the server: the audio players report play/pause/end events to the
-`app.playback.ListenLog`, and an ACR/P.835 clip is accepted only after it was heard to the end.
+`app.playback.ListenLog`, and an ACR/P.835 clip is accepted only after it was heard to the end; the MUSHRA
+panel reports every switch of what is heard, so each condition's time counts only while it was the one heard.
 """
 
 from __future__ import annotations

@@ -69,23 +69,23 @@ def mushra_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path):
     study = write_study(folder, make_stimuli(folder / "stimuli"), "mushra", training_items=0)
     app = AppProcess(folder, study, tiny_models).start()
     app.endpoints = endpoints_of(app.url)
-    app.players = mushra_players(app.config())
+    app.panel = mushra_panel(app.config())
     try:
         yield app
     finally:
         app.stop()
 
 
-def mushra_players(config: dict[str, Any]) -> list[tuple[int, int]]:
-    """(play, end) event indices of the MUSHRA players, slot by slot."""
+def mushra_panel(config: dict[str, Any]) -> dict[str, int]:
+    """The event indices of the MUSHRA panel (app/static/mushra.js): 'listen' (what is heard) and 'rate'."""
     comps = {c["id"]: c for c in config["components"]}
-    events: dict[int, dict[str, int]] = {}
+    events = {}
     for dep in config["dependencies"]:
         for target, trigger in dep["targets"]:
-            comp = comps.get(target, {})
-            if comp.get("type") == "audio" and not comp["props"].get("label") and trigger in ("play", "stop"):
-                events.setdefault(target, {})[trigger] = dep["id"]
-    return [(e["play"], e["stop"]) for _, e in sorted(events.items())]
+            if comps.get(target, {}).get("props", {}).get("elem_id") == "mushra-panel":
+                events[trigger] = dep["id"]
+    assert set(events) == {"listen", "rate"}, events
+    return events
 
 
 def db_url(app: AppProcess) -> str:
@@ -115,13 +115,21 @@ def mushra_tab(app: AppProcess) -> tuple[Tab, int]:
     tab = Tab(app.url, app.endpoints)
     view = tab.join()
     assert view.stage == "page", view
-    clips = sum(1 for v in tab.data if isinstance(v, dict) and str(v.get("label", "")).startswith("Score for"))
-    return tab, clips
+    spec = next(v["value"] for v in tab.data if isinstance(v, dict) and "stimuli" in (v.get("value") or ()))
+    tab.panel_page = spec["page"]
+    return tab, len(spec["stimuli"]) - 1  # the open reference, then the conditions
 
 
 def play_all(app: AppProcess, tab: Tab, clips: int) -> None:
-    for play, end in app.players[:clips]:
-        tab.listen(0.0, play=play, end=end)
+    """Switch through the first `clips` conditions as the panel reports it: heard from one moment to the next."""
+    for slot in range(clips):
+        tab.send(app.panel["listen"], [None], {"previous": -1, "current": slot})
+        tab.send(app.panel["listen"], [None], {"previous": slot, "current": -1})
+
+
+def rate(app: AppProcess, tab: Tab, scores: Any) -> dict[str, Any]:
+    """Save the panel's sliders (one score per condition, None: untouched)."""
+    return tab.send(app.panel["rate"], [None], {"page": tab.panel_page, "scores": scores})
 
 
 # ------------------------------------------------------------------------------------------- scores
@@ -151,18 +159,19 @@ def test_scores_out_of_range_or_not_numbers_are_refused(
     for bad in (150, -5, 100.5, 1e308, "fifty", [50], None, {"v": 1}):
         tried += 1
         sliders = [bad] + [50] * (clips - 1)
-        stage, message = outcome(tab.submit(sliders=sliders))
+        stage, message = outcome(rate(mushra_app, tab, sliders))
         assert stage in ("refused", "notice", "page") and "Traceback" not in message, (bad, stage, message)
         assert count(mushra_app) == before, bad
     for literal in ("NaN", "Infinity", "-Infinity", "1e999"):  # not JSON, but Python's parser takes them
         tried += 1
         message = {
-            "data": tab.answers(sliders=[0] * clips),
-            "fn_index": mushra_app.endpoints.submit,
+            "data": [None],
+            "fn_index": mushra_app.panel["rate"],
             "session_hash": tab.session_hash,
+            "event_data": {"page": tab.panel_page, "scores": [0] * clips},
         }
         payload = json.dumps(message, separators=(",", ":"))
-        payload = payload.replace('"data":[null,null,null,null,0,', f'"data":[null,null,null,null,{literal},', 1)
+        payload = payload.replace('"scores":[0,', f'"scores":[{literal},', 1)
         joined = httpx.post(
             f"{mushra_app.url}/gradio_api/queue/join",
             content=payload,
@@ -175,7 +184,7 @@ def test_scores_out_of_range_or_not_numbers_are_refused(
             stage, message = outcome(answer)
             assert stage != "page" or message == "The score must be a number from 0 to 100.", (literal, answer)
         assert count(mushra_app) == before, literal
-    stage, message = outcome(tab.submit(sliders=[100] + [37.5] * (clips - 1)))
+    stage, message = outcome(rate(mushra_app, tab, [100] + [37.5] * (clips - 1)))
     assert stage in ("page", "done") and message == ""
     assert count(mushra_app) == before + clips
     record(figures_dir, "ratings_scores", {"attempts": tried, "refused": tried, "stored_from_bad_attempts": 0})
@@ -213,13 +222,13 @@ def test_rating_before_the_clip_was_played_is_refused(
 
     before = count(mushra_app)
     tab, clips = mushra_tab(mushra_app)
-    stage, message = outcome(tab.submit(sliders=[60] * clips))
+    stage, message = outcome(rate(mushra_app, tab, [60] * clips))
     assert stage == "notice" and message.startswith("Please play every clip before rating")
     play_all(mushra_app, tab, clips - 1)  # all but the last
-    stage, message = outcome(tab.submit(sliders=[60] * clips))
+    stage, message = outcome(rate(mushra_app, tab, [60] * clips))
     assert stage == "notice" and message.endswith(" not played yet).") and count(mushra_app) == before
     play_all(mushra_app, tab, clips)
-    assert outcome(tab.submit(sliders=[60] * clips))[1] == "" and count(mushra_app) == before + clips
+    assert outcome(rate(mushra_app, tab, [60] * clips))[1] == "" and count(mushra_app) == before + clips
     record(figures_dir, "ratings_listening", {"attempts": 6, "refused": 6, "stored_from_bad_attempts": 0})
 
 
@@ -387,7 +396,7 @@ def test_export_and_integrity_check_find_nothing_wrong(
     assert outcome(tab.submit(2)) == ("page", "")
     mushra, clips = mushra_tab(mushra_app)
     play_all(mushra_app, mushra, clips)
-    assert outcome(mushra.submit(sliders=[100] + [37.5] * (clips - 1)))[1] == ""
+    assert outcome(rate(mushra_app, mushra, [100] + [37.5] * (clips - 1)))[1] == ""
     figures: dict[str, Any] = {}
     for name, app, session in (("acr", acr_app, tab.session_id), ("mushra", mushra_app, mushra.session_id)):
         out = tmp_path / f"{name}.csv"

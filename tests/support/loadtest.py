@@ -65,7 +65,9 @@ class Endpoints:
     submit: int
     play: int
     end: int
-    submit_inputs: int  # how many values the submit event takes after the state (radios + sliders)
+    submit_inputs: (
+        int  # how many values the submit event takes after the state (the radios; MUSHRA saves via its panel)
+    )
     radios: int
 
 

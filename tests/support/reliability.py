@@ -164,12 +164,15 @@ def call(
     session_hash: str | None = None,
     timeout: float = 120,
     query: dict[str, str] | None = None,
+    event_data: Any = None,
 ) -> dict[str, Any]:
-    """Run any event by index over plain HTTP, as the page does; returns the process_completed message
-    (or {'http_status': N, 'text': ...} when the queue refuses the request)."""
+    """Run any event by index over plain HTTP, as the page does (`event_data`: what a custom HTML component's
+    trigger sends); returns the process_completed message (or {'http_status': N, 'text': ...} when the queue
+    refuses the request)."""
     session_hash = session_hash or uuid.uuid4().hex[:11]
     with httpx.Client(base_url=url, timeout=timeout, headers={"User-Agent": USER_AGENT}) as http:
-        payload = {"data": data, "fn_index": fn, "session_hash": session_hash, "trigger_id": None, "event_data": None}
+        payload = {"data": data, "fn_index": fn, "session_hash": session_hash, "trigger_id": None}
+        payload["event_data"] = event_data
         joined = http.post("/gradio_api/queue/join", json=payload, params=query or {})
         if joined.status_code != 200:
             return {"http_status": joined.status_code, "text": joined.text, "success": False}
@@ -255,9 +258,9 @@ class Tab:
         self.view: Any = None
         self.data: list[Any] = []
 
-    def send(self, fn: int, data: list[Any]) -> dict[str, Any]:
+    def send(self, fn: int, data: list[Any], event_data: Any = None) -> dict[str, Any]:
         """The raw answer of one event."""
-        return call(self.url, fn, data, self.session_hash, query=self.query)
+        return call(self.url, fn, data, self.session_hash, query=self.query, event_data=event_data)
 
     def step(self, fn: int, data: list[Any]) -> Any:
         """Run an event that must succeed; returns (and keeps) the parsed view."""
@@ -291,13 +294,11 @@ class Tab:
         time.sleep(seconds)
         self.send(self.ep.end if end is None else end, [None])
 
-    def answers(self, *scores: Any, sliders: list[Any] | None = None) -> list[Any]:
-        radios = list(scores) + [None] * (self.ep.radios - len(scores))
-        rest = self.ep.submit_inputs - self.ep.radios
-        return [None, *radios, *((sliders or []) + [0] * (rest - len(sliders or [])))]
+    def answers(self, *scores: Any) -> list[Any]:
+        return [None, *scores, *[None] * (self.ep.radios - len(scores))]
 
-    def submit(self, *scores: Any, sliders: list[Any] | None = None) -> dict[str, Any]:
-        return self.send(self.ep.submit, self.answers(*scores, sliders=sliders))
+    def submit(self, *scores: Any) -> dict[str, Any]:
+        return self.send(self.ep.submit, self.answers(*scores))
 
     @property
     def rater_id(self) -> str | None:
