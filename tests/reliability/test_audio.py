@@ -290,7 +290,6 @@ def audio_app(tmp_path_factory: pytest.TempPathFactory, micro_models: Path):
     folder = tmp_path_factory.mktemp("audio-app")
     study = write_study(folder, make_stimuli(folder / "stimuli"), "acr")
     env = {"DDPMSS_OUTPUT_SR": str(OUT_SR), "DDPMSS_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB), "DDPMSS_THREADS": "2"}
-    env["LAB_MAX_SECONDS"] = str(int(LIMITS["max_seconds"]))  # the corpus's own 10-minute case is accepted
     app = AppProcess(folder, study, micro_models, env=env).start()
     try:
         yield app
