@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import math
 import secrets
+import shutil
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import soundfile as sf
 
 from app import messages
 from app.services import Services
 from ddpmss.audio import AudioError, load_audio, resample, write_audio
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
-from ddpmss.metrics import score
+from ddpmss.metrics import score, single_thread_dnsmos
 from ddpmss.models import ModelError
 from ddpmss.plots import spectrogram_png
 from ddpmss.settings import EXAMPLES_DIR, PIPELINES
@@ -50,7 +53,7 @@ REFERENCE_METRICS = tuple(key for key, _ in METRIC_COLUMNS if not key.startswith
 EXAMPLES_CSV = EXAMPLES_DIR / "examples.csv"
 USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
 
-STAGE_PROGRESS = {"sepformer": 0.2, "vocoder": 0.35, "fusion": 0.65}
+STAGE_PROGRESS = {"sepformer": 0.15, "vocoder": 0.3, "fusion": 0.8}
 Progress = Callable[..., object]
 
 
@@ -108,7 +111,8 @@ def stopper(flag: threading.Event) -> Callable[[], None]:
 
 @dataclass
 class LabRun:
-    """One separation: two files per pipeline (talker order matched to the references when given)."""
+    """One separation: two files per pipeline (talker order matched to the references when given), filled
+    pipeline by pipeline while it runs (`complete` once every file and metric is in)."""
 
     run_id: str
     sample_rate: int
@@ -121,10 +125,32 @@ class LabRun:
     with_references: bool = True
     inputs: dict[str, Path] = field(default_factory=dict)  # mixture, reference1, reference2: server paths, kept
     # for the run's zip (app/lab_export.py), never shown
+    seconds: float = 0.0  # the mixture's length
+    complete: bool = False
+
+    def snapshot(self) -> "LabRun":
+        """A copy of the run as it is now (later stages fill the original, not the copy)."""
+        return replace(
+            self,
+            files=dict(self.files),
+            spectrograms=dict(self.spectrograms),
+            metrics=dict(self.metrics),
+            timings=dict(self.timings),
+            details=dict(self.details),
+        )
 
     def output_files(self) -> list[str]:
         """The six WAV paths, pipeline by pipeline (talker 1, talker 2)."""
         return [str(p) for name in PIPELINES for p in self.files[name]]
+
+    def players(self) -> dict[tuple[str, int], tuple[Path, Path]]:
+        """(WAV, spectrogram) per (pipeline, talker 1 or 2) of the pipelines done so far."""
+        return {
+            (name, talker + 1): (self.files[name][talker], self.spectrograms[name][talker])
+            for name in PIPELINES
+            if name in self.files
+            for talker in range(TALKERS)
+        }
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready metrics, timings and file names (NaN becomes null); without references it names the
@@ -144,10 +170,11 @@ class LabRun:
         return _json_ready(summary)
 
     def metrics_rows(self) -> list[list[Any]]:
-        """One table row per (talker, pipeline) with the metric columns (blank where a metric is undefined)."""
+        """One table row per (talker, pipeline) scored so far with the metric columns (blank where a metric is
+        undefined)."""
         rows = []
         for talker in range(TALKERS):
-            for name in PIPELINES:
+            for name in (name for name in PIPELINES if name in self.metrics):
                 values = self.metrics[name][talker]
                 rows.append(
                     [f"talker {talker + 1}", PIPELINE_TITLES[name]]
@@ -236,8 +263,28 @@ def separate(
     with_dnsmos: bool = True,
     stop: Callable[[], None] = lambda: None,
 ) -> LabRun:
-    """Run the three pipelines on an uploaded mixture; DNSMOS always, the other metrics when both references
-    are given. `stop()` is called between stages and vocoder steps: it raises (Cancelled) to end the run there."""
+    """Run the three pipelines on an uploaded mixture (`run_live` to its end): the complete run."""
+    *_, run = run_live(services, mixture, reference1, reference2, progress, with_dnsmos, stop)
+    return run
+
+
+def run_live(
+    services: Services,
+    mixture: str | None,
+    reference1: str | None = None,
+    reference2: str | None = None,
+    progress: Progress | None = None,
+    with_dnsmos: bool = True,
+    stop: Callable[[], None] = lambda: None,
+) -> Iterator[LabRun]:
+    """Run the three pipelines on an uploaded mixture, yielding the run so far each time a pipeline's files
+    and spectrograms, or its metrics, are ready; the last one yielded is `complete`.
+
+    DNSMOS always, the other metrics when both references are given. Each pipeline is scored in a worker
+    thread (one-thread DNSMOS) while the next stage runs. `stop()` is called between stages, vocoder steps
+    and scored outputs: it raises (Cancelled) to end the run there; a run that does not complete leaves
+    no folder behind."""
+    started = time.perf_counter()
     report = progress or (lambda *args, **kwargs: None)
     settings = services.settings
     if not mixture:
@@ -249,6 +296,103 @@ def separate(
     refs = [load_audio(p, target_sr=settings.output_sr, **limits(settings))[0] for p in (reference1, reference2) if p]
     report(0.1, desc=messages.LOADING_MODELS)
     separator = services.models.get()
+    given = {"mixture": mixture, "reference1": reference1, "reference2": reference2}
+    run = LabRun(
+        run_id=f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}",
+        sample_rate=settings.output_sr,
+        files={},
+        spectrograms={},
+        metrics={},
+        timings={},
+        models=separator.models.names(),
+        details={},
+        with_references=bool(refs),
+        inputs={role: Path(path) for role, path in given.items() if path},
+        seconds=len(audio) / sr,
+    )
+    folder = services.runtime_dir / "lab" / run.run_id
+    scoring = Scoring(audio, sr, refs, with_dnsmos, stop)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="lab-metrics")
+    pending: dict[str, Future] = {}
+    try:
+        order = None
+        for name, result in separator.staged(audio, sr, PIPELINES, **_progress_callbacks(report, stop)):
+            stop()
+            order = order or (result.talker_order(refs) if refs else list(range(TALKERS)))
+            estimates = result.outputs[name][order]
+            written = time.perf_counter()
+            run.files[name], run.spectrograms[name] = _write_outputs(folder, name, estimates, result.sample_rate)
+            run.timings["files"] = run.timings.get("files", 0.0) + time.perf_counter() - written
+            run.timings.update(result.timings)
+            run.details = dict(result.details)
+            pending[name] = pool.submit(scoring.pipeline, estimates, result.sample_rate)
+            yield from _scored(run, pending, wait=False)
+            yield run.snapshot()
+        report(0.9, desc=messages.SCORING if refs else messages.SCORING_DNSMOS)
+        yield from _scored(run, pending, wait=True)
+        stop()
+        run.timings["metrics"] = scoring.seconds
+        run.timings["total"] = time.perf_counter() - started
+        run.timings = {k: round(v, 3) for k, v in run.timings.items()}
+        run.complete = True
+        report(1.0, desc=messages.DONE)
+        yield run.snapshot()
+    finally:
+        scoring.cancelled = not run.complete  # the worker stops at its next output
+        pool.shutdown(wait=False, cancel_futures=True)
+        if not run.complete:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class Scoring:
+    """The metrics of one run's outputs, computed in a worker thread (one DNSMOS model of one thread)."""
+
+    def __init__(
+        self,
+        mixture: np.ndarray,
+        sr: int,
+        refs: list[np.ndarray],
+        with_dnsmos: bool,
+        stop: Callable[[], None],
+    ) -> None:
+        self.mixture, self.sr, self.refs, self.with_dnsmos, self.stop = mixture, sr, refs, with_dnsmos, stop
+        self.cancelled = False
+        self.seconds = 0.0  # time spent scoring, in the worker
+
+    def pipeline(self, estimates: np.ndarray, out_sr: int) -> list[dict[str, Any]]:
+        """The metrics of one pipeline's two (talker-ordered) estimates."""
+        started = time.perf_counter()
+        model = single_thread_dnsmos() if self.with_dnsmos else None
+        mix_out = resample(self.mixture, self.sr, out_sr) if self.refs else None
+        n = min(len(mix_out), *(len(r) for r in self.refs), estimates.shape[-1]) if self.refs else None
+        scores = []
+        for i in range(TALKERS):
+            if self.cancelled:
+                raise Cancelled
+            self.stop()  # between outputs: DNSMOS takes about a second each
+            if self.refs:
+                ref, mix = self.refs[i][:n], mix_out[:n]
+                scores.append(score(estimates[i, :n], ref, out_sr, mixture=mix, **self._dnsmos(model)))
+            else:
+                scores.append(score(estimates[i], None, out_sr, **self._dnsmos(model)))
+        self.seconds += time.perf_counter() - started
+        return scores
+
+    def _dnsmos(self, model: object | None) -> dict[str, Any]:
+        return {"with_dnsmos": self.with_dnsmos, "dnsmos_model": model}
+
+
+def _scored(run: LabRun, pending: dict[str, Future], wait: bool) -> Iterator[LabRun]:
+    """Move finished metrics from `pending` into the run, yielding it after each (`wait`: all of them, in
+    pipeline order; otherwise only those already done)."""
+    for name in list(pending):
+        if wait or pending[name].done():
+            run.metrics[name] = pending.pop(name).result()
+            yield run.snapshot()
+
+
+def _progress_callbacks(report: Progress, stop: Callable[[], None]) -> dict[str, Callable[..., None]]:
+    """`on_stage` and `on_step` for `Separator.staged`: check `stop`, then name the stage or vocoder step."""
 
     def stage(name: str) -> None:
         stop()
@@ -257,46 +401,21 @@ def separate(
     def step(source: int, k: int, steps: int) -> None:
         stop()
         done = ((source - 1) * steps + k - 1) / (TALKERS * steps)
-        report(STAGE_PROGRESS["vocoder"] + done * 0.3, desc=messages.vocoder_step(source, k, steps))
+        report(STAGE_PROGRESS["vocoder"] + done * 0.45, desc=messages.vocoder_step(source, k, steps))
 
-    result = separator.separate(audio, sr, PIPELINES, on_stage=stage, on_step=step)
-    stop()
-    out_sr = result.sample_rate
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    folder = services.runtime_dir / "lab" / run_id
-    estimates = result.aligned(refs) if refs else dict(result.outputs)
-    metrics: dict[str, list[dict[str, Any]]] = {}
-    report(0.7, desc=messages.SCORING if refs else messages.SCORING_DNSMOS)
-    mix_out = resample(audio, sr, out_sr) if refs else None
-    n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values())) if refs else None
-    for name, est in estimates.items():
-        metrics[name] = []
-        for i in range(TALKERS):
-            stop()  # between outputs: DNSMOS takes about a second each
-            if refs:
-                metrics[name].append(
-                    score(est[i, :n], refs[i][:n], out_sr, mixture=mix_out[:n], with_dnsmos=with_dnsmos)
-                )
-            else:
-                metrics[name].append(score(est[i], None, out_sr, with_dnsmos=with_dnsmos))
-    stop()
-    report(0.85, desc=messages.WRITING)
-    files: dict[str, list[Path]] = {}
-    spectrograms: dict[str, list[Path]] = {}
-    for name, est in estimates.items():
-        files[name], spectrograms[name] = [], []
-        for i in range(TALKERS):
-            stem = f"{name}_talker{i + 1}"
-            write_audio(folder / f"{stem}.wav", est[i], out_sr)
-            files[name].append(folder / f"{stem}.wav")
-            title = f"{PIPELINE_TITLES[name]}, talker {i + 1}"
-            spectrograms[name].append(spectrogram_png(est[i], out_sr, folder / f"{stem}.png", title))
-    report(1.0, desc=messages.DONE)
-    timings = {k: round(v, 3) for k, v in result.timings.items()}
-    models = result.models.names()
-    given = {"mixture": mixture, "reference1": reference1, "reference2": reference2}
-    inputs = {role: Path(path) for role, path in given.items() if path}
-    return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, models, result.details, bool(refs), inputs)
+    return {"on_stage": stage, "on_step": step}
+
+
+def _write_outputs(folder: Path, name: str, estimates: np.ndarray, sr: int) -> tuple[list[Path], list[Path]]:
+    """One pipeline's two WAVs and their spectrograms in the run's folder."""
+    wavs, pictures = [], []
+    for i in range(TALKERS):
+        stem = f"{name}_talker{i + 1}"
+        write_audio(folder / f"{stem}.wav", estimates[i], sr)
+        wavs.append(folder / f"{stem}.wav")
+        title = f"{PIPELINE_TITLES[name]}, talker {i + 1}"
+        pictures.append(spectrogram_png(estimates[i], sr, folder / f"{stem}.png", title))
+    return wavs, pictures
 
 
 def rate_output(services: Services, run_id: str, pipeline: str, talker: int, value: int | None) -> Rating | None:
