@@ -8,6 +8,7 @@ tab (app/lab.py) shows that sentence, never a traceback.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import shutil
 import threading
@@ -22,6 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from app import messages
+from app.lab_jobs import Cancelled
 from app.services import Services
 from ddpmss.audio import AudioError, load_audio, resample, write_audio
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
@@ -57,58 +59,6 @@ STAGE_PROGRESS = {"sepformer": 0.15, "vocoder": 0.3, "fusion": 0.8}
 Progress = Callable[..., object]
 
 
-class Cancelled(Exception):
-    """The run was cancelled (its tab pressed Cancel or closed)."""
-
-
-class LabJobs:
-    """One lab job per browser session at a time; cancelling a session's job makes its next `stop()` raise.
-
-    Gradio's own cancel ends the waiting request at once, but not the worker thread running the models:
-    the run checks its flag between stages and vocoder steps (a second at most with the published models).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[str, threading.Event] = {}
-
-    def claim(self, session: str) -> threading.Event | None:
-        """The new job's cancel flag, or None when the session already has a job."""
-        with self._lock:
-            if session in self._jobs:
-                return None
-            self._jobs[session] = threading.Event()
-            return self._jobs[session]
-
-    def flag(self, session: str) -> threading.Event:
-        """The cancel flag of the session's job (a fresh one when none was claimed, e.g. a direct call)."""
-        with self._lock:
-            return self._jobs.setdefault(session, threading.Event())
-
-    def cancel(self, session: str) -> None:
-        """Stop the session's job at its next check and free the session for a new one."""
-        with self._lock:
-            flag = self._jobs.pop(session, None)
-        if flag is not None:
-            flag.set()
-
-    def release(self, session: str, flag: threading.Event) -> None:
-        """The job with this flag is over (a newer job of the session keeps its own)."""
-        with self._lock:
-            if self._jobs.get(session) is flag:
-                del self._jobs[session]
-
-
-def stopper(flag: threading.Event) -> Callable[[], None]:
-    """A `stop` for `separate` that raises Cancelled once `flag` is set."""
-
-    def stop() -> None:
-        if flag.is_set():
-            raise Cancelled
-
-    return stop
-
-
 @dataclass
 class LabRun:
     """One separation: two files per pipeline (talker order matched to the references when given), filled
@@ -126,6 +76,7 @@ class LabRun:
     inputs: dict[str, Path] = field(default_factory=dict)  # mixture, reference1, reference2: server paths, kept
     # for the run's zip (app/lab_export.py), never shown
     seconds: float = 0.0  # the mixture's length
+    elapsed: float = 0.0  # seconds since the run started, when this snapshot was taken
     complete: bool = False
 
     def snapshot(self) -> "LabRun":
@@ -223,6 +174,25 @@ def limits(settings: LabSettings) -> dict[str, float]:
     }
 
 
+def upload_seconds(path: str | None) -> float | None:
+    """An upload's length from its header (None when it cannot be read: the validator says why)."""
+    try:
+        return sf.info(path).duration if path else None
+    except (OSError, RuntimeError):  # soundfile's LibsndfileError is a RuntimeError
+        return None
+
+
+def status_lines(run: LabRun) -> str:
+    """The line under Separate for a run so far: pipelines ready and scored, or the finished run's times."""
+    if run.complete:
+        names = (("SepFormer", "sepformer"), ("DiffWave", "vocoder"), ("fusion", "fusion"), ("files", "files"))
+        stages = [(title, run.timings[key]) for title, key in names if key in run.timings]
+        return messages.lab_done(run.timings["total"], stages, run.timings.get("metrics", 0.0))
+    ready = [PIPELINE_TITLES[name] for name in PIPELINES if name in run.files]
+    scored = [PIPELINE_TITLES[name] for name in PIPELINES if name in run.metrics]
+    return messages.lab_ready(ready, scored, run.elapsed)
+
+
 def check_upload(settings: LabSettings, path: str) -> Upload:
     """Refuse, with one sentence (AudioError), a file that is over the size or length limit (read from its
     header, before any decoding), empty, unreadable, too short or silent (decoded once, within the limit)."""
@@ -280,8 +250,8 @@ def run_live(
     """Run the three pipelines on an uploaded mixture, yielding the run so far each time a pipeline's files
     and spectrograms, or its metrics, are ready; the last one yielded is `complete`.
 
-    DNSMOS always, the other metrics when both references are given. Each pipeline is scored in a worker
-    thread (one-thread DNSMOS) while the next stage runs. `stop()` is called between stages, vocoder steps
+    DNSMOS always, the other metrics when both references are given. Outputs are scored in worker threads
+    (`Scoring`) while the next stage runs. `stop()` is called between stages, vocoder steps
     and scored outputs: it raises (Cancelled) to end the run there; a run that does not complete leaves
     no folder behind."""
     started = time.perf_counter()
@@ -312,8 +282,12 @@ def run_live(
     )
     folder = services.runtime_dir / "lab" / run.run_id
     scoring = Scoring(audio, sr, refs, with_dnsmos, stop)
-    pool = ThreadPoolExecutor(1, thread_name_prefix="lab-metrics")
-    pending: dict[str, Future] = {}
+    pending: dict[str, list[Future]] = {}
+
+    def snapshot() -> LabRun:
+        run.elapsed = time.perf_counter() - started
+        return run.snapshot()
+
     try:
         order = None
         for name, result in separator.staged(audio, sr, PIPELINES, **_progress_callbacks(report, stop)):
@@ -325,27 +299,28 @@ def run_live(
             run.timings["files"] = run.timings.get("files", 0.0) + time.perf_counter() - written
             run.timings.update(result.timings)
             run.details = dict(result.details)
-            pending[name] = pool.submit(scoring.pipeline, estimates, result.sample_rate)
-            yield from _scored(run, pending, wait=False)
-            yield run.snapshot()
+            pending[name] = scoring.submit(estimates, result.sample_rate)
+            yield from _scored(run, pending, snapshot, wait=False)
+            yield snapshot()
+        scoring.models_done()
         report(0.9, desc=messages.SCORING if refs else messages.SCORING_DNSMOS)
-        yield from _scored(run, pending, wait=True)
+        yield from _scored(run, pending, snapshot, wait=True)
         stop()
         run.timings["metrics"] = scoring.seconds
         run.timings["total"] = time.perf_counter() - started
         run.timings = {k: round(v, 3) for k, v in run.timings.items()}
         run.complete = True
         report(1.0, desc=messages.DONE)
-        yield run.snapshot()
+        yield snapshot()
     finally:
-        scoring.cancelled = not run.complete  # the worker stops at its next output
-        pool.shutdown(wait=False, cancel_futures=True)
+        scoring.close(cancelled=not run.complete)  # an unfinished run's workers stop at their next output
         if not run.complete:
             shutil.rmtree(folder, ignore_errors=True)
 
 
 class Scoring:
-    """The metrics of one run's outputs, computed in a worker thread (one DNSMOS model of one thread)."""
+    """The metrics of one run's outputs, one output per task in worker threads (each DNSMOS session runs on
+    one thread): one task at a time while the models run beside them, then one per core."""
 
     def __init__(
         self,
@@ -357,38 +332,54 @@ class Scoring:
     ) -> None:
         self.mixture, self.sr, self.refs, self.with_dnsmos, self.stop = mixture, sr, refs, with_dnsmos, stop
         self.cancelled = False
-        self.seconds = 0.0  # time spent scoring, in the worker
+        self.seconds = 0.0  # time spent scoring, summed over the tasks
+        self.workers = max(1, min(os.cpu_count() or 1, TALKERS * len(PIPELINES)))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="lab-metrics")
+        self._turns = threading.Semaphore(1)  # tasks running at once; more once the models are done
+        self._lock = threading.Lock()
 
-    def pipeline(self, estimates: np.ndarray, out_sr: int) -> list[dict[str, Any]]:
-        """The metrics of one pipeline's two (talker-ordered) estimates."""
-        started = time.perf_counter()
-        model = single_thread_dnsmos() if self.with_dnsmos else None
-        mix_out = resample(self.mixture, self.sr, out_sr) if self.refs else None
-        n = min(len(mix_out), *(len(r) for r in self.refs), estimates.shape[-1]) if self.refs else None
-        scores = []
-        for i in range(TALKERS):
+    def submit(self, estimates: np.ndarray, out_sr: int) -> list[Future]:
+        """Score one pipeline's two (talker-ordered) estimates: one future per talker."""
+        return [self.pool.submit(self._output, estimates[i], i, out_sr) for i in range(TALKERS)]
+
+    def models_done(self) -> None:
+        """The models no longer need a core: score on all of them."""
+        for _ in range(self.workers - 1):
+            self._turns.release()
+
+    def close(self, cancelled: bool) -> None:
+        """Stop taking tasks (`cancelled`: the tasks not started yet end at once)."""
+        self.cancelled = cancelled
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _output(self, estimate: np.ndarray, talker: int, out_sr: int) -> dict[str, Any]:
+        with self._turns:
             if self.cancelled:
                 raise Cancelled
-            self.stop()  # between outputs: DNSMOS takes about a second each
+            self.stop()
+            started = time.perf_counter()
+            model = single_thread_dnsmos() if self.with_dnsmos else None
+            dnsmos = {"with_dnsmos": self.with_dnsmos, "dnsmos_model": model}
             if self.refs:
-                ref, mix = self.refs[i][:n], mix_out[:n]
-                scores.append(score(estimates[i, :n], ref, out_sr, mixture=mix, **self._dnsmos(model)))
+                mix_out = resample(self.mixture, self.sr, out_sr)
+                n = min(len(mix_out), *(len(r) for r in self.refs), len(estimate))
+                values = score(estimate[:n], self.refs[talker][:n], out_sr, mixture=mix_out[:n], **dnsmos)
             else:
-                scores.append(score(estimates[i], None, out_sr, **self._dnsmos(model)))
-        self.seconds += time.perf_counter() - started
-        return scores
-
-    def _dnsmos(self, model: object | None) -> dict[str, Any]:
-        return {"with_dnsmos": self.with_dnsmos, "dnsmos_model": model}
+                values = score(estimate, None, out_sr, **dnsmos)
+            with self._lock:
+                self.seconds += time.perf_counter() - started
+            return values
 
 
-def _scored(run: LabRun, pending: dict[str, Future], wait: bool) -> Iterator[LabRun]:
-    """Move finished metrics from `pending` into the run, yielding it after each (`wait`: all of them, in
-    pipeline order; otherwise only those already done)."""
+def _scored(
+    run: LabRun, pending: dict[str, list[Future]], snapshot: Callable[[], LabRun], wait: bool
+) -> Iterator[LabRun]:
+    """Move finished metrics from `pending` into the run, yielding it after each pipeline (`wait`: all of them,
+    in pipeline order; otherwise only those already done)."""
     for name in list(pending):
-        if wait or pending[name].done():
-            run.metrics[name] = pending.pop(name).result()
-            yield run.snapshot()
+        if wait or all(future.done() for future in pending[name]):
+            run.metrics[name] = [future.result() for future in pending.pop(name)]
+            yield snapshot()
 
 
 def _progress_callbacks(report: Progress, stop: Callable[[], None]) -> dict[str, Callable[..., None]]:
