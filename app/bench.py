@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Time the side-by-side lab end to end on a 4 s mixture.")
     parser.add_argument("--json", type=Path, default=Path("runs/lab_bench.json"), help="where to write the report")
     parser.add_argument("--runs", type=int, default=3, help="warm runs timed after one warm-up run (median)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: DDPMSS_THREADS or all)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: as the app)")
     parser.add_argument("--api", action="store_true", help="also time the public separate endpoint")
     parser.add_argument("--port", type=int, default=7869, help="the port of the app served for --api")
     args = parser.parse_args(argv)

@@ -42,7 +42,7 @@ HISTORY = 5  # earlier runs a tab lists
 
 
 def build_tab(demo: gr.Blocks, services: Services) -> None:
-    """The lab tab's components and events; its Separate button is the public API endpoint `separate`."""
+    """The lab tab's components and events, and the public API endpoint `separate` (an event of its own)."""
     settings = services.settings
     jobs = LabJobs()
     times = RunTimes()

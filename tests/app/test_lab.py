@@ -319,3 +319,11 @@ def test_the_lab_bench_times_players_before_the_complete_run(services, tmp_path:
     assert 0 < timed["sepformer_players_s"] <= timed["all_players_s"] <= timed["complete_s"]
     assert timed["stage_total_s"] <= timed["complete_s"] and timed["stage_vocoder_s"] > 0
     assert bench.cpu_model()
+
+
+def test_the_models_leave_a_core_to_the_lab_metrics() -> None:
+    from app.services import model_threads
+    from listening_tests.settings import LabSettings
+
+    assert [model_threads(LabSettings(threads=0), cores=n) for n in (1, 2, 16)] == [1, 1, 15]
+    assert model_threads(LabSettings(threads=2), cores=2) == 2  # DDPMSS_THREADS decides when set
