@@ -1,24 +1,25 @@
-"""The side-by-side lab tab: upload (checked at once), Separate, six players with spectrograms, metrics and
-quick ratings. Its Separate button is the public API endpoint `separate` (six WAV files and a JSON result
-out); the work itself is Gradio-free in app/lab_run.py.
+"""The side-by-side lab tab: upload (checked at once), Separate, six players with spectrograms and metrics
+shown pipeline by pipeline, quick ratings, the tab's earlier runs. The public API endpoint `separate` (six
+WAV files and a JSON result, at the end) is an event of its own; the work itself is Gradio-free in
+app/lab_run.py (runs) and app/lab_jobs.py (jobs, cancel, run times).
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gradio as gr
 
 from app import messages
 from app.lab_export import write_zip
+from app.lab_jobs import Cancelled, LabJobs, RunTimes, stopper
 from app.lab_run import (
     PIPELINE_TITLES,
     TALKERS,
     USER_ERRORS,
-    Cancelled,
-    LabJobs,
     LabRun,
     conversion_line,
     example_files,
@@ -26,8 +27,10 @@ from app.lab_run import (
     input_problems,
     metrics_headers,
     rate_output,
+    run_live,
     separate,
-    stopper,
+    status_lines,
+    upload_seconds,
 )
 from app.services import Services
 from ddpmss.audio import AudioError
@@ -35,12 +38,14 @@ from ddpmss.settings import PIPELINES
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 PROGRESS = gr.Progress()  # Gradio replaces this default with a per-call tracker
+HISTORY = 5  # earlier runs a tab lists
 
 
 def build_tab(demo: gr.Blocks, services: Services) -> None:
-    """The lab tab's components and events; its Separate button is the public API endpoint `separate`."""
+    """The lab tab's components and events, and the public API endpoint `separate` (an event of its own)."""
     settings = services.settings
     jobs = LabJobs()
+    times = RunTimes()
     models = gr.Markdown(services.models.status())
     with gr.Row():
         with gr.Column(min_width=300):
@@ -56,7 +61,10 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     with gr.Row():
         run = gr.Button("Separate", variant="primary", scale=3)
         stop = gr.Button("Cancel", variant="stop", scale=1)
+    estimate_line = gr.Markdown(elem_id="lab-estimate")
+    status = gr.Markdown(elem_id="lab-status")
     run_state = gr.State(None)
+    history = gr.State([])  # this tab's complete runs, newest first
     players: dict[tuple[str, int], gr.Audio] = {}
     images: dict[tuple[str, int], gr.Image] = {}
     quick: dict[tuple[str, int], gr.Radio] = {}
@@ -85,10 +93,54 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     table = gr.Dataframe(headers=metrics_headers(), label="Metrics", interactive=False, visible=False)
     table_note = gr.Markdown()
     download = gr.DownloadButton("Download the run (zip)", visible=False)
+    earlier = gr.Dropdown(choices=[], value=None, label="Earlier runs of this tab", interactive=True)
     summary = gr.JSON(label="Metrics and timings (JSON)")
+    api_trigger = gr.Button(visible=False)  # the public `separate` endpoint's event: no button on the page
     keys = [(name, talker) for name in PIPELINES for talker in range(1, TALKERS + 1)]
+    shown = [*players.values(), *images.values(), table, table_note, download, models, summary, run_state, status]
+
+    def render(run: LabRun | None) -> dict[Any, Any]:
+        """The page for a run so far (players, spectrograms and metrics of the pipelines done; the zip, JSON
+        and models line once complete), or cleared for a new run."""
+        ready = run.players() if run is not None else {}
+        updates: dict[Any, Any] = {}
+        for key in keys:
+            wav, picture = ready.get(key, (None, None))
+            updates[players[key]] = str(wav) if wav else None
+            updates[images[key]] = str(picture) if picture else None
+        rows = run.metrics_rows() if run is not None else []
+        updates[table] = gr.update(value=rows, visible=bool(rows))
+        updates[table_note] = "" if run is None or run.with_references else messages.METRICS_NEED_REFERENCES
+        complete = run is not None and run.complete
+        updates[download] = gr.update(value=str(write_zip(run)) if complete else None, visible=complete)
+        updates[summary] = run.summary() if complete else None
+        updates[models] = messages.models_in_use(run.models) if run is not None else gr.update()
+        updates[run_state] = run
+        updates[status] = status_lines(run) if run is not None else ""
+        return updates
 
     def on_separate(
+        mixture_path: str | None,
+        reference1: str | None = None,
+        reference2: str | None = None,
+        progress: gr.Progress = PROGRESS,
+        request: gr.Request = None,
+    ) -> Iterator[dict[Any, Any]]:
+        """The page's Separate: the results appear pipeline by pipeline (the API's `separate` gives them at
+        the end)."""
+        session = _session(request)
+        flag = jobs.flag(session)
+        try:
+            yield {**render(None), estimate_line: estimate(mixture_path), **{radio: None for radio in quick.values()}}
+            with _user_errors():
+                for run in run_live(services, mixture_path, reference1, reference2, progress, stop=stopper(flag)):
+                    if run.complete:
+                        times.record(run.seconds, run.timings["total"])
+                    yield {**render(run), estimate_line: "" if run.complete else gr.update()}
+        finally:
+            jobs.release(session, flag)
+
+    def api_separate(
         mixture_path: str | None,
         reference1: str | None = None,
         reference2: str | None = None,
@@ -98,21 +150,16 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         """Separate a two-talker mixture with the three pipelines: six WAVs and a JSON of metrics and timings.
 
         The references are optional: without them the JSON has DNSMOS for every output and names the
-        metrics that need references."""
+        metrics that need them."""
         session = _session(request)
         flag = jobs.flag(session)
         try:
-            result = separate(services, mixture_path, reference1, reference2, progress, stop=stopper(flag))
-        except Cancelled:
-            raise gr.Error(messages.CANCELLED, print_exception=False) from None
-        except USER_ERRORS as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        except Exception:  # a bug or a resource problem: the server log gets the traceback, the user one sentence
-            traceback.print_exc()
-            raise gr.Error(messages.SEPARATION_FAILED, print_exception=False) from None
+            with _user_errors():
+                result = separate(services, mixture_path, reference1, reference2, progress, stop=stopper(flag))
         finally:
             jobs.release(session, flag)
-        return (*result.output_files(), result.summary(), result)
+        times.record(result.seconds, result.timings["total"])
+        return (*result.output_files(), result.summary())
 
     def validate(
         mixture_path: str | None,
@@ -127,6 +174,29 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
             problems[0] = messages.ONE_JOB
         return [gr.validate(not problem, problem) for problem in problems]
 
+    def estimate(mixture_path: str | None) -> str:
+        """As the job starts: how long it should take, from the last runs' times (while it waited, Gradio's
+        queue showed its position)."""
+        seconds = upload_seconds(mixture_path)
+        if seconds is None:
+            return ""
+        expected, runs = times.estimate(seconds)
+        return messages.lab_estimate(expected, runs)
+
+    def remember(run: LabRun | None, runs: list[LabRun]) -> tuple[list[LabRun], Any]:
+        """After a complete run: keep it first in the tab's list of earlier runs."""
+        if run is None or not run.complete:
+            return runs, gr.update()
+        runs = [run, *(r for r in runs if r.run_id != run.run_id)][:HISTORY]
+        return runs, gr.update(choices=[(_history_label(r), r.run_id) for r in runs], value=run.run_id)
+
+    def reopen(run_id: str | None, runs: list[LabRun]) -> dict[Any, Any]:
+        """Show an earlier run of this tab again: players, spectrograms, metrics, JSON and zip."""
+        run = next((r for r in runs if r.run_id == run_id), None)
+        if run is None:
+            return {}
+        return {**render(run), **{radio: None for radio in quick.values()}}
+
     def checked(path: str | None) -> tuple[Any, str]:
         """At upload: a bad file is cleared with its sentence under the player, a good one gets its conversions."""
         if not path:
@@ -135,20 +205,6 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
             return gr.update(), conversion_line(settings, path)
         except AudioError as exc:
             return None, messages.alert(str(exc))
-
-    def show(result: LabRun) -> dict[Any, Any]:
-        """After a successful run (only then: `.success`): table, zip, models line, spectrograms."""
-        rows = result.metrics_rows()
-        updates: dict[Any, Any] = {
-            table: gr.update(value=rows, visible=True),
-            table_note: "" if result.with_references else messages.METRICS_NEED_REFERENCES,
-            download: gr.update(value=str(write_zip(result)), visible=True),
-            models: messages.models_in_use(result.models),
-        }
-        for name, talker in keys:
-            updates[images[(name, talker)]] = str(result.spectrograms[name][talker - 1])
-            updates[quick[(name, talker)]] = gr.update(value=None)
-        return updates
 
     def pick(name: str | None) -> tuple[Any, ...]:
         if not name:
@@ -161,7 +217,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
 
     def rater_for(name: str, talker: int) -> Callable[[LabRun | None, int | None], None]:
         def rate(result: LabRun | None, value: int | None) -> None:
-            if result is None:
+            if result is None or (name, talker) not in result.players():
                 raise gr.Error(messages.SEPARATE_FIRST, print_exception=False)
             try:
                 rate_output(services, result.run_id, name, talker, value)
@@ -174,28 +230,54 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     def cancel(request: gr.Request) -> None:
         jobs.cancel(_session(request))
 
+    def cancel_and_clear(request: gr.Request) -> dict[Any, Any]:
+        """Cancel: the run stops at its next check and its partial results (their files removed) leave the page."""
+        cancel(request)
+        return {**render(None), status: messages.CANCELLED, estimate_line: ""}
+
+    lab = {"concurrency_limit": 1, "concurrency_id": "lab", "validator": validate}
     separating = run.click(
-        on_separate,
-        [mixture, ref1, ref2],
-        [*(players[k] for k in keys), summary, run_state],
-        api_name="separate",
-        concurrency_limit=1,
-        concurrency_id="lab",
-        validator=validate,
+        on_separate, [mixture, ref1, ref2], [*shown, estimate_line, *quick.values()], **lab, **PRIVATE
     )
-    separating.success(
-        show, [run_state], [table, table_note, download, models, *images.values(), *quick.values()], **PRIVATE
+    separating.success(remember, [run_state, history], [history, earlier], **PRIVATE)
+    calling = api_trigger.click(
+        api_separate, [mixture, ref1, ref2], [*(players[k] for k in keys), summary], api_name="separate", **lab
     )
+    earlier.input(reopen, [earlier, history], [*shown, *quick.values()], **PRIVATE)
     example.change(pick, [example], [mixture, ref1, ref2, mixture_note, ref1_note, ref2_note], **PRIVATE)
     for audio, note in ((mixture, mixture_note), (ref1, ref1_note), (ref2, ref2_note)):
         audio.upload(checked, [audio], [audio, note], concurrency_limit=None, **PRIVATE)
         audio.clear(lambda: "", None, [note], **PRIVATE)
-    stop.click(cancel, None, None, cancels=[separating], queue=False, **PRIVATE)
+    stop.click(cancel_and_clear, None, [*shown, estimate_line], cancels=[separating, calling], queue=False, **PRIVATE)
     demo.unload(cancel)  # a closed tab cancels its job
     mixture.stop_recording(checked, [mixture], [mixture, mixture_note], concurrency_limit=None, **PRIVATE)
     for (name, talker), radio in quick.items():
         radio.input(rater_for(name, talker), [run_state, radio], None, **PRIVATE)
     demo.load(services.models.status, None, [models], **PRIVATE)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A user's problem becomes its one sentence on the page, a bug or resource problem one sentence there and
+    the traceback in the server log; a cancelled run says so."""
+    try:
+        yield
+    except Cancelled:
+        raise gr.Error(messages.CANCELLED, print_exception=False) from None
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    except Exception:
+        traceback.print_exc()
+        raise gr.Error(messages.SEPARATION_FAILED, print_exception=False) from None
+
+
+def _history_label(run: LabRun) -> str:
+    """'21:04:05 · mix.wav (4.0 s)' for the list of earlier runs (the run id starts with its date and time)."""
+    clock = run.run_id.split("-")[1]
+    mixture = run.inputs.get("mixture")
+    return messages.lab_history_entry(
+        f"{clock[:2]}:{clock[2:4]}:{clock[4:6]}", mixture.name if mixture else "?", run.seconds
+    )
 
 
 def _session(request: gr.Request | None) -> str:

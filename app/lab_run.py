@@ -8,21 +8,26 @@ tab (app/lab.py) shows that sentence, never a traceback.
 from __future__ import annotations
 
 import math
+import os
 import secrets
+import shutil
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import soundfile as sf
 
 from app import messages
+from app.lab_jobs import Cancelled
 from app.services import Services
 from ddpmss.audio import AudioError, load_audio, resample, write_audio
 from ddpmss.corpus.librimix import MixtureEntry, read_mixture_list
-from ddpmss.metrics import score
+from ddpmss.metrics import score, single_thread_dnsmos
 from ddpmss.models import ModelError
 from ddpmss.plots import spectrogram_png
 from ddpmss.settings import EXAMPLES_DIR, PIPELINES
@@ -50,65 +55,14 @@ REFERENCE_METRICS = tuple(key for key, _ in METRIC_COLUMNS if not key.startswith
 EXAMPLES_CSV = EXAMPLES_DIR / "examples.csv"
 USER_ERRORS = (AudioError, ModelError, ValueError, StoreError)
 
-STAGE_PROGRESS = {"sepformer": 0.2, "vocoder": 0.35, "fusion": 0.65}
+STAGE_PROGRESS = {"sepformer": 0.15, "vocoder": 0.3, "fusion": 0.8}
 Progress = Callable[..., object]
-
-
-class Cancelled(Exception):
-    """The run was cancelled (its tab pressed Cancel or closed)."""
-
-
-class LabJobs:
-    """One lab job per browser session at a time; cancelling a session's job makes its next `stop()` raise.
-
-    Gradio's own cancel ends the waiting request at once, but not the worker thread running the models:
-    the run checks its flag between stages and vocoder steps (a second at most with the published models).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[str, threading.Event] = {}
-
-    def claim(self, session: str) -> threading.Event | None:
-        """The new job's cancel flag, or None when the session already has a job."""
-        with self._lock:
-            if session in self._jobs:
-                return None
-            self._jobs[session] = threading.Event()
-            return self._jobs[session]
-
-    def flag(self, session: str) -> threading.Event:
-        """The cancel flag of the session's job (a fresh one when none was claimed, e.g. a direct call)."""
-        with self._lock:
-            return self._jobs.setdefault(session, threading.Event())
-
-    def cancel(self, session: str) -> None:
-        """Stop the session's job at its next check and free the session for a new one."""
-        with self._lock:
-            flag = self._jobs.pop(session, None)
-        if flag is not None:
-            flag.set()
-
-    def release(self, session: str, flag: threading.Event) -> None:
-        """The job with this flag is over (a newer job of the session keeps its own)."""
-        with self._lock:
-            if self._jobs.get(session) is flag:
-                del self._jobs[session]
-
-
-def stopper(flag: threading.Event) -> Callable[[], None]:
-    """A `stop` for `separate` that raises Cancelled once `flag` is set."""
-
-    def stop() -> None:
-        if flag.is_set():
-            raise Cancelled
-
-    return stop
 
 
 @dataclass
 class LabRun:
-    """One separation: two files per pipeline (talker order matched to the references when given)."""
+    """One separation: two files per pipeline (talker order matched to the references when given), filled
+    pipeline by pipeline while it runs (`complete` once every file and metric is in)."""
 
     run_id: str
     sample_rate: int
@@ -121,10 +75,33 @@ class LabRun:
     with_references: bool = True
     inputs: dict[str, Path] = field(default_factory=dict)  # mixture, reference1, reference2: server paths, kept
     # for the run's zip (app/lab_export.py), never shown
+    seconds: float = 0.0  # the mixture's length
+    elapsed: float = 0.0  # seconds since the run started, when this snapshot was taken
+    complete: bool = False
+
+    def snapshot(self) -> "LabRun":
+        """A copy of the run as it is now (later stages fill the original, not the copy)."""
+        return replace(
+            self,
+            files=dict(self.files),
+            spectrograms=dict(self.spectrograms),
+            metrics=dict(self.metrics),
+            timings=dict(self.timings),
+            details=dict(self.details),
+        )
 
     def output_files(self) -> list[str]:
         """The six WAV paths, pipeline by pipeline (talker 1, talker 2)."""
         return [str(p) for name in PIPELINES for p in self.files[name]]
+
+    def players(self) -> dict[tuple[str, int], tuple[Path, Path]]:
+        """(WAV, spectrogram) per (pipeline, talker 1 or 2) of the pipelines done so far."""
+        return {
+            (name, talker + 1): (self.files[name][talker], self.spectrograms[name][talker])
+            for name in PIPELINES
+            if name in self.files
+            for talker in range(TALKERS)
+        }
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready metrics, timings and file names (NaN becomes null); without references it names the
@@ -144,10 +121,11 @@ class LabRun:
         return _json_ready(summary)
 
     def metrics_rows(self) -> list[list[Any]]:
-        """One table row per (talker, pipeline) with the metric columns (blank where a metric is undefined)."""
+        """One table row per (talker, pipeline) scored so far with the metric columns (blank where a metric is
+        undefined)."""
         rows = []
         for talker in range(TALKERS):
-            for name in PIPELINES:
+            for name in (name for name in PIPELINES if name in self.metrics):
                 values = self.metrics[name][talker]
                 rows.append(
                     [f"talker {talker + 1}", PIPELINE_TITLES[name]]
@@ -196,6 +174,25 @@ def limits(settings: LabSettings) -> dict[str, float]:
     }
 
 
+def upload_seconds(path: str | None) -> float | None:
+    """An upload's length from its header (None when it cannot be read: the validator says why)."""
+    try:
+        return sf.info(path).duration if path else None
+    except (OSError, RuntimeError):  # soundfile's LibsndfileError is a RuntimeError
+        return None
+
+
+def status_lines(run: LabRun) -> str:
+    """The line under Separate for a run so far: pipelines ready and scored, or the finished run's times."""
+    if run.complete:
+        names = (("SepFormer", "sepformer"), ("DiffWave", "vocoder"), ("fusion", "fusion"), ("files", "files"))
+        stages = [(title, run.timings[key]) for title, key in names if key in run.timings]
+        return messages.lab_done(run.timings["total"], stages, run.timings.get("metrics", 0.0))
+    ready = [PIPELINE_TITLES[name] for name in PIPELINES if name in run.files]
+    scored = [PIPELINE_TITLES[name] for name in PIPELINES if name in run.metrics]
+    return messages.lab_ready(ready, scored, run.elapsed)
+
+
 def check_upload(settings: LabSettings, path: str) -> Upload:
     """Refuse, with one sentence (AudioError), a file that is over the size or length limit (read from its
     header, before any decoding), empty, unreadable, too short or silent (decoded once, within the limit)."""
@@ -236,8 +233,28 @@ def separate(
     with_dnsmos: bool = True,
     stop: Callable[[], None] = lambda: None,
 ) -> LabRun:
-    """Run the three pipelines on an uploaded mixture; DNSMOS always, the other metrics when both references
-    are given. `stop()` is called between stages and vocoder steps: it raises (Cancelled) to end the run there."""
+    """Run the three pipelines on an uploaded mixture (`run_live` to its end): the complete run."""
+    *_, run = run_live(services, mixture, reference1, reference2, progress, with_dnsmos, stop)
+    return run
+
+
+def run_live(
+    services: Services,
+    mixture: str | None,
+    reference1: str | None = None,
+    reference2: str | None = None,
+    progress: Progress | None = None,
+    with_dnsmos: bool = True,
+    stop: Callable[[], None] = lambda: None,
+) -> Iterator[LabRun]:
+    """Run the three pipelines on an uploaded mixture, yielding the run so far each time a pipeline's files
+    and spectrograms, or its metrics, are ready; the last one yielded is `complete`.
+
+    DNSMOS always, the other metrics when both references are given. Outputs are scored in worker threads
+    (`Scoring`) while the next stage runs. `stop()` is called between stages, vocoder steps
+    and scored outputs: it raises (Cancelled) to end the run there; a run that does not complete leaves
+    no folder behind."""
+    started = time.perf_counter()
     report = progress or (lambda *args, **kwargs: None)
     settings = services.settings
     if not mixture:
@@ -249,6 +266,124 @@ def separate(
     refs = [load_audio(p, target_sr=settings.output_sr, **limits(settings))[0] for p in (reference1, reference2) if p]
     report(0.1, desc=messages.LOADING_MODELS)
     separator = services.models.get()
+    given = {"mixture": mixture, "reference1": reference1, "reference2": reference2}
+    run = LabRun(
+        run_id=f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}",
+        sample_rate=settings.output_sr,
+        files={},
+        spectrograms={},
+        metrics={},
+        timings={},
+        models=separator.models.names(),
+        details={},
+        with_references=bool(refs),
+        inputs={role: Path(path) for role, path in given.items() if path},
+        seconds=len(audio) / sr,
+    )
+    folder = services.runtime_dir / "lab" / run.run_id
+    scoring = Scoring(audio, sr, refs, with_dnsmos, stop)
+    pending: dict[str, list[Future]] = {}
+
+    def snapshot() -> LabRun:
+        run.elapsed = time.perf_counter() - started
+        return run.snapshot()
+
+    try:
+        order = None
+        for name, result in separator.staged(audio, sr, PIPELINES, **_progress_callbacks(report, stop)):
+            stop()
+            order = order or (result.talker_order(refs) if refs else list(range(TALKERS)))
+            estimates = result.outputs[name][order]
+            written = time.perf_counter()
+            run.files[name], run.spectrograms[name] = _write_outputs(folder, name, estimates, result.sample_rate)
+            run.timings["files"] = run.timings.get("files", 0.0) + time.perf_counter() - written
+            run.timings.update(result.timings)
+            run.details = dict(result.details)
+            pending[name] = scoring.submit(estimates, result.sample_rate)
+            yield from _scored(run, pending, snapshot, wait=False)
+            yield snapshot()
+        scoring.models_done()
+        report(0.9, desc=messages.SCORING if refs else messages.SCORING_DNSMOS)
+        yield from _scored(run, pending, snapshot, wait=True)
+        stop()
+        run.timings["metrics"] = scoring.seconds
+        run.timings["total"] = time.perf_counter() - started
+        run.timings = {k: round(v, 3) for k, v in run.timings.items()}
+        run.complete = True
+        report(1.0, desc=messages.DONE)
+        yield snapshot()
+    finally:
+        scoring.close(cancelled=not run.complete)  # an unfinished run's workers stop at their next output
+        if not run.complete:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class Scoring:
+    """The metrics of one run's outputs, one output per task in worker threads (each DNSMOS session runs on
+    one thread): one task at a time while the models run beside them, then one per core."""
+
+    def __init__(
+        self,
+        mixture: np.ndarray,
+        sr: int,
+        refs: list[np.ndarray],
+        with_dnsmos: bool,
+        stop: Callable[[], None],
+    ) -> None:
+        self.mixture, self.sr, self.refs, self.with_dnsmos, self.stop = mixture, sr, refs, with_dnsmos, stop
+        self.cancelled = False
+        self.seconds = 0.0  # time spent scoring, summed over the tasks
+        self.workers = max(1, min(os.cpu_count() or 1, TALKERS * len(PIPELINES)))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="lab-metrics")
+        self._turns = threading.Semaphore(1)  # tasks running at once; more once the models are done
+        self._lock = threading.Lock()
+
+    def submit(self, estimates: np.ndarray, out_sr: int) -> list[Future]:
+        """Score one pipeline's two (talker-ordered) estimates: one future per talker."""
+        return [self.pool.submit(self._output, estimates[i], i, out_sr) for i in range(TALKERS)]
+
+    def models_done(self) -> None:
+        """The models no longer need a core: score on all of them."""
+        for _ in range(self.workers - 1):
+            self._turns.release()
+
+    def close(self, cancelled: bool) -> None:
+        """Stop taking tasks (`cancelled`: the tasks not started yet end at once)."""
+        self.cancelled = cancelled
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _output(self, estimate: np.ndarray, talker: int, out_sr: int) -> dict[str, Any]:
+        with self._turns:
+            if self.cancelled:
+                raise Cancelled
+            self.stop()
+            started = time.perf_counter()
+            model = single_thread_dnsmos() if self.with_dnsmos else None
+            dnsmos = {"with_dnsmos": self.with_dnsmos, "dnsmos_model": model}
+            if self.refs:
+                mix_out = resample(self.mixture, self.sr, out_sr)
+                n = min(len(mix_out), *(len(r) for r in self.refs), len(estimate))
+                values = score(estimate[:n], self.refs[talker][:n], out_sr, mixture=mix_out[:n], **dnsmos)
+            else:
+                values = score(estimate, None, out_sr, **dnsmos)
+            with self._lock:
+                self.seconds += time.perf_counter() - started
+            return values
+
+
+def _scored(
+    run: LabRun, pending: dict[str, list[Future]], snapshot: Callable[[], LabRun], wait: bool
+) -> Iterator[LabRun]:
+    """Move finished metrics from `pending` into the run, yielding it after each pipeline (`wait`: all of them,
+    in pipeline order; otherwise only those already done)."""
+    for name in list(pending):
+        if wait or all(future.done() for future in pending[name]):
+            run.metrics[name] = [future.result() for future in pending.pop(name)]
+            yield snapshot()
+
+
+def _progress_callbacks(report: Progress, stop: Callable[[], None]) -> dict[str, Callable[..., None]]:
+    """`on_stage` and `on_step` for `Separator.staged`: check `stop`, then name the stage or vocoder step."""
 
     def stage(name: str) -> None:
         stop()
@@ -257,46 +392,21 @@ def separate(
     def step(source: int, k: int, steps: int) -> None:
         stop()
         done = ((source - 1) * steps + k - 1) / (TALKERS * steps)
-        report(STAGE_PROGRESS["vocoder"] + done * 0.3, desc=messages.vocoder_step(source, k, steps))
+        report(STAGE_PROGRESS["vocoder"] + done * 0.45, desc=messages.vocoder_step(source, k, steps))
 
-    result = separator.separate(audio, sr, PIPELINES, on_stage=stage, on_step=step)
-    stop()
-    out_sr = result.sample_rate
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    folder = services.runtime_dir / "lab" / run_id
-    estimates = result.aligned(refs) if refs else dict(result.outputs)
-    metrics: dict[str, list[dict[str, Any]]] = {}
-    report(0.7, desc=messages.SCORING if refs else messages.SCORING_DNSMOS)
-    mix_out = resample(audio, sr, out_sr) if refs else None
-    n = min(len(mix_out), *(len(r) for r in refs), *(e.shape[-1] for e in estimates.values())) if refs else None
-    for name, est in estimates.items():
-        metrics[name] = []
-        for i in range(TALKERS):
-            stop()  # between outputs: DNSMOS takes about a second each
-            if refs:
-                metrics[name].append(
-                    score(est[i, :n], refs[i][:n], out_sr, mixture=mix_out[:n], with_dnsmos=with_dnsmos)
-                )
-            else:
-                metrics[name].append(score(est[i], None, out_sr, with_dnsmos=with_dnsmos))
-    stop()
-    report(0.85, desc=messages.WRITING)
-    files: dict[str, list[Path]] = {}
-    spectrograms: dict[str, list[Path]] = {}
-    for name, est in estimates.items():
-        files[name], spectrograms[name] = [], []
-        for i in range(TALKERS):
-            stem = f"{name}_talker{i + 1}"
-            write_audio(folder / f"{stem}.wav", est[i], out_sr)
-            files[name].append(folder / f"{stem}.wav")
-            title = f"{PIPELINE_TITLES[name]}, talker {i + 1}"
-            spectrograms[name].append(spectrogram_png(est[i], out_sr, folder / f"{stem}.png", title))
-    report(1.0, desc=messages.DONE)
-    timings = {k: round(v, 3) for k, v in result.timings.items()}
-    models = result.models.names()
-    given = {"mixture": mixture, "reference1": reference1, "reference2": reference2}
-    inputs = {role: Path(path) for role, path in given.items() if path}
-    return LabRun(run_id, out_sr, files, spectrograms, metrics, timings, models, result.details, bool(refs), inputs)
+    return {"on_stage": stage, "on_step": step}
+
+
+def _write_outputs(folder: Path, name: str, estimates: np.ndarray, sr: int) -> tuple[list[Path], list[Path]]:
+    """One pipeline's two WAVs and their spectrograms in the run's folder."""
+    wavs, pictures = [], []
+    for i in range(TALKERS):
+        stem = f"{name}_talker{i + 1}"
+        write_audio(folder / f"{stem}.wav", estimates[i], sr)
+        wavs.append(folder / f"{stem}.wav")
+        title = f"{PIPELINE_TITLES[name]}, talker {i + 1}"
+        pictures.append(spectrogram_png(estimates[i], sr, folder / f"{stem}.png", title))
+    return wavs, pictures
 
 
 def rate_output(services: Services, run_id: str, pipeline: str, talker: int, value: int | None) -> Rating | None:

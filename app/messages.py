@@ -179,6 +179,48 @@ def vocoder_step(source: int, step: int, steps: int) -> str:
     return f"DiffWave re-synthesis, talker {source}: step {step} of {steps}"
 
 
+def lab_estimate(seconds: float | None, runs: int) -> str:
+    """The line shown as a lab run starts: how long it should take."""
+    if seconds is None:
+        return "No run has been timed on this server yet; the first one may also wait for the models to load."
+    timed = f"the last {runs} runs" if runs > 1 else "the last run"
+    return f"This run should take about {seconds:.0f} s (from {timed} on this server)."
+
+
+def lab_ready(ready: list[str], scored: list[str], elapsed: float) -> str:
+    """The line under Separate while a run goes on: which pipelines are ready and which are scored."""
+    parts = [f"{title} ready{' and scored' if title in scored else ', scoring'}" for title in ready]
+    return f"After {elapsed:.1f} s: {'; '.join(parts)}." if parts else ""
+
+
+def lab_done(total: float, stages: list[tuple[str, float]], metrics: float) -> str:
+    """The line under Separate after a run: its time and the stage breakdown."""
+    breakdown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stages)
+    return f"Done in {total:.1f} s: {breakdown}; metrics {metrics:.1f} s beside them."
+
+
+def lab_history_entry(clock: str, mixture: str, seconds: float) -> str:
+    """One earlier run of this tab in the list that reopens it."""
+    return f"{clock} · {mixture} ({seconds:.1f} s)"
+
+
+def bench_summary(report: dict, path: object) -> str:
+    """The line `python -m app.bench` prints."""
+    warm = report["warm_median"]
+    return (
+        f"lab, {report['mixture_s']:g} s mixture, {report['cpu']} ({report['cores']} cores, torch "
+        f"{report['torch_threads']} threads): SepFormer players {warm['sepformer_players_s']:.2f} s, all players "
+        f"{warm['all_players_s']:.2f} s, complete {warm['complete_s']:.2f} s (median of {report['runs']} warm runs)"
+        + (f"; API separate {report['api_separate_median_s']:.2f} s" if "api_separate_median_s" in report else "")
+        + f"; wrote {path}"
+    )
+
+
+def bench_examples_too_short(seconds: float) -> str:
+    """The lab benchmark cannot cut its mixture from the examples."""
+    return f"The example mixtures last less than {seconds:g} s in all."
+
+
 def upload_limits(max_seconds: float, max_mb: float) -> str:
     """The limits shown next to the mixture upload."""
     return f"Up to {max_seconds:g} s and {max_mb:g} MB: WAV, FLAC, OGG or MP3, any sample rate, mono or more channels."

@@ -7,6 +7,7 @@ up at once; the listening test never needs them.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import threading
@@ -96,14 +97,23 @@ class Services:
 
 
 def default_separator_factory(settings: LabSettings) -> Callable[[], Any]:
-    """Load the three pipelines' models from the settings (imports torch only when called)."""
+    """Load the three pipelines' models from the settings (imports torch only when called), with
+    `model_threads` threads for torch."""
 
     def load() -> Any:
         from ddpmss.pipelines import Separator
 
-        return Separator.from_settings(settings)
+        return Separator.from_settings(settings.model_copy(update={"threads": model_threads(settings)}))
 
     return load
+
+
+def model_threads(settings: LabSettings, cores: int | None = None) -> int:
+    """Torch threads for the app's models: DDPMSS_THREADS when set, else one core fewer than the machine has
+    (at least one). A lab run scores its outputs in a worker thread while the models run, and torch's
+    threads wait on each other when a core they count on is busy: on the 2-core machine of
+    docs/benchmarks.md a lab run took half the time with one torch thread instead of two."""
+    return settings.threads or max(1, (cores or os.cpu_count() or 1) - 1)
 
 
 def open_services(settings: LabSettings, runtime_dir: Path, models: ModelLoader | None = None) -> Services:

@@ -11,6 +11,7 @@ import itertools
 import math
 import multiprocessing
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -93,15 +94,19 @@ def stoi_score(est: np.ndarray, ref: np.ndarray, sr: int, extended: bool) -> tup
     return value, None
 
 
-def dnsmos(x: np.ndarray, sr: int) -> dict[str, float]:
-    """Non-intrusive DNSMOS P.835 (SIG, BAK, OVRL) from the speechmos wheel's ONNX models, at 16 kHz."""
+def dnsmos(x: np.ndarray, sr: int, model: object | None = None) -> dict[str, float]:
+    """Non-intrusive DNSMOS P.835 (SIG, BAK, OVRL) from the speechmos wheel's ONNX models, at 16 kHz.
+
+    `model`: a speechmos `DNSMOS` object to score with (e.g. `single_thread_dnsmos()`); by default
+    speechmos's own, which it creates once per process with onnxruntime's default threading."""
     from speechmos import dnsmos as _dnsmos
 
     x16 = np.asarray(resample(np.asarray(x, dtype=np.float32), sr, 16000), dtype=np.float64)
     peak = np.max(np.abs(x16))
     if peak > 1.0:  # speechmos requires samples in [-1, 1]
         x16 = x16 / peak
-    out = _dnsmos.run(x16, sr=16000)
+    # run() adds nothing to the model's own call for one clip but its checks and the default model
+    out = _dnsmos.run(x16, sr=16000) if model is None else model(x16, 16000, False)
     return {
         "dnsmos_sig": float(out["sig_mos"]),
         "dnsmos_bak": float(out["bak_mos"]),
@@ -116,8 +121,10 @@ def score(
     *,
     mixture: np.ndarray | None = None,
     with_dnsmos: bool = True,
+    dnsmos_model: object | None = None,
 ) -> dict[str, float | dict[str, str]]:
-    """All metrics of one estimate. Intrusive metrics need `ref`; SI-SDRi also needs `mixture`.
+    """All metrics of one estimate. Intrusive metrics need `ref`; SI-SDRi also needs `mixture`;
+    `dnsmos_model` as in `dnsmos`.
 
     Returns a flat dict keyed by METRIC_NAMES (NaN where undefined) plus `reasons`: metric -> why.
     """
@@ -139,7 +146,7 @@ def score(
                 reasons[key] = why
     if with_dnsmos:
         try:
-            result.update(dnsmos(est, sr))
+            result.update(dnsmos(est, sr, dnsmos_model))
         except Exception as exc:  # e.g. a clip shorter than DNSMOS's window
             reasons["dnsmos"] = f"DNSMOS not defined: {exc}"
     return {**result, "reasons": reasons}
@@ -177,21 +184,38 @@ def score_many(jobs: Sequence[tuple], workers: int = 2, *, pool_for_one: bool = 
 
 def _single_thread() -> None:
     """Worker initialiser: one thread for torch, BLAS/OpenMP and the DNSMOS ONNX sessions."""
-    import onnxruntime as ort
     import torch
     from speechmos import dnsmos as _dnsmos
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    # speechmos builds its ONNX sessions lazily with onnxruntime's default (one thread per core);
-    # build them here with one thread each, under the path that speechmos's run() checks for reuse.
-    models = os.path.join(os.path.dirname(os.path.abspath(_dnsmos.__file__)), "dnsmos_models")
-    p808 = os.path.join(models, "model_v8.onnx")
-    model = _dnsmos.DNSMOS(os.path.join(models, "sig_bak_ovr.onnx"), p808)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    cpu = ["CPUExecutionProvider"]
-    model.onnx_sess = ort.InferenceSession(model.primary_model_path, options, providers=cpu)
-    model.p808_onnx_sess = ort.InferenceSession(p808, options, providers=cpu)
-    _dnsmos.dnsmos = model
+    _dnsmos.dnsmos = single_thread_dnsmos()  # the model speechmos's run() reuses (same model paths)
+
+
+_DNSMOS_LOCK = threading.Lock()
+_DNSMOS: list[object] = []  # the one single-thread model of this process, once built
+
+
+def single_thread_dnsmos() -> object:
+    """speechmos's DNSMOS model (the same ONNX files its run() uses) with one-thread ONNX sessions, built
+    once per process and shared (onnxruntime sessions may run from several threads).
+
+    speechmos builds its sessions with onnxruntime's default of one thread per core; beside other work on a
+    small machine (a worker process, or the vocoder running at the same time) one thread each keeps the
+    threads of both from waiting on each other."""
+    with _DNSMOS_LOCK:
+        if not _DNSMOS:
+            import onnxruntime as ort
+            from speechmos import dnsmos as _dnsmos
+
+            models = os.path.join(os.path.dirname(os.path.abspath(_dnsmos.__file__)), "dnsmos_models")
+            p808 = os.path.join(models, "model_v8.onnx")
+            model = _dnsmos.DNSMOS(os.path.join(models, "sig_bak_ovr.onnx"), p808)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = 1
+            cpu = ["CPUExecutionProvider"]
+            model.onnx_sess = ort.InferenceSession(model.primary_model_path, options, providers=cpu)
+            model.p808_onnx_sess = ort.InferenceSession(p808, options, providers=cpu)
+            _DNSMOS.append(model)
+        return _DNSMOS[0]

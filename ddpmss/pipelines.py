@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,39 +106,69 @@ class Separator:
         `on_stage(name)` is called as each stage (sepformer, vocoder, fusion) starts and `on_step(source,
         step, steps)` before each vocoder step, for progress bars; either may raise to stop the work there.
         """
+        result = self._empty_result()
+        for _ in self._stages(result, mixture, sr, pipelines, on_stage, on_step):
+            pass
+        return result
+
+    def staged(
+        self,
+        mixture: np.ndarray,
+        sr: int,
+        pipelines: Sequence[str] = PIPELINES,
+        on_stage: Callable[[str], None] | None = None,
+        on_step: Callable[[int, int, int], None] | None = None,
+    ) -> Iterator[tuple[str, SeparationResult]]:
+        """`separate`, one pipeline at a time: yields (pipeline, result so far) as soon as each requested
+        pipeline's estimates are in `result.outputs`, so a caller can show or score them while the next
+        stage runs. The last result yielded is the one `separate` returns."""
+        yield from self._stages(self._empty_result(), mixture, sr, pipelines, on_stage, on_step)
+
+    def _stages(
+        self,
+        result: SeparationResult,
+        mixture: np.ndarray,
+        sr: int,
+        pipelines: Sequence[str],
+        on_stage: Callable[[str], None] | None,
+        on_step: Callable[[int, int, int], None] | None,
+    ) -> Iterator[tuple[str, SeparationResult]]:
+        """Fill `result` stage by stage (the SepFormer estimates always), yielding after each requested pipeline."""
         unknown = [p for p in pipelines if p not in PIPELINES]
         if unknown:
             raise ValueError(f"Unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(PIPELINES)}.")
         out_sr = self.settings.output_sr
         length = int(round(len(mixture) * out_sr / sr))
-        timings: dict[str, float] = {}
-        outputs: dict[str, np.ndarray] = {}
-        details: dict[str, list[float]] = {}
         report = on_stage or (lambda name: None)
 
         report("sepformer")
-        with _timed(timings, "sepformer"):
+        with _timed(result.timings, "sepformer"):
             s = self.run_sepformer(mixture, sr)
-        s_out = fit_length(resample(s, self.sep_sr, out_sr), length)
+        result.sepformer_estimates = s_out = fit_length(resample(s, self.sep_sr, out_sr), length)
         if "sepformer" in pipelines:
-            outputs["sepformer"] = s_out
+            result.outputs["sepformer"] = s_out
+            yield "sepformer", result
         if len(set(pipelines) - {"sepformer"}) == 0:
-            return SeparationResult(out_sr, outputs, timings, self.models, s_out, details)
+            return
 
         report("vocoder")
-        with _timed(timings, "vocoder"):
+        with _timed(result.timings, "vocoder"):
             d = self.run_vocoder(s, self.sep_sr, on_step)
         d_out = fit_length(resample(d, self.mel.sample_rate, out_sr), length)
         if "sepformer_diffwave" in pipelines:
-            outputs["sepformer_diffwave"] = d_out
+            result.outputs["sepformer_diffwave"] = d_out
+            yield "sepformer_diffwave", result
         if "sepformer_diffwave_fusion" in pipelines:
             report("fusion")
-            with _timed(timings, "fusion"):
+            with _timed(result.timings, "fusion"):
                 mix_out = fit_length(resample(np.asarray(mixture, np.float32), sr, out_sr), length)
                 fused, share = self.run_fusion(s_out, d_out, mix_out, out_sr)
-            outputs["sepformer_diffwave_fusion"] = fused
-            details["fusion_d_share"] = share
-        return SeparationResult(out_sr, outputs, timings, self.models, s_out, details)
+            result.outputs["sepformer_diffwave_fusion"] = fused
+            result.details["fusion_d_share"] = share
+            yield "sepformer_diffwave_fusion", result
+
+    def _empty_result(self) -> SeparationResult:
+        return SeparationResult(self.settings.output_sr, {}, {}, self.models, np.zeros((2, 0), np.float32))
 
     @torch.inference_mode()
     def run_sepformer(self, mixture: np.ndarray, sr: int) -> np.ndarray:

@@ -23,7 +23,9 @@ def spectrogram_png(x: np.ndarray, sr: int, path: str | Path, title: str = "") -
     samples = np.asarray(x, dtype=np.float64).reshape(-1)
     power, freqs, times = mlab.specgram(samples, NFFT=nfft, Fs=sr, noverlap=int(nfft * SPEC_OVERLAP))
     level_db = 10.0 * np.log10(np.maximum(power, 10.0 ** (SPEC_FLOOR_DB / 10.0)))
-    fig = Figure(figsize=(4.8, 2.4), layout="constrained")
+    fig = Figure(figsize=(4.8, 2.4))
+    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.2, top=0.88)  # fixed margins: one drawing pass, not the
+    # two or more of a constrained layout (the labels and ticks are the same on every spectrogram)
     ax = fig.subplots()
     pad = (nfft - int(nfft * SPEC_OVERLAP)) / sr / 2  # the frame extent around each time, as Axes.specgram draws
     extent = (times.min() - pad, times.max() + pad, freqs[0], freqs[-1])

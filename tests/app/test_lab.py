@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app import lab_export, lab_run
+from app import lab_export, lab_jobs, lab_run
 from app.services import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
@@ -61,6 +61,28 @@ def test_separate_with_references_gives_six_outputs_spectrograms_and_metrics(ser
     assert summary["timings_s"]["sepformer"] > 0
     assert "Loading the models" in stages and "Scoring against the references" in stages
     check_zip(run, mixture, [ref1, ref2])
+
+
+@pytest.mark.slow  # DNSMOS of six outputs
+def test_a_live_run_shows_each_pipeline_as_soon_as_it_is_done(services) -> None:
+    mixture = lab_run.examples()[0].mixture_path
+    stages: list[str] = []
+    snapshots = []
+    for run in lab_run.run_live(services, str(mixture), progress=lambda f, desc="": stages.append(desc)):
+        snapshots.append((len(stages), run))
+    first_players = [sorted({name for name, _ in run.players()}) for _, run in snapshots]
+    assert first_players[0] == ["sepformer"]  # SepFormer's players before the vocoder's first step
+    assert "DiffWave re-synthesis, talker 1: step 1 of 6" in stages[snapshots[0][0] :]
+    assert first_players[-1] == sorted(PIPELINES)
+    assert [run.complete for _, run in snapshots] == [False] * (len(snapshots) - 1) + [True]
+    scored = [set(run.metrics) for _, run in snapshots]
+    assert all(a <= b for a, b in zip(scored, scored[1:], strict=False)) and scored[-1] == set(PIPELINES)
+    assert all(set(run.metrics) <= set(run.files) for _, run in snapshots)  # scored only once written
+    final = snapshots[-1][1]
+    assert all(1.0 <= final.metrics[n][t]["dnsmos_ovrl"] <= 5.0 for n in PIPELINES for t in (0, 1))
+    assert {"sepformer", "vocoder", "fusion", "files", "metrics", "total"} <= set(final.timings)
+    assert final.timings["total"] >= final.timings["sepformer"] + final.timings["vocoder"]
+    assert final.seconds == pytest.approx(3.0, abs=0.01)
 
 
 def check_zip(run: lab_run.LabRun, mixture: str, references: list[str]) -> None:
@@ -182,7 +204,7 @@ def test_a_cancelled_run_stops_at_the_next_vocoder_step(services, tmp_path: Path
     a, b, sr = speechlike
     path = tmp_path / "mix.wav"
     sf.write(path, a + b, sr)
-    jobs = lab_run.LabJobs()
+    jobs = lab_jobs.LabJobs()
     flag = jobs.claim("tab")
     assert flag is not None and jobs.claim("tab") is None  # one job per browser session
     seen: list[str] = []
@@ -194,12 +216,13 @@ def test_a_cancelled_run_stops_at_the_next_vocoder_step(services, tmp_path: Path
             jobs.cancel("tab")  # as the Cancel button (or closing the tab) does, from another thread
             cancelled_at.append(time.perf_counter())
 
-    with pytest.raises(lab_run.Cancelled):
-        lab_run.separate(services, str(path), progress=progress, with_dnsmos=False, stop=lab_run.stopper(flag))
+    with pytest.raises(lab_jobs.Cancelled):
+        lab_run.separate(services, str(path), progress=progress, with_dnsmos=False, stop=lab_jobs.stopper(flag))
     assert time.perf_counter() - cancelled_at[0] < 1.0
     assert seen[-1] == "DiffWave re-synthesis, talker 1: step 2 of 6"  # no further step, stage or file
     assert "SepFormer: separating the two talkers" in seen
-    assert not (services.runtime_dir / "lab").exists()
+    lab = services.runtime_dir / "lab"  # SepFormer's files were written before the cancel: removed with their run
+    assert not lab.exists() or not any(lab.iterdir())
     assert jobs.claim("tab") is not None  # the session may start a new job at once
 
 
@@ -263,3 +286,44 @@ def test_quick_ratings_are_stored_once_under_the_demo_protocol(services) -> None
     assert len({r.session_id for r in records}) == 1
     with pytest.raises(ValueError, match="does not exist"):
         lab_run.rate_output(services, "run1", "other", 1, 3)
+
+
+def test_run_times_give_the_estimate() -> None:
+    times = lab_jobs.RunTimes(keep=3)
+    assert times.estimate(4.0) == (None, 0)
+    for total in (10.0, 30.0, 2.0, 6.0):  # per 2 s of mixture; the first falls out of the last three
+        times.record(2.0, total)
+    times.record(0.0, 5.0)  # an unknown length is not kept
+    assert times.estimate(4.0) == (pytest.approx(12.0), 3)  # median rate 3 s per second of mixture
+
+
+def test_the_status_line_names_pipelines_ready_and_scored_then_the_times() -> None:
+    run = lab_run.LabRun("r", 16000, {}, {}, {}, {}, "m", {}, seconds=4.0, elapsed=2.25)
+    run.files = {"sepformer": [], "sepformer_diffwave": []}
+    run.metrics = {"sepformer": []}
+    assert lab_run.status_lines(run) == "After 2.2 s: SepFormer ready and scored; SepFormer + DiffWave ready, scoring."
+    run.timings = {"sepformer": 0.5, "vocoder": 3.0, "fusion": 0.25, "files": 0.3, "metrics": 4.0, "total": 5.5}
+    run.complete = True
+    assert lab_run.status_lines(run) == (
+        "Done in 5.5 s: SepFormer 0.5 s, DiffWave 3.0 s, fusion 0.2 s, files 0.3 s; metrics 4.0 s beside them."
+    )
+
+
+@pytest.mark.slow  # DNSMOS of six outputs
+def test_the_lab_bench_times_players_before_the_complete_run(services, tmp_path: Path) -> None:
+    from app import bench
+
+    mixture = bench.example_mixture(tmp_path)
+    assert sf.info(mixture).duration == pytest.approx(4.0)
+    timed = bench.time_run(services, mixture)
+    assert 0 < timed["sepformer_players_s"] <= timed["all_players_s"] <= timed["complete_s"]
+    assert timed["stage_total_s"] <= timed["complete_s"] and timed["stage_vocoder_s"] > 0
+    assert bench.cpu_model()
+
+
+def test_the_models_leave_a_core_to_the_lab_metrics() -> None:
+    from app.services import model_threads
+    from listening_tests.settings import LabSettings
+
+    assert [model_threads(LabSettings(threads=0), cores=n) for n in (1, 2, 16)] == [1, 1, 15]
+    assert model_threads(LabSettings(threads=2), cores=2) == 2  # DDPMSS_THREADS decides when set

@@ -294,6 +294,61 @@ def test_lab_tab_separates_an_upload_into_six_players_and_a_zip(app_server: dict
     page.set_viewport_size(DESKTOP)
 
 
+RECORD_PLAYERS = """() => {
+    window.playerCounts = [];
+    window.statusLines = [];
+    const count = () => document.querySelectorAll("audio[data-testid^='audio-player-SepFormer']").length;
+    new MutationObserver(() => {
+        const n = count();
+        if (window.playerCounts.at(-1) !== n) window.playerCounts.push(n);
+        const line = document.querySelector('#lab-status')?.innerText.trim();
+        if (line && window.statusLines.at(-1) !== line) window.statusLines.push(line);
+    }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_lab_shows_each_pipeline_when_done_and_reopens_earlier_runs(app_server: dict, browser_page) -> None:
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    page.goto(app_server["url"])
+    page.get_by_role("tab", name="Side-by-side lab").click()
+    mixture = ROOT / "examples" / "tts_unseen_voices_2" / "mix.wav"
+    page.locator("input[type=file]").first.set_input_files(str(mixture))
+    page.get_by_text("3.0 s, mono at 16000 Hz: used as it is.").wait_for()
+    page.evaluate(RECORD_PLAYERS)
+    page.get_by_role("button", name="Separate").click()
+    page.get_by_text(re.compile(r"This run should take about \d+ s|No run has been timed")).wait_for()
+    page.get_by_text(re.compile(r"Done in [\d.]+ s: SepFormer")).wait_for(timeout=120_000)
+    counts, lines = page.evaluate("[window.playerCounts, window.statusLines]")
+    assert counts[-1] == 6 and 2 in counts[: counts.index(6)], counts  # SepFormer's two players came first
+    assert any(re.search(r"After [\d.]+ s: SepFormer ready", line) for line in lines), lines
+    assert any("scoring" in line for line in lines), lines  # players shown before their metrics
+    shot(page, "10-lab-staged-done")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the run (zip)").click()
+    first = download.value.suggested_filename
+
+    page.evaluate("window.statusLines = []")
+    page.get_by_role("button", name="Separate").click()  # a second run of the same tab
+    page.get_by_text(re.compile(r"This run should take about \d+ s \(from the last (run|\d+ runs) ")).wait_for()
+    page.wait_for_function("() => window.statusLines.some(l => l.includes('Done in'))", timeout=120_000)
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Download the run (zip)").wait_for()
+    earlier = page.get_by_label("Earlier runs of this tab")
+    earlier.click()
+    options = page.get_by_role("option")
+    expect(options).to_have_count(2, timeout=30_000)  # the list is updated as the run's event ends
+    assert all("mix.wav (3.0 s)" in t for t in options.all_inner_texts())
+    options.nth(1).click()  # the first run again: its players, metrics and zip
+    page.wait_for_function("() => window.playerCounts.at(-1) === 6")
+    time.sleep(1.0)  # the reopened run's updates are in
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the run (zip)").click()
+    assert download.value.suggested_filename == first
+    shot(page, "11-lab-earlier-run")
+
+
 def test_lab_cancel_stops_the_run_and_frees_the_tab(app_server: dict, browser_page) -> None:
     page = browser_page
     page.set_viewport_size(DESKTOP)

@@ -92,3 +92,15 @@ def test_worker_processes_score_as_inline(speechlike) -> None:
     for one, other in zip(inline, pooled):
         for key in ("si_sdr", "pesq_wb", "stoi", "dnsmos_ovrl"):
             assert other[key] == pytest.approx(one[key], abs=1e-4), key
+
+
+@pytest.mark.slow
+def test_the_single_thread_dnsmos_model_scores_as_speechmos(speechlike) -> None:
+    """The lab's one-thread DNSMOS model (built once per process) gives speechmos's own scores."""
+    from ddpmss.metrics import dnsmos, single_thread_dnsmos
+
+    a, b, sr = speechlike
+    own = dnsmos(a + b, sr, single_thread_dnsmos())
+    assert own == pytest.approx(dnsmos(a + b, sr), abs=1e-4)
+    assert single_thread_dnsmos() is single_thread_dnsmos()
+    assert single_thread_dnsmos().onnx_sess.get_session_options().intra_op_num_threads == 1

@@ -143,3 +143,22 @@ def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu_flags = open("/proc/cpuinfo").read()
     native = "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
     assert Settings(device="cpu", precision="auto").resolved_precision() == ("bf16" if native else "fp32")
+
+
+def test_staged_yields_each_pipeline_as_soon_as_it_is_done(tiny_separator, speechlike) -> None:
+    a, b, sr = speechlike
+    seen: list[tuple[str, object]] = []
+    for name, result in tiny_separator.staged(a + b, sr, on_stage=lambda stage: seen.append(("stage", stage))):
+        seen.append((name, sorted(result.outputs)))
+    assert seen == [
+        ("stage", "sepformer"),
+        ("sepformer", ["sepformer"]),
+        ("stage", "vocoder"),
+        ("sepformer_diffwave", ["sepformer", "sepformer_diffwave"]),
+        ("stage", "fusion"),
+        ("sepformer_diffwave_fusion", sorted(PIPELINES)),
+    ]
+    whole = tiny_separator.separate(a + b, sr)  # the vocoder's noise differs per call: SepFormer's is the same
+    np.testing.assert_array_equal(result.outputs["sepformer"], whole.outputs["sepformer"])
+    assert {k: v.shape for k, v in result.outputs.items()} == {k: v.shape for k, v in whole.outputs.items()}
+    assert set(result.timings) == {"sepformer", "vocoder", "fusion"}
