@@ -140,7 +140,7 @@ def _args(runs: int, threads: int | None, api: bool) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Time the side-by-side lab end to end on a 4 s mixture.")
+    parser = argparse.ArgumentParser(description=messages.BENCH_DESCRIPTION)
     parser.add_argument("--json", type=Path, default=Path("runs/lab_bench.json"), help="where to write the report")
     parser.add_argument("--runs", type=int, default=3, help="warm runs timed after one warm-up run (median)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: as the app)")

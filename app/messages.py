@@ -204,6 +204,9 @@ def lab_history_entry(clock: str, mixture: str, seconds: float) -> str:
     return f"{clock} · {mixture} ({seconds:.1f} s)"
 
 
+BENCH_DESCRIPTION = "Time the side-by-side lab end to end on a 4 s mixture."
+
+
 def bench_summary(report: dict, path: object) -> str:
     """The line `python -m app.bench` prints."""
     warm = report["warm_median"]

@@ -358,6 +358,8 @@ def test_app_separate_endpoint_gives_a_result_or_one_sentence(corpus, audio_app:
         if part[:1] == ("gradio",) and len(part) == 3 and (part[2] in corpus_names or OUTPUT_NAME.match(part[2])):
             uploads += part[2] in corpus_names
             continue
+        if path.name == ".ses" and path.parent == audio_app.tmp:
+            continue  # onnxruntime writes its session-id file into $TMPDIR on import (DNSMOS): not ours to remove
         stray.append(str(path))
     assert stray == []
     assert "Traceback" not in audio_app.log()  # user errors are answered, not logged as crashes
