@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,29 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@contextmanager
+def serve(tmp: Path, study: Path, models: Path, tmpdir: Path) -> Iterator[str]:
+    """`python app.py` for `study` on a free port, logging to tmp/app.log; yields its URL once it answers."""
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(tmpdir), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("GRADIO_TEMP_DIR", None)
+    command = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(tmp / "data")]
+    command += ["--models", str(models), "--study", str(study), "--device", "cpu"]
+    with open(tmp / "app.log", "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            started = time.monotonic()
+            while not _answers(url):
+                assert process.poll() is None, (tmp / "app.log").read_text()
+                assert time.monotonic() - started < 90, "the app did not start within 90 s"
+                time.sleep(0.25)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,6 @@ compares it with the sliders. Screenshots are saved under test-output/browser/.
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +17,7 @@ import pytest
 import yaml
 
 from app import messages
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, SHOTS, _answers, free_port, run, shot
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, SHOTS, run, serve, shot
 from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,25 +42,9 @@ def mushra_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> I
     study.write_text(yaml.safe_dump(raw))
     build = ["-m", "listening_tests", "build", "--study", str(study), "--models", str(tiny_models)]
     run(*build, "--device", "cpu", "--workers", "0", "--quiet")
-    port = free_port()
     (tmp / "tmp").mkdir()
-    env = {**os.environ, "TMPDIR": str(tmp / "tmp"), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    env.pop("GRADIO_TEMP_DIR", None)
-    command = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(tmp / "data")]
-    command += ["--models", str(tiny_models), "--study", str(study), "--device", "cpu"]
-    with open(tmp / "app.log", "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            started = time.monotonic()
-            while not _answers(url):
-                assert process.poll() is None, (tmp / "app.log").read_text()
-                assert time.monotonic() - started < 90, "the app did not start within 90 s"
-                time.sleep(0.25)
-            yield {"url": url, "tmp": tmp}
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with serve(tmp, study, tiny_models, tmp / "tmp") as url:
+        yield {"url": url, "tmp": tmp}
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,7 @@ session. Screenshots are saved under test-output/browser/ at desktop and phone w
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,12 +25,10 @@ from tests.browser.test_browser import (
     PHONE,
     PLAY_VISIBLE_CLIP,
     SHOTS,
-    _answers,
-    free_port,
+    serve,
     shot,
 )
 from tests.support.app import make_stimuli, write_study
-from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,24 +42,8 @@ def crowd_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> It
     tmp = tmp_path_factory.mktemp("rater-pages")
     fields = {"ask_participant_id": True, "completion_url": RETURN, "quota": 1, "items_per_session": 2}
     study = write_study(tmp, make_stimuli(tmp / "stimuli"), "acr", **fields)
-    port = free_port()
-    env = {**os.environ, "TMPDIR": str(tmp), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    env.pop("GRADIO_TEMP_DIR", None)
-    command = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(tmp / "data")]
-    command += ["--models", str(tiny_models), "--study", str(study), "--device", "cpu"]
-    with open(tmp / "app.log", "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            started = time.monotonic()
-            while not _answers(url):
-                assert process.poll() is None, (tmp / "app.log").read_text()
-                assert time.monotonic() - started < 90, "the app did not start within 90 s"
-                time.sleep(0.25)
-            yield {"url": url, "study": study}
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with serve(tmp, study, tiny_models, tmp) as url:
+        yield {"url": url, "study": study}
 
 
 @pytest.fixture(scope="module")
