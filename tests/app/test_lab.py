@@ -317,7 +317,8 @@ def test_the_lab_bench_times_players_before_the_complete_run(services, tmp_path:
     assert sf.info(mixture).duration == pytest.approx(4.0)
     timed = bench.time_run(services, mixture)
     assert 0 < timed["sepformer_players_s"] <= timed["all_players_s"] <= timed["complete_s"]
-    assert timed["stage_total_s"] <= timed["complete_s"] and timed["stage_vocoder_s"] > 0
+    assert timed["stage_total_s"] <= timed["complete_s"] + 5e-4  # stage times are rounded to the millisecond
+    assert timed["stage_vocoder_s"] > 0
     assert bench.cpu_model()
 
 
