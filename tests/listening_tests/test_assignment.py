@@ -30,6 +30,21 @@ def test_acr_plan_has_tests_plus_trap_and_gold_one_per_page(tmp_path: Path) -> N
     assert plan != plan_session(study, stimuli, CONDITIONS, {}, seed=2)
 
 
+def test_each_session_draws_its_trap_and_gold_clips_from_the_pool(tmp_path: Path) -> None:
+    stimuli, study = make_stimuli(tmp_path), make_study(tmp_path)
+    drawn = {
+        kind: Counter(
+            t.condition
+            for rater in range(40)
+            for t in plan_session(study, stimuli, CONDITIONS, {}, seed=session_seed(f"r_{rater}", 1))
+            if t.kind == kind
+        )
+        for kind in ("trap", "gold")
+    }
+    assert set(drawn["trap"]) == {"trap_2", "trap_4"} and min(drawn["trap"].values()) >= 10
+    assert set(drawn["gold"]) == {"gold_excellent", "gold_bad"} and min(drawn["gold"].values()) >= 10
+
+
 def test_fewest_votes_first_and_full_or_seen_stimuli_skipped(tmp_path: Path) -> None:
     stimuli, study = make_stimuli(tmp_path), make_study(tmp_path, trapping=0, gold=0, votes_per_stimulus=3)
     keys = [k for k in stimuli.stimuli if k[1] in CONDITIONS]
