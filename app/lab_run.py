@@ -72,6 +72,7 @@ class LabRun:
     timings: dict[str, float]
     models: str
     details: dict[str, list[float]]
+    model_checksums: dict[str, str | None] = field(default_factory=dict)  # SHA-256 per model's files
     with_references: bool = True
     inputs: dict[str, Path] = field(default_factory=dict)  # mixture, reference1, reference2: server paths, kept
     # for the run's zip (app/lab_export.py), never shown
@@ -109,6 +110,7 @@ class LabRun:
         summary = {
             "run_id": self.run_id,
             "models": self.models,
+            "model_sha256": self.model_checksums,
             "sample_rate": self.sample_rate,
             "timings_s": self.timings,
             "files": {name: [p.name for p in paths] for name, paths in self.files.items()},
@@ -276,6 +278,7 @@ def run_live(
         timings={},
         models=separator.models.names(),
         details={},
+        model_checksums=separator.checksums,
         with_references=bool(refs),
         inputs={role: Path(path) for role, path in given.items() if path},
         seconds=len(audio) / sr,

@@ -7,6 +7,7 @@ SpeechBrain layout (`hyperparams.yaml` + `<loadable>.ckpt`) and loaded by the sa
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 from dataclasses import dataclass
@@ -68,6 +69,26 @@ def public_name(source: str) -> str:
 def is_local_model(source: str) -> bool:
     """True when `source` is a folder in the SpeechBrain layout (else SpeechBrain takes it as a hub id)."""
     return (Path(source) / "hyperparams.yaml").is_file()
+
+
+def model_checksums(sources: ModelSources, settings: Settings) -> dict[str, str | None]:
+    """SHA-256 per model of the files that define it (hyperparams.yaml and the checkpoints, by name and
+    content), so that a saved run says exactly which weights made it; None where the files are not here."""
+    checksums: dict[str, str | None] = {}
+    for role, source in (("sepformer", sources.sepformer), ("vocoder", sources.vocoder), ("fusion", sources.fusion)):
+        if source is None:
+            continue
+        folder = Path(source) if is_local_model(source) else hub_cache_dir(settings, source)
+        checksums[role] = _folder_sha256(folder.resolve()) if is_local_model(str(folder)) else None
+    return checksums
+
+
+def _folder_sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted([folder / "hyperparams.yaml", *folder.glob("*.ckpt")]):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def hub_cache_dir(settings: Settings, hub_id: str) -> Path:

@@ -19,7 +19,7 @@ from speechbrain.inference.vocoders import DiffWaveVocoder
 from ddpmss.audio import fit_length, resample
 from ddpmss.fusion import FusionModel
 from ddpmss.metrics import match_permutation
-from ddpmss.models import ModelSources, load_pretrained, resolve_sources
+from ddpmss.models import ModelSources, load_pretrained, model_checksums, resolve_sources
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.vocoder import FastDiffWave, MelConfig, model_fast_schedule
 
@@ -73,6 +73,7 @@ class Separator:
         self.vocoder = vocoder
         self.fusion = fusion
         self.models = sources
+        self.checksums = model_checksums(sources, settings)  # which weights made each output (run.json)
         self.settings = settings
         self.device = torch.device(settings.resolved_device())
         self.sep_sr = int(getattr(sepformer.hparams, "sample_rate", 8000))

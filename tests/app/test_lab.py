@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -111,6 +112,10 @@ def check_zip(run: lab_run.LabRun, mixture: str, references: list[str]) -> None:
     saved = json.loads(text)
     assert saved["models"] == run.models and saved["models"].startswith("SepFormer: local checkpoint ")
     assert saved["versions"]["speechbrain"] == "1.1.2" and saved["versions"]["torch"].startswith("2.")
+    assert {role for role, digest in saved["model_sha256"].items() if re.fullmatch("[0-9a-f]{64}", digest)} >= {
+        "sepformer",
+        "vocoder",
+    }
     assert saved["inputs"]["mixture"] == {"file": "input/mixture.wav", "uploaded_as": Path(mixture).name}
     assert not ABSOLUTE_PATH.search(text)
 

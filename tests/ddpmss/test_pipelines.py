@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ddpmss.checkpoints import write_random_model
-from ddpmss.models import ModelError, resolve_sources
+from ddpmss.models import ModelError, ModelSources, model_checksums, resolve_sources
 from ddpmss.pipelines import SeparationResult, Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.vocoder import PAPER_FAST_SCHEDULE
@@ -86,6 +86,21 @@ def test_models_setting(tiny_models: Path, tmp_path: Path) -> None:
         resolve_sources(Settings(models="hub", cache_dir=tmp_path, hub_timeout_s=0.5))
     auto = resolve_sources(Settings(models="auto", cache_dir=tmp_path, hub_timeout_s=0.5))
     assert auto.offline  # no network here: auto falls back to the offline models
+
+
+def test_model_checksums_name_the_weights_and_follow_their_content(tiny_models: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(tiny_models, copy)
+    settings = Settings(models=str(copy), cache_dir=tmp_path / "cache")
+    before = model_checksums(resolve_sources(settings), settings)
+    assert set(before) == {"sepformer", "vocoder"} | ({"fusion"} if (copy / "fusion").is_dir() else set())
+    assert all(len(digest or "") == 64 for digest in before.values())
+    ckpt = next((copy / "diffwave").glob("*.ckpt"))
+    ckpt.write_bytes(ckpt.read_bytes() + b"\0")
+    after = model_checksums(resolve_sources(settings), settings)
+    assert after["vocoder"] != before["vocoder"] and after["sepformer"] == before["sepformer"]
+    hub = ModelSources("speechbrain/sepformer-wsj02mix", str(copy / "diffwave"), None, False)
+    assert model_checksums(hub, settings)["sepformer"] is None  # not downloaded: nothing to hash
 
 
 @pytest.mark.parametrize("change", [{"dual_blocks": 2}, {"enc_channels": 8, "d_model": 8}])
