@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -105,13 +106,38 @@ def dnsmos(x: np.ndarray, sr: int, model: object | None = None) -> dict[str, flo
     peak = np.max(np.abs(x16))
     if peak > 1.0:  # speechmos requires samples in [-1, 1]
         x16 = x16 / peak
-    # run() adds nothing to the model's own call for one clip but its checks and the default model
-    out = _dnsmos.run(x16, sr=16000) if model is None else model(x16, 16000, False)
+    if model is not None:
+        return _p835_scores(model, x16)
+    out = _dnsmos.run(x16, sr=16000)
     return {
         "dnsmos_sig": float(out["sig_mos"]),
         "dnsmos_bak": float(out["bak_mos"]),
         "dnsmos_ovrl": float(out["ovrl_mos"]),
     }
+
+
+def _p835_scores(model: Any, audio: np.ndarray) -> dict[str, float]:
+    """SIG, BAK and OVRL exactly as speechmos's `DNSMOS.__call__` computes them (the same windows, the same
+    polynomial mapping), without its P.808 model: that model's score is not used here, and skipping it and
+    its mel spectrogram saves about a sixth of each window's time.
+
+    The windows are speechmos's: the clip repeated until it is 9.01 s long, 9.01 s windows one second apart,
+    and, as there (and in Microsoft's dnsmos_local.py), a window whose float end index rounds one sample short
+    is skipped."""
+    from speechmos.dnsmos import INPUT_LENGTH, SR
+
+    window = int(INPUT_LENGTH * SR)
+    while len(audio) < window:
+        audio = np.append(audio, audio)
+    scores = []
+    for idx in range(int(np.floor(len(audio) / SR) - INPUT_LENGTH) + 1):
+        segment = audio[int(idx * SR) : int((idx + INPUT_LENGTH) * SR)]
+        if len(segment) < window:
+            continue
+        raw = model.onnx_sess.run(None, {"input_1": segment.astype(np.float32)[np.newaxis, :]})[0][0]
+        scores.append(model.get_polyfit_val(*raw, False))
+    sig, bak, ovrl = np.mean(scores, axis=0)
+    return {"dnsmos_sig": float(sig), "dnsmos_bak": float(bak), "dnsmos_ovrl": float(ovrl)}
 
 
 def score(
