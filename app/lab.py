@@ -15,6 +15,7 @@ import gradio as gr
 
 from app import messages
 from app.lab_export import write_zip
+from app.lab_history import load_run, save_run
 from app.lab_jobs import Cancelled, LabJobs, RunTimes, stopper
 from app.lab_run import (
     PIPELINE_TITLES,
@@ -65,6 +66,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     status = gr.Markdown(elem_id="lab-status")
     run_state = gr.State(None)
     history = gr.State([])  # this tab's complete runs, newest first
+    kept = gr.BrowserState([], storage_key="ddpmss-lab-runs", secret=services.secret)  # their ids, across reloads
     players: dict[tuple[str, int], gr.Audio] = {}
     images: dict[tuple[str, int], gr.Image] = {}
     quick: dict[tuple[str, int], gr.Radio] = {}
@@ -93,7 +95,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     table = gr.Dataframe(headers=metrics_headers(), label="Metrics", interactive=False, visible=False)
     table_note = gr.Markdown()
     download = gr.DownloadButton("Download the run (zip)", visible=False)
-    earlier = gr.Dropdown(choices=[], value=None, label="Earlier runs of this tab", interactive=True)
+    earlier = gr.Dropdown(choices=[], value=None, label="Your earlier runs (kept in this browser)", interactive=True)
     summary = gr.JSON(label="Metrics and timings (JSON)")
     api_trigger = gr.Button(visible=False)  # the public `separate` endpoint's event: no button on the page
     keys = [(name, talker) for name in PIPELINES for talker in range(1, TALKERS + 1)]
@@ -183,12 +185,18 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         expected, runs = times.estimate(seconds)
         return messages.lab_estimate(expected, runs)
 
-    def remember(run: LabRun | None, runs: list[LabRun]) -> tuple[list[LabRun], Any]:
-        """After a complete run: keep it first in the tab's list of earlier runs."""
+    def remember(run: LabRun | None, runs: list[LabRun]) -> tuple[list[LabRun], Any, Any]:
+        """After a complete run: keep it first in the tab's list of earlier runs, saved for a reload."""
         if run is None or not run.complete:
-            return runs, gr.update()
+            return runs, gr.update(), gr.update()
+        save_run(run)
         runs = [run, *(r for r in runs if r.run_id != run.run_id)][:HISTORY]
-        return runs, gr.update(choices=[(_history_label(r), r.run_id) for r in runs], value=run.run_id)
+        return runs, _history_choices(runs, run.run_id), [r.run_id for r in runs]
+
+    def restore(run_ids: list[str] | None) -> tuple[list[LabRun], Any]:
+        """A reloaded tab lists the runs it made before (those whose files are still there)."""
+        runs = [r for r in (load_run(services.runtime_dir, i) for i in (run_ids or [])[:HISTORY]) if r is not None]
+        return runs, _history_choices(runs, None)
 
     def reopen(run_id: str | None, runs: list[LabRun]) -> dict[Any, Any]:
         """Show an earlier run of this tab again: players, spectrograms, metrics, JSON and zip."""
@@ -239,7 +247,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     separating = run.click(
         on_separate, [mixture, ref1, ref2], [*shown, estimate_line, *quick.values()], **lab, **PRIVATE
     )
-    separating.success(remember, [run_state, history], [history, earlier], **PRIVATE)
+    separating.success(remember, [run_state, history], [history, earlier, kept], **PRIVATE)
     calling = api_trigger.click(
         api_separate, [mixture, ref1, ref2], [*(players[k] for k in keys), summary], api_name="separate", **lab
     )
@@ -254,6 +262,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     for (name, talker), radio in quick.items():
         radio.input(rater_for(name, talker), [run_state, radio], None, **PRIVATE)
     demo.load(services.models.status, None, [models], **PRIVATE)
+    demo.load(restore, [kept], [history, earlier], **PRIVATE)
 
 
 @contextmanager
@@ -271,13 +280,14 @@ def _user_errors() -> Iterator[None]:
         raise gr.Error(messages.SEPARATION_FAILED, print_exception=False) from None
 
 
+def _history_choices(runs: list[LabRun], selected: str | None) -> dict[str, Any]:
+    return gr.update(choices=[(_history_label(r), r.run_id) for r in runs], value=selected)
+
+
 def _history_label(run: LabRun) -> str:
     """'21:04:05 · mix.wav (4.0 s)' for the list of earlier runs (the run id starts with its date and time)."""
     clock = run.run_id.split("-")[1]
-    mixture = run.inputs.get("mixture")
-    return messages.lab_history_entry(
-        f"{clock[:2]}:{clock[2:4]}:{clock[4:6]}", mixture.name if mixture else "?", run.seconds
-    )
+    return messages.lab_history_entry(f"{clock[:2]}:{clock[2:4]}:{clock[4:6]}", run.mixture_name or "?", run.seconds)
 
 
 def _session(request: gr.Request | None) -> str:

@@ -62,12 +62,14 @@ def run_json(run: LabRun) -> dict[str, Any]:
 
 
 def write_zip(run: LabRun) -> Path:
-    """Write `lab-<run id>.zip` beside the run's outputs; inside, one folder of the same name holds the run.
+    """Write `lab-<run id>.zip` beside the run's outputs (once); inside, one folder of the same name holds the run.
 
     WAVs and PNGs are stored as they are (already dense); the CSV and JSON are compressed.
     """
     stem = f"lab-{run.run_id}"
     path = run.files[PIPELINES[0]][0].parent / f"{stem}.zip"
+    if path.is_file():  # a complete run does not change: its zip is written once
+        return path
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
         for name in PIPELINES:
             for wav, png in zip(run.files[name], run.spectrograms[name], strict=True):

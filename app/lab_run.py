@@ -77,6 +77,7 @@ class LabRun:
     inputs: dict[str, Path] = field(default_factory=dict)  # mixture, reference1, reference2: server paths, kept
     # for the run's zip (app/lab_export.py), never shown
     seconds: float = 0.0  # the mixture's length
+    mixture_name: str = ""  # the upload's file name, for the list of earlier runs
     elapsed: float = 0.0  # seconds since the run started, when this snapshot was taken
     complete: bool = False
 
@@ -282,6 +283,7 @@ def run_live(
         with_references=bool(refs),
         inputs={role: Path(path) for role, path in given.items() if path},
         seconds=len(audio) / sr,
+        mixture_name=Path(mixture).name,
     )
     folder = services.runtime_dir / "lab" / run.run_id
     scoring = Scoring(audio, sr, refs, with_dnsmos, stop)

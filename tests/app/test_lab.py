@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app import lab_export, lab_jobs, lab_run
+from app import lab_export, lab_history, lab_jobs, lab_run
 from app.services import ModelLoader
 from ddpmss.audio import AudioError
 from ddpmss.settings import PIPELINES
@@ -62,6 +62,21 @@ def test_separate_with_references_gives_six_outputs_spectrograms_and_metrics(ser
     assert summary["timings_s"]["sepformer"] > 0
     assert "Loading the models" in stages and "Scoring against the references" in stages
     check_zip(run, mixture, [ref1, ref2])
+    check_kept(services, run)
+
+
+def check_kept(services, run: lab_run.LabRun) -> None:
+    """A saved run comes back as it was shown (its zip included); a bad id or a lost file gives nothing."""
+    lab_history.save_run(run)
+    back = lab_history.load_run(services.runtime_dir, run.run_id)
+    assert back is not None and back.complete and back.summary() == run.summary()
+    assert back.metrics_rows() == run.metrics_rows() and back.mixture_name == run.mixture_name
+    assert lab_export.write_zip(back) == lab_export.write_zip(run)
+    assert not ABSOLUTE_PATH.search((back.files[PIPELINES[0]][0].parent / lab_history.STATE).read_text())
+    for bad in ("../" + run.run_id, "x", None):
+        assert lab_history.load_run(services.runtime_dir, bad) is None
+    back.spectrograms[PIPELINES[-1]][1].unlink()
+    assert lab_history.load_run(services.runtime_dir, run.run_id) is None
 
 
 @pytest.mark.slow  # DNSMOS of six outputs

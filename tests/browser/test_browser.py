@@ -358,7 +358,7 @@ def test_lab_shows_each_pipeline_when_done_and_reopens_earlier_runs(app_server: 
     from playwright.sync_api import expect
 
     page.get_by_role("button", name="Download the run (zip)").wait_for()
-    earlier = page.get_by_label("Earlier runs of this tab")
+    earlier = page.get_by_label("Your earlier runs (kept in this browser)")
     earlier.click()
     options = page.get_by_role("option")
     expect(options).to_have_count(2, timeout=30_000)  # the list is updated as the run's event ends
@@ -370,6 +370,23 @@ def test_lab_shows_each_pipeline_when_done_and_reopens_earlier_runs(app_server: 
         page.get_by_role("button", name="Download the run (zip)").click()
     assert download.value.suggested_filename == first
     shot(page, "11-lab-earlier-run")
+
+    page.reload()  # the list survives a reload: kept in the browser, reopened from the server's files
+    earlier = page.get_by_label("Your earlier runs (kept in this browser)")
+    for _ in range(30):  # the page's load event fills the list shortly after the page shows
+        earlier.click()
+        if page.get_by_role("option").count() == 2:
+            break
+        page.keyboard.press("Escape")
+        time.sleep(1.0)
+    expect(page.get_by_role("option")).to_have_count(2)
+    page.evaluate(RECORD_PLAYERS)
+    page.get_by_role("option").nth(1).click()
+    page.wait_for_function("() => window.playerCounts.at(-1) === 6")
+    time.sleep(1.0)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the run (zip)").click()
+    assert download.value.suggested_filename == first
 
 
 def test_lab_cancel_stops_the_run_and_frees_the_tab(app_server: dict, browser_page) -> None:
