@@ -15,7 +15,7 @@ import gradio as gr
 
 from app import messages
 from app.lab_export import write_zip
-from app.lab_history import load_run, save_run
+from app.lab_history import load_run, prune_runs, save_run
 from app.lab_jobs import Cancelled, LabJobs, RunTimes, stopper
 from app.lab_run import (
     PIPELINE_TITLES,
@@ -132,6 +132,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         the end)."""
         session = _session(request)
         flag = jobs.flag(session)
+        prune_runs(services.runtime_dir, settings.lab_keep_runs)
         try:
             yield {**render(None), estimate_line: estimate(mixture_path), **{radio: None for radio in quick.values()}}
             with _user_errors():
@@ -155,6 +156,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         metrics that need them."""
         session = _session(request)
         flag = jobs.flag(session)
+        prune_runs(services.runtime_dir, settings.lab_keep_runs)
         try:
             with _user_errors():
                 result = separate(services, mixture_path, reference1, reference2, progress, stop=stopper(flag))

@@ -1,4 +1,4 @@
-"""A lab tab's earlier runs, kept across page reloads.
+"""A lab tab's earlier runs, kept across page reloads, and the bound on how many runs stay on disk.
 
 A complete run's state is saved beside its files (`state.json`, with its zip); the tab keeps the ids of its
 last runs in the browser, in Gradio's BrowserState encrypted with the app's secret, so a visitor reopens
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 from app.lab_export import write_zip
@@ -75,3 +76,16 @@ def load_run(runtime_dir: Path, run_id: str) -> LabRun | None:
         mixture_name=state["mixture_name"],
         complete=True,
     )
+
+
+def prune_runs(runtime_dir: Path, keep: int) -> int:
+    """Delete all but the newest `keep` run folders (run ids start with their date and time); returns how
+    many went. A reopened list simply leaves out the runs that are gone."""
+    root = runtime_dir / "lab"
+    if not root.is_dir():
+        return 0
+    runs = sorted(d for d in root.iterdir() if d.is_dir() and RUN_ID.match(d.name))
+    old = runs[: max(len(runs) - keep, 0)]
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(old)

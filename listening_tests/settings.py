@@ -46,6 +46,8 @@ class LabSettings(Settings):
     hf_dataset: str | None = Field(None, validation_alias=_lab("hf_dataset"))
     # longest mixture the side-by-side lab accepts (the command line keeps DDPMSS_MAX_SECONDS)
     lab_max_seconds: float = Field(30.0, gt=0, validation_alias=_lab("max_seconds"))
+    # lab runs kept on disk (their players, zips and the tabs' lists of earlier runs); older ones are deleted
+    lab_keep_runs: int = Field(50, ge=1, validation_alias=_lab("keep_runs"))
 
     @model_validator(mode="after")
     def _default_storage(self) -> LabSettings:

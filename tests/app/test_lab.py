@@ -79,6 +79,15 @@ def check_kept(services, run: lab_run.LabRun) -> None:
     assert lab_history.load_run(services.runtime_dir, run.run_id) is None
 
 
+def test_only_the_newest_runs_stay_on_disk(tmp_path: Path) -> None:
+    names = ["20261206-230000-aaaaaa", "20261206-230001-bbbbbb", "20261206-230002-cccccc"]
+    for name in (*names, "not-a-run"):
+        (tmp_path / "lab" / name).mkdir(parents=True)
+    assert lab_history.prune_runs(tmp_path, keep=2) == 1
+    assert sorted(p.name for p in (tmp_path / "lab").iterdir()) == [*names[1:], "not-a-run"]
+    assert lab_history.prune_runs(tmp_path, keep=2) == 0 and lab_history.prune_runs(tmp_path / "none", 1) == 0
+
+
 @pytest.mark.slow  # DNSMOS of six outputs
 def test_a_live_run_shows_each_pipeline_as_soon_as_it_is_done(services) -> None:
     mixture = lab_run.examples()[0].mixture_path
