@@ -5,7 +5,8 @@
         --clean corpus/utterances/clean_test_unseen_voices.csv --limit 50 --out results.json
 
 Per pipeline: mean SI-SDR, SI-SDRi, PESQ (NB/WB), STOI, ESTOI, DNSMOS (SIG/BAK/OVRL), and the fusion's
-D-energy share; with --clean, the vocoder's re-synthesis of clean speech from its own mel (STOI,
+D-energy share (with --ablation, also the fusion with DiffWave's input zeroed); with --clean, the
+vocoder's re-synthesis of clean speech from its own mel (STOI,
 ESTOI, PESQ, DNSMOS), sampled as the pipeline does (`--vocoder-schedule fast`: the model's own 6-step
 schedule), with the DiffWave paper's 6-step schedule (`paper`) or through every step of its training
 noise schedule (`full`, a diagnostic of what the fast schedule costs).
@@ -35,9 +36,17 @@ from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave
 RESYNTHESIS_METRICS = tuple(m for m in METRIC_NAMES if not m.startswith("si_sdr"))
 
 
-def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, workers: int = 2) -> dict:
+ABLATION = "fusion_without_diffwave"  # the fusion given silence in place of DiffWave's estimate
+
+
+def evaluate_mixtures(
+    separator: Separator, mixtures: str, limit: int | None, workers: int = 2, ablation: bool = False
+) -> dict:
     """Mean metrics per pipeline over (up to `limit`) mixtures, talkers matched by SI-SDR of SepFormer's
-    estimates (`SeparationResult.talker_order`)."""
+    estimates (`SeparationResult.talker_order`).
+
+    `ablation`: also score the fusion with DiffWave's input zeroed (`ABLATION`); if the fusion uses DiffWave,
+    its scores move away from the fusion's, and if it ignores DiffWave (energy share ~0) they match."""
     sr = separator.settings.output_sr
     jobs, owners, shares = [], [], []
     for entry in tqdm(read_mixture_list(mixtures)[:limit], desc="separating", leave=False):
@@ -45,13 +54,19 @@ def evaluate_mixtures(separator: Separator, mixtures: str, limit: int | None, wo
         refs = np.stack([read_wav(p, sr)[: len(mixture)] for p in entry.source_paths])
         result = separator.separate(mixture, sr)
         shares += result.details.get("fusion_d_share", [])
-        for name, estimates in result.aligned(refs).items():
+        outputs = result.aligned(refs)
+        if ablation:
+            s_out = result.outputs["sepformer"]
+            zeroed, _ = separator.run_fusion(s_out, np.zeros_like(s_out), mixture, sr)
+            outputs[ABLATION] = zeroed[result.talker_order(refs)]
+        for name, estimates in outputs.items():
             for estimate, ref in zip(estimates, refs):
                 jobs.append((estimate, ref, sr, mixture, True))
                 owners.append(name)
     scores = score_many(jobs, workers)
-    summary: dict = {"mixtures": len(jobs) // (2 * len(PIPELINES))}
-    for name in PIPELINES:
+    names = (*PIPELINES, ABLATION) if ablation else PIPELINES
+    summary: dict = {"mixtures": len(jobs) // (2 * len(names))}
+    for name in names:
         rows = [s for s, owner in zip(scores, owners) if owner == name]
         summary[name] = {m: _mean([r[m] for r in rows]) for m in METRIC_NAMES}
     summary["sepformer_diffwave_fusion"]["d_energy_share"] = _mean(shares)
@@ -154,12 +169,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the re-synthesis noise")
     parser.add_argument("--limit", type=int)
+    parser.add_argument(
+        "--ablation", action="store_true", help=f"also score the fusion with DiffWave's input zeroed ({ABLATION})"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     separator = Separator.from_settings(Settings.from_env(models=args.models))
     report: dict = {"models": separator.models.describe()}
     for mixtures in args.mixtures:
-        report[Path(mixtures).stem] = evaluate_mixtures(separator, mixtures, args.limit)
+        report[Path(mixtures).stem] = evaluate_mixtures(separator, mixtures, args.limit, ablation=args.ablation)
     if args.clean:
         samplers = {
             "fast": None,

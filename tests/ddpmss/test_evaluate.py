@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ddpmss.evaluate import evaluate_vocoder, full_schedule_sampler
+from ddpmss.evaluate import ABLATION, evaluate_mixtures, evaluate_vocoder, full_schedule_sampler
 from ddpmss.pipelines import Separator
 from ddpmss.settings import Settings
 from ddpmss.training.schedule_search import candidate_schedules, search
@@ -24,6 +24,19 @@ def _run(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess
     """`python -m module args` on the CPU with its model cache under `tmp_path`, as a user runs it."""
     env = {**os.environ, "DDPMSS_CACHE_DIR": str(tmp_path / "cache"), "DDPMSS_DEVICE": "cpu"}
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.mark.slow  # DNSMOS of eight outputs
+def test_the_ablation_zeroes_what_the_fusion_gets_from_diffwave(tiny_separator, monkeypatch) -> None:
+    """With a fusion that adds DiffWave's estimate to SepFormer's, zeroing that input leaves SepFormer's."""
+
+    def add(s, d, mixture, sr):
+        return s + d, [0.5, 0.5]
+
+    monkeypatch.setattr(tiny_separator, "run_fusion", add)
+    scores = evaluate_mixtures(tiny_separator, str(EXAMPLES / "examples.csv"), 1, workers=0, ablation=True)
+    assert scores[ABLATION] == scores["sepformer"]
+    assert scores[ABLATION]["si_sdr"] != scores["sepformer_diffwave_fusion"]["si_sdr"]
 
 
 @pytest.mark.slow
@@ -52,6 +65,7 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
         str(clean),
         "--limit",
         "2",
+        "--ablation",
         "--out",
         str(out),
     )
@@ -59,6 +73,7 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
     report = json.loads(out.read_text())
     scores = report["examples"]
     assert scores["mixtures"] == 2
+    assert isinstance(scores["fusion_without_diffwave"]["si_sdr"], float)
     for pipeline in ("sepformer", "sepformer_diffwave", "sepformer_diffwave_fusion"):
         assert isinstance(scores[pipeline]["si_sdr_i"], float)
     assert 0.0 <= scores["sepformer_diffwave_fusion"]["d_energy_share"] <= 1.0
