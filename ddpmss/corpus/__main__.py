@@ -45,7 +45,12 @@ def main(argv: list[str] | None = None) -> None:
         "--reverb-share", type=float, default=Augmentation.reverb_share, help="share of train mixtures in a room"
     )
     gen.add_argument(
-        "--level-range", type=float, nargs=2, default=Augmentation.level_range_db, help="train mixture RMS range, dBFS"
+        "--level-range",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=Augmentation.level_range_db,
+        help="train mixture RMS range, dBFS",
     )
     real = commands.add_parser("real", help="mixtures of real recordings from Debian packages")
     real.add_argument("--out", type=Path, required=True)

@@ -10,11 +10,12 @@ import numpy as np
 from ddpmss.audio import load_audio
 from ddpmss.corpus.augment import Augmentation, bank_responses, bank_room, reverberate
 from ddpmss.corpus.librimix import rate_dir
-from ddpmss.corpus.mixing import MixturePlan, draw_pairs, write_mixtures
+from ddpmss.corpus.mixing import MixturePlan, Reverberate, draw_pairs, write_mixtures
 from ddpmss.corpus.utterances import SPLITS, Utterance, plan_utterances, synthesize_missing, write_clean_list
 from ddpmss.corpus.voices import CACHE_SR, Voice, list_voices
 from ddpmss.files import write_csv
 
+AUGMENT_LOG = "mixture_train_augment.csv"
 AUGMENT_COLUMNS = ["mixture_ID", "level_db", "room", "rt60", "source_1_perturbation", "source_2_perturbation"]
 
 
@@ -52,6 +53,9 @@ def generate_corpus(
             pairs = _augment_mixtures(pairs, augmentation, np.random.default_rng([seed, index, 0x4C56]))
             room = _room_reverberation(seed, augmentation)
             _write_augment_log(out, rates, pairs, plan[split], seed, augmentation)
+        elif split == "train":
+            for rate in rates:  # an earlier augmented run's log no longer describes the split
+                (rate_dir(out, rate) / "metadata" / AUGMENT_LOG).unlink(missing_ok=True)
         seconds = write_mixtures(pairs, _load_cached, out, split, list(rates), max_seconds, room)
         summary["splits"][split] = {
             "voices": sorted({u.voice.name for u in plan[split]}),
@@ -62,7 +66,9 @@ def generate_corpus(
     return summary
 
 
-def _augment_mixtures(pairs: list[MixturePlan], augmentation: Augmentation, rng: np.random.Generator) -> list:
+def _augment_mixtures(
+    pairs: list[MixturePlan], augmentation: Augmentation, rng: np.random.Generator
+) -> list[MixturePlan]:
     """Each mixture gets a level and, for `reverb_share` of them, a room (its own generator, so the
     pairs and gains stay those of the unaugmented corpus)."""
     out = []
@@ -78,10 +84,10 @@ def _augment_mixtures(pairs: list[MixturePlan], augmentation: Augmentation, rng:
     return out
 
 
-def _room_reverberation(seed: int, augmentation: Augmentation):
+def _room_reverberation(seed: int, augmentation: Augmentation) -> Reverberate:
     """The `reverberate` callback of `write_mixtures`: (sources heard in the room, direct-path targets)."""
 
-    def in_room(plan: MixturePlan, sources: list[np.ndarray], sr: int) -> tuple[list, list]:
+    def in_room(plan: MixturePlan, sources: list[np.ndarray], sr: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         full, direct = bank_responses(seed, plan.room, augmentation.rt60_range_s, sr)
         heard = [reverberate(x, rir) for x, rir in zip(sources, full)]
         return heard, [reverberate(x, rir) for x, rir in zip(sources, direct)]
@@ -105,7 +111,7 @@ def _write_augment_log(
         values = [plan.mixture_id, f"{plan.level_db:.2f}", "" if plan.room is None else plan.room, rt60]
         rows.append(dict(zip(AUGMENT_COLUMNS, values + [tags[key] for key in plan.sources])))
     for rate in rates:
-        write_csv(rate_dir(out, rate) / "metadata" / "mixture_train_augment.csv", AUGMENT_COLUMNS, rows)
+        write_csv(rate_dir(out, rate) / "metadata" / AUGMENT_LOG, AUGMENT_COLUMNS, rows)
 
 
 def _load_cached(path: str) -> tuple[np.ndarray, int]:

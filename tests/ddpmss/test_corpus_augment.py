@@ -128,7 +128,10 @@ def test_mix_pair_in_a_room_sets_gain_on_targets_and_level_on_the_mixture():
 
 
 def _fast_voices() -> list[voices.Voice]:
-    return [v for v in voices.list_voices() if v.engine in ("espeak-ng", "flite")]
+    """Four train and the held-out espeak-ng and flite voices (milliseconds per sentence; few utterances)."""
+    fast = [v for v in voices.list_voices() if v.engine in ("espeak-ng", "flite")]
+    train = [v for v in fast if not v.held_out]
+    return [*train[:2], *[v for v in train if v.engine == "flite"][:2], *[v for v in fast if v.held_out]]
 
 
 def _rows(path: Path) -> list[dict]:
@@ -172,6 +175,8 @@ def test_augmented_corpus_is_reproducible_by_seed(corpora, tmp_path):
             _sha(b[c]) for c in ("mixture_path", "source_1_path")
         ]
     assert _rows(_metadata(augmented, "train_augment")) == _rows(_metadata(tmp_path, "train_augment"))
+    generate_corpus(tmp_path, 6, 2, 2, seed=1, rates=(8000,), voices=_fast_voices())  # re-run without
+    assert not _metadata(tmp_path, "train_augment").exists()
 
 
 def test_augmentation_touches_the_train_split_only(corpora):
