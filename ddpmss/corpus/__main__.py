@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ddpmss.corpus.augment import Augmentation
 from ddpmss.corpus.examples import make_examples
 from ddpmss.corpus.generate import generate_corpus
 from ddpmss.corpus.pack import pack_subset
@@ -34,6 +35,23 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--rates", type=int, nargs="+", default=[8000, 16000])
     gen.add_argument("--max-seconds", type=float, default=4.0)
     gen.add_argument("--workers", type=int, default=2, help="parallel synthesis processes")
+    gen.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="speaker perturbation, level and reverberation on the train split (other splits stay as they are)",
+    )
+    gen.add_argument(
+        "--reverb-share", type=float, default=Augmentation.reverb_share, help="share of train mixtures in a room"
+    )
+    gen.add_argument(
+        "--level-range",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=Augmentation.level_range_db,
+        help="train mixture RMS range, dBFS",
+    )
     real = commands.add_parser("real", help="mixtures of real recordings from Debian packages")
     real.add_argument("--out", type=Path, required=True)
     examples = commands.add_parser("examples", help="4 short example mixtures for the repository")
@@ -57,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             tuple(args.rates),
             args.max_seconds,
             workers=args.workers,
+            augmentation=_augmentation(args, parser),
         )
         _print_summary(summary)
     elif args.command == "real":
@@ -68,6 +87,17 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"examples: {', '.join(make_examples(args.out))}")
     print(f"done in {time.monotonic() - started:.0f} s")
+
+
+def _augmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Augmentation | None:
+    if not args.augment:
+        return None
+    if not 0 <= args.reverb_share <= 1:
+        parser.error(f"--reverb-share must be between 0 and 1, not {args.reverb_share}.")
+    low, high = sorted(args.level_range)
+    if high > -1:
+        parser.error(f"--level-range must stay below -1 dBFS, not {high}.")
+    return Augmentation(reverb_share=args.reverb_share, level_range_db=(low, high))
 
 
 def _print_summary(summary: dict) -> None:
