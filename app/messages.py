@@ -15,7 +15,9 @@ from listening_tests.estimate import SessionEstimate
 RELOAD = "This page is out of date: please reload it to continue where you left off."
 ANSWER_ALL = "Please answer every question on this page before continuing."
 LISTEN_FIRST = "Please listen to the whole clip, to its end, before rating it."
+LISTEN_BOTH = "Please listen to both clips, A and B, to their end before answering."
 PLAY_TO_UNLOCK = "Play the clip to its end: the answers open when it has been heard."
+PLAY_BOTH_TO_UNLOCK = "Play both clips, A then B, to their end: the answers open when both have been heard."
 OTHER_TAB = "This page had already been rated in another tab; those ratings were kept."
 PRACTICE = " (practice: these answers are not stored)"
 # The MUSHRA panel's words (app/static/mushra.js shows them; "{label}" is a stimulus's button label).
@@ -49,13 +51,14 @@ PURPOSE = (
 )
 
 
-def introduction(purpose: str, mushra: bool, estimate: SessionEstimate) -> str:
+def introduction(purpose: str, mushra: bool, estimate: SessionEstimate, pairs: bool = False) -> str:
     """The introduction page: the purpose, the number of trials and how long a session takes."""
-    trials = (
-        f"{estimate.pages} pages of {estimate.clips_per_page} clips each"
-        if mushra
-        else f"{estimate.pages} clips, one per page"
-    )
+    if mushra:
+        trials = f"{estimate.pages} pages of {estimate.clips_per_page} clips each"
+    elif pairs:
+        trials = f"{estimate.pages} pairs of clips, one pair per page"
+    else:
+        trials = f"{estimate.pages} clips, one per page"
     practice = ""
     if estimate.training_pages:
         unit = "page" if estimate.training_pages == 1 else "pages"

@@ -15,7 +15,7 @@ import gradio as gr
 from app import messages, steps
 from app.mushra import PANEL_JS, panel_spec
 from app.services import Services
-from listening_tests.protocols import SCALE_LABELS, SCALE_QUESTIONS, MushraOptions
+from listening_tests.protocols import COMPARISON_PROTOCOLS, SCALE_LABELS, SCALE_QUESTIONS, MushraOptions
 
 MAX_SCALES = 3  # P.835: SIG, BAK, OVRL
 PLAYER_EVENT: dict[str, Any] = {
@@ -27,9 +27,14 @@ PLAYER_EVENT: dict[str, Any] = {
 RATER_EVENT: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
 
 
-def scale_choices(scale: str) -> list[tuple[str, int]]:
-    """Radio choices of a 5-point scale, best first: ('5 Excellent', 5), ..."""
-    return [(f"{v} {label}", v) for v, label in sorted(SCALE_LABELS[scale].items(), reverse=True)]
+def scale_choices(scale: str, no_preference: bool = False) -> list[tuple[str, int]]:
+    """Radio choices of a scale, best first: ('5 Excellent', 5), ...; CCR ('+3 Much Better', 3) ... ('-3 Much
+    Worse', -3); A/B preference ('A', -1), ('B', 1) and, when the study allows it, ('No preference', 0)."""
+    labels = SCALE_LABELS[scale]
+    if scale == "pref":
+        return [(labels[v], v) for v in (-1, 1, *((0,) if no_preference else ()))]
+    signed = scale == "ccr"
+    return [(f"{v:{'+' if signed and v else ''}d} {label}", v) for v, label in sorted(labels.items(), reverse=True)]
 
 
 @dataclass
@@ -49,6 +54,7 @@ class RaterUI:
     progress: gr.HTML
     reference: gr.Audio
     clip: gr.Audio
+    clip_b: gr.Audio
     radios: list[gr.Radio]
     panel: gr.HTML
     next_button: gr.Button
@@ -58,6 +64,7 @@ class RaterUI:
     link: gr.HTML
     notice: gr.Markdown
     options: MushraOptions
+    no_preference: bool = False  # A/B studies: the third answer
 
     def outputs(self) -> list[Any]:
         """Every component a view may change."""
@@ -75,6 +82,7 @@ class RaterUI:
             self.progress,
             self.reference,
             self.clip,
+            self.clip_b,
             *self.radios,
             self.panel,
             self.next_button,
@@ -131,19 +139,24 @@ class RaterUI:
             self.next_button: gr.update(visible=not mushra),  # the panel has its own
         }
         single = view.clips[0] if view.clips and not mushra else None
+        pair = view.clips[1] if view.protocol in COMPARISON_PROTOCOLS and len(view.clips) > 1 else None
+        enabled = all(c.enabled for c in view.clips)  # CCR/A/B: both clips heard
         updates[self.clip] = gr.update(
             value=single.audio if single else None, label=single.label if single else "Clip", visible=single is not None
+        )
+        updates[self.clip_b] = gr.update(
+            value=pair.audio if pair else None, label=pair.label if pair else "B", visible=pair is not None
         )
         for index, radio in enumerate(self.radios):
             scale = view.scales[index] if single and index < len(view.scales) else None
             updates[radio] = (
                 gr.update(
-                    choices=scale_choices(scale),
+                    choices=scale_choices(scale, self.no_preference),
                     value=None,
                     label=SCALE_QUESTIONS[scale],
                     visible=True,
-                    interactive=single.enabled,
-                    info=None if single.enabled else messages.PLAY_TO_UNLOCK,
+                    interactive=enabled,
+                    info=None if enabled else (messages.PLAY_BOTH_TO_UNLOCK if pair else messages.PLAY_TO_UNLOCK),
                 )
                 if scale
                 else gr.update(visible=False, value=None)
@@ -184,6 +197,13 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
             buttons=[],
             waveform_options=gr.WaveformOptions(show_recording_waveform=False),
         )
+        clip_b = gr.Audio(  # CCR/A/B: the second clip of the pair ("B"); `clip` is the first ("A")
+            label="B",
+            interactive=False,
+            buttons=[],
+            waveform_options=gr.WaveformOptions(show_recording_waveform=False),
+            visible=False,
+        )
         radios = [gr.Radio(choices=[], visible=False, interactive=False) for _ in range(MAX_SCALES)]
         panel = gr.HTML(
             None,
@@ -213,6 +233,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         progress,
         reference,
         clip,
+        clip_b,
         radios,
         panel,
         next_button,
@@ -222,6 +243,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         link,
         notice,
         services.study.mushra if services.study else MushraOptions(),
+        bool(services.study and services.study.no_preference),
     )
     outputs = ui.outputs()
 
@@ -256,12 +278,15 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         if isinstance(previous, int) and isinstance(current, int):
             steps.switched(services, state, previous, current)
 
-    def on_end(state: steps.Visit | None) -> list[Any]:
-        return (
-            [gr.update(interactive=True, info=None)] * MAX_SCALES
-            if steps.ended(services, state, 0)
-            else [gr.update()] * MAX_SCALES
-        )
+    def on_end(slot: int) -> Callable[[steps.Visit | None], list[Any]]:
+        def unlock(state: steps.Visit | None) -> list[Any]:
+            return (
+                [gr.update(interactive=True, info=None)] * MAX_SCALES
+                if steps.ended(services, state, slot)
+                else [gr.update()] * MAX_SCALES
+            )
+
+        return unlock
 
     demo.load(on_load, [browser], [visit, browser, *outputs], **RATER_EVENT)
     read.click(on_read, [visit], [visit, *outputs], **RATER_EVENT)
@@ -270,9 +295,10 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     next_button.click(on_submit, [visit, *radios], [visit, *outputs], **RATER_EVENT)
     panel.rate(on_rate, [visit], [visit, *outputs], **RATER_EVENT)
     panel.listen(on_listen, [visit], None, **PLAYER_EVENT)
-    clip.play(_player(services, steps.played, 0), [visit], None, **PLAYER_EVENT)
-    clip.pause(_player(services, steps.paused, 0), [visit], None, **PLAYER_EVENT)
-    clip.stop(on_end, [visit], radios, **PLAYER_EVENT)
+    for slot, player in enumerate((clip, clip_b)):
+        player.play(_player(services, steps.played, slot), [visit], None, **PLAYER_EVENT)
+        player.pause(_player(services, steps.paused, slot), [visit], None, **PLAYER_EVENT)
+        player.stop(on_end(slot), [visit], radios, **PLAYER_EVENT)
 
 
 def _player(services: Services, handler: Callable[..., Any], slot: int) -> Callable[[steps.Visit | None], None]:

@@ -5,8 +5,9 @@ Plain functions over a per-tab `Visit`, free of Gradio; each returns a `View` th
 Every rating is saved through the listening_tests Store the moment its page is submitted, with a submission
 key derived from (session, clip, scale), so double clicks and a second tab replay instead of duplicating.
 Listening is checked on the server: the audio players report play/pause/end events to the
-`app.playback.ListenLog`, and an ACR/P.835 clip is accepted only after it was heard to the end; the MUSHRA
-panel reports every switch of what is heard, so each condition's time counts only while it was the one heard.
+`app.playback.ListenLog`, and an ACR/P.835 clip is accepted only after it was heard to the end (CCR and A/B:
+both clips of the pair); the MUSHRA panel reports every switch of what is heard, so each condition's time
+counts only while it was the one heard.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.mushra import read_answer
 from app.services import Services
 from listening_tests.assignment import Page
 from listening_tests.estimate import estimate_session
+from listening_tests.protocols import COMPARISON_PROTOCOLS
 from listening_tests.storage import MAX_LISTEN_S, RatingError, StoreError, StudyFullError
 from listening_tests.study import CODE_FIELD, check_conditions
 
@@ -169,12 +171,12 @@ def paused(services: Services, visit: Visit | None, slot: int) -> None:
 
 
 def ended(services: Services, visit: Visit | None, slot: int) -> bool:
-    """The player of clip `slot` reached the end; returns whether the clip's rating controls open."""
+    """The player of clip `slot` reached the end; returns whether the page's answers open (every clip heard)."""
     key = _listen_key(visit, slot)
     if key is None:
         return False
     services.listens.end(key)
-    return services.listens.heard(key)[2]
+    return all(services.listens.heard(_key(visit, visit.page, s))[2] for s in range(len(visit.page.clips)))
 
 
 def switched(services: Services, visit: Visit | None, previous: int, current: int) -> None:
@@ -278,14 +280,14 @@ def _scores(
                 else:
                     scores[(slot, "mushra")] = float(value)
         return ({}, messages.untouched_sliders(untouched)) if untouched else (scores, "")
-    clip = page.clips[0]
+    clip = page.clips[page.answered]  # ACR/P.835: the one clip; CCR/A/B: condition b's clip
     for index, scale in enumerate(page.scales):
         if scale in clip.rated:
             continue
         value = answers[index] if index < len(answers) else None
         if value is None:
             return {}, messages.ANSWER_ALL
-        scores[(0, scale)] = value
+        scores[(page.answered, scale)] = value
     return scores, ""
 
 
@@ -294,17 +296,19 @@ def _listening_problem(services: Services, visit: Visit, page: Page) -> str:
     if page.protocol == "mushra":
         missing = [c.label for s, c in enumerate(page.clips) if not services.listens.heard(_key(visit, page, s))[1]]
         return messages.play_every_clip(missing) if missing else ""
-    key = _key(visit, page, 0)
-    finished = services.listens.heard(key)[2]
-    if not finished or services.listens.completed_seconds(key) < page.clips[0].duration_s - LISTEN_TOLERANCE_S:
-        return messages.LISTEN_FIRST
+    for slot, clip in enumerate(page.clips):  # ACR/P.835: one clip; CCR/A/B: both clips of the pair
+        key = _key(visit, page, slot)
+        finished = services.listens.heard(key)[2]
+        if not finished or services.listens.completed_seconds(key) < clip.duration_s - LISTEN_TOLERANCE_S:
+            return messages.LISTEN_BOTH if len(page.clips) > 1 else messages.LISTEN_FIRST
     return ""
 
 
 def _intro_view(services: Services) -> View:
     study = services.study
     estimate = estimate_session(study, services.stimuli, check_conditions(study, services.stimuli.conditions))
-    return View("intro", text=messages.introduction(study.purpose, study.protocol == "mushra", estimate))
+    pairs = study.protocol in COMPARISON_PROTOCOLS
+    return View("intro", text=messages.introduction(study.purpose, study.protocol == "mushra", estimate, pairs))
 
 
 def _consent_view(services: Services, visit: Visit) -> View:

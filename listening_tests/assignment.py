@@ -3,7 +3,9 @@
 Balanced assignment: a new session gets the stimuli with the fewest votes so far (votes counted by the
 store, sessions still running included), in an order seeded per rater, with the trapping and gold
 clips at random positions. MUSHRA: one page per item with every condition, in a random order per
-page, plus the open reference. P.835: the SIG/BAK order alternates across sessions.
+page, plus the open reference. P.835: the SIG/BAK order alternates across sessions. CCR and A/B: one page
+per (item, pair) with the fewest votes, its two clips in an order drawn per page; the clip of condition b
+takes the answer (kind `test`), the clip of condition a is the one it is compared against (kind `compared`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from listening_tests.conditions import MIXTURE, REFERENCE, anchors_by_cutoff, is_anchor
+from listening_tests.pairs import study_pairs
+from listening_tests.protocols import COMPARISON_PROTOCOLS
 
 if TYPE_CHECKING:
     from listening_tests.stimuli import Stimulus, StimulusSet
     from listening_tests.study import Study
 
 Key = tuple[str, str]  # (item_id, condition)
+PairKey = tuple[str, str, str]  # (item_id, condition a, condition b)
+COMPARED = "compared"  # the kind of a comparison page's clip that is compared against (it takes no answer)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Page:
     reference: Path | None = None
     training: bool = False
     example: str = ""  # ACR/P.835 training: 'best' (the reference) or 'worst' (lowest anchor or mixture) end
+    answered: int = 0  # the clip whose assignment takes the page's answers (CCR/A/B: condition b's clip)
 
 
 def session_seed(rater_id: str, session_number: int) -> int:
@@ -82,17 +89,20 @@ def plan_session(
     study: Study,
     stimuli: StimulusSet,
     conditions: Sequence[str],
-    votes: Mapping[Key, int],
+    votes: Mapping[Key, int] | Mapping[PairKey, int],
     seed: int,
-    seen: frozenset[Key] = frozenset(),
+    seen: frozenset[Key] | frozenset[PairKey] = frozenset(),
 ) -> list[PlannedTrial]:
     """The trials of a new session; empty when every stimulus has its target number of votes.
 
     `votes` counts the votes per stimulus so far; `seen` holds the stimuli this rater already had.
+    CCR and A/B count per (item, a, b) instead (`storage.sessions.pair_vote_counts`).
     """
     rng = random.Random(seed)
     if study.protocol == "mushra":
         return _plan_mushra(study, stimuli, conditions, votes, rng, seen)
+    if study.protocol in COMPARISON_PROTOCOLS:
+        return _plan_pairs(study, stimuli, conditions, votes, rng, seen)
     candidates = [
         key
         for key in stimuli.stimuli
@@ -134,6 +144,33 @@ def _plan_mushra(
     return trials
 
 
+def _plan_pairs(
+    study: Study,
+    stimuli: StimulusSet,
+    conditions: Sequence[str],
+    votes: Mapping[PairKey, int],
+    rng: random.Random,
+    seen: frozenset[PairKey],
+) -> list[PlannedTrial]:
+    """One page per (item, a, b) with the fewest votes; which clip plays first is drawn per page."""
+    candidates = [
+        (item, a, b)
+        for item in stimuli.items
+        for a, b in study_pairs(study.pairs, conditions)
+        if (item, a) in stimuli.stimuli and (item, b) in stimuli.stimuli
+        if (item, a, b) not in seen and votes.get((item, a, b), 0) < study.votes_per_stimulus
+    ]
+    chosen = _fewest_votes(candidates, votes, study.items_per_session, rng)
+    rng.shuffle(chosen)
+    trials = []
+    for page, (item, a, b) in enumerate(chosen):
+        played = [(a, COMPARED), (b, "test")]
+        if rng.random() < 0.5:
+            played.reverse()
+        trials += [_trial(stimuli, (item, c), kind, page, slot) for slot, (c, kind) in enumerate(played)]
+    return trials
+
+
 def _fewest_votes(candidates: list, votes: Mapping, count: int, rng: random.Random) -> list:
     """`count` candidates with the fewest votes, ties broken at random."""
     shuffled = list(candidates)
@@ -143,7 +180,7 @@ def _fewest_votes(candidates: list, votes: Mapping, count: int, rng: random.Rand
 
 
 def _trial(stimuli: StimulusSet, key: Key, kind: str, page: int, slot: int) -> PlannedTrial:
-    trial = stimuli.trials.get(key) if kind != "test" else None
+    trial = stimuli.trials.get(key) if kind in ("trap", "gold") else None
     return PlannedTrial(
         page=page,
         slot=slot,
@@ -157,8 +194,8 @@ def _trial(stimuli: StimulusSet, key: Key, kind: str, page: int, slot: int) -> P
 
 
 def blind_label(protocol: str, page: int, slot: int) -> str:
-    """The label a clip is shown under: letters on a MUSHRA page, a running number otherwise."""
-    if protocol == "mushra":
+    """The label a clip is shown under: letters on a MUSHRA or comparison page (A heard first), else a number."""
+    if protocol in ("mushra", *COMPARISON_PROTOCOLS):
         return string.ascii_uppercase[slot]
     return f"Clip {page + 1}"
 
@@ -168,9 +205,12 @@ def training_stimuli(study: Study, stimuli: StimulusSet, conditions: Sequence[st
 
     ACR/P.835: per training item the reference and the most degraded anchor (or the mixture), in this
     order, as examples of the scale's ends (`training_example`), then one processed condition, one clip per
-    page. MUSHRA: one full page per training item.
+    page. MUSHRA: one full page per training item. CCR/A/B: one pair of the study per training item, its
+    order drawn as on the rating pages.
     """
     rng = random.Random(seed)
+    if study.protocol in COMPARISON_PROTOCOLS:
+        return _training_pairs(study, stimuli, conditions, rng)
     items = [i for i in stimuli.items if (i, REFERENCE) in stimuli.stimuli]
     picked = rng.sample(items, min(study.training_items, len(items)))
     pages: list[list[Stimulus]] = []
@@ -181,6 +221,19 @@ def training_stimuli(study: Study, stimuli: StimulusSet, conditions: Sequence[st
             pages.append([stimuli.stimuli[(item, c)] for c in present])
             continue
         pages += [[stimuli.stimuli[(item, c)]] for c in _range_spanning(present, rng)]
+    return pages
+
+
+def _training_pairs(
+    study: Study, stimuli: StimulusSet, conditions: Sequence[str], rng: random.Random
+) -> list[list[Stimulus]]:
+    pairs = study_pairs(study.pairs, conditions)
+    shown = [(i, p) for i in stimuli.items for p in pairs if all((i, c) in stimuli.stimuli for c in p)]
+    pages = []
+    for item, pair in rng.sample(shown, min(study.training_items, len(shown))):
+        order = list(pair)
+        rng.shuffle(order)
+        pages.append([stimuli.stimuli[(item, c)] for c in order])
     return pages
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from listening_tests.assignment import training_stimuli
+from listening_tests.pairs import study_pairs
+from listening_tests.protocols import COMPARISON_PROTOCOLS
 
 if TYPE_CHECKING:
     from listening_tests.stimuli import StimulusSet
@@ -32,7 +34,9 @@ MUSHRA_PLAYS = 2.0  # times a MUSHRA rater plays each clip (and the reference) w
 class SessionEstimate:
     """The shape of one session and how long it takes (see the module docstring for the estimate)."""
 
-    pages: int  # rating pages (ACR/P.835: one clip each, trap and gold included; MUSHRA: one item each)
+    pages: (
+        int  # rating pages (ACR/P.835: one clip each, trap and gold included; MUSHRA: one item each; CCR/A/B: a pair)
+    )
     clips_per_page: int
     training_pages: int
     minutes: int
@@ -48,6 +52,11 @@ def estimate_session(study: Study, stimuli: StimulusSet, conditions: Sequence[st
         pages, per_page = min(study.items_per_session, len(complete)), len(conditions)
         page_s = (per_page + 1) * clip_s * MUSHRA_PLAYS + per_page * answers * ANSWER_S + PAGE_S
         seconds = pages * page_s
+    elif study.protocol in COMPARISON_PROTOCOLS:  # both clips of a pair played once, one answer
+        pairs = study_pairs(study.pairs, conditions)
+        units = sum(all((i, c) in stimuli.stimuli for c in p) for i in stimuli.items for p in pairs)
+        pages, per_page = min(study.items_per_session, units), 2
+        seconds = pages * (per_page * clip_s + answers * ANSWER_S + PAGE_S)
     else:
         per_page = 1
         items = min(study.items_per_session, len(shown))

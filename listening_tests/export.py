@@ -27,7 +27,11 @@ RATINGS_COLUMNS = (
     "created_at",
     "excluded",
     "exclusion_reason",
+    "condition_a",
+    "order",
 )
+# The columns of the pairwise protocols (CCR, A/B), added last: a ratings.csv written before them still reads.
+COMPARISON_COLUMNS = ("condition_a", "order")
 
 
 def rating_rows(records: Sequence[RatingRecord], rules: ScreeningRules | None = None) -> list[dict[str, str]]:
@@ -47,6 +51,8 @@ def rating_rows(records: Sequence[RatingRecord], rules: ScreeningRules | None = 
             "created_at": r.created_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "excluded": "true" if reasons[r.rating_id] else "false",
             "exclusion_reason": reasons[r.rating_id],
+            "condition_a": r.condition_a,
+            "order": r.order,
         }
         for r in records
     ]

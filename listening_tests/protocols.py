@@ -1,17 +1,21 @@
 """The listening-test protocols: scales, labels, texts and screening rules of the standards (docs/standards.md).
 
 ACR and P.835 follow ITU-T P.800/P.808 (P.835 for separation: SIG, BAK, OVRL); MUSHRA follows ITU-R
-BS.1534-3. `demo` is the side-by-side lab's quick 1-5 rating, stored like a protocol but never screened.
+BS.1534-3; CCR is the comparison category rating of ITU-T P.808 Annex E and `ab` a plain A/B preference
+(both rate a pair of clips of one item, the second heard against the first). `demo` is the side-by-side
+lab's quick 1-5 rating, stored like a protocol but never screened.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROTOCOLS = ("acr", "mushra", "p835")
-SCALES = {"acr": ("ovrl",), "mushra": ("mushra",), "p835": ("sig", "bak", "ovrl")}
-SCORE_RANGE = {"acr": (1, 5), "mushra": (0, 100), "p835": (1, 5)}
-INTEGER_SCORES = {"acr": True, "mushra": False, "p835": True}
+PROTOCOLS = ("acr", "mushra", "p835", "ccr", "ab")
+# The pairwise protocols: a trial is two clips of one item; the answer is the second heard against the first.
+COMPARISON_PROTOCOLS = ("ccr", "ab")
+SCALES = {"acr": ("ovrl",), "mushra": ("mushra",), "p835": ("sig", "bak", "ovrl"), "ccr": ("ccr",), "ab": ("pref",)}
+SCORE_RANGE = {"acr": (1, 5), "mushra": (0, 100), "p835": (1, 5), "ccr": (-3, 3), "ab": (-1, 1)}
+INTEGER_SCORES = {"acr": True, "mushra": False, "p835": True, "ccr": True, "ab": True}
 MAX_MUSHRA_CONDITIONS = 12
 DEMO_PROTOCOL = "demo"
 # Every protocol a stored rating (and a row of ratings.csv) can carry: the studies' and the lab's demo ratings.
@@ -36,6 +40,18 @@ SCALE_LABELS: dict[str, dict[int, str]] = {
         2: "Somewhat intrusive",
         1: "Very intrusive",
     },
+    # CCR (ITU-T P.808 Annex E): the quality of the second clip compared to the quality of the first.
+    "ccr": {
+        3: "Much Better",
+        2: "Better",
+        1: "Slightly Better",
+        0: "About the Same",
+        -1: "Slightly Worse",
+        -2: "Worse",
+        -3: "Much Worse",
+    },
+    # A/B preference: the clip preferred, stored as the second heard (B, +1) against the first (A, -1).
+    "pref": {-1: "A", 1: "B", 0: "No preference"},
     # MUSHRA: the lower bound of each 20-point band of the continuous 0-100 scale.
     "mushra": {80: "Excellent", 60: "Good", 40: "Fair", 20: "Poor", 0: "Bad"},
 }
@@ -44,6 +60,8 @@ SCALE_QUESTIONS = {
     "sig": "Speech signal: how distorted does the target talker's voice sound?",
     "bak": "Background: how intrusive is everything that is not the target talker (the other talker included)?",
     "mushra": "Rate each clip against the reference (0-100).",
+    "ccr": "The quality of the second clip (B) compared to the quality of the first clip (A) is:",
+    "pref": "Which clip sounds better?",
 }
 
 
@@ -105,5 +123,14 @@ DEFAULT_INSTRUCTIONS = {
         "Each page has an open reference and several clips of the same talker. One clip is the hidden "
         "reference: give it 100. Rate every clip against the reference on the 0-100 scale; loop and "
         "switch between clips as often as you like."
+    ),
+    "ccr": (
+        "Each page has two recordings of the same talker, A and B. Listen to both to the end, A first, then "
+        "say how the quality of B (the second) compares to the quality of A (the first), from Much Better "
+        "to Much Worse."
+    ),
+    "ab": (
+        "Each page has two recordings of the same talker, A and B. Listen to both to the end, then choose "
+        "the one that sounds better."
     ),
 }

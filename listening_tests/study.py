@@ -23,7 +23,9 @@ from listening_tests.conditions import (
     anchor_condition,
     is_check,
 )
+from listening_tests.pairs import Pair, pair_problems, parse_pairs
 from listening_tests.protocols import (
+    COMPARISON_PROTOCOLS,
     DEFAULT_INSTRUCTIONS,
     MAX_MUSHRA_CONDITIONS,
     PROTOCOLS,
@@ -64,6 +66,8 @@ _TOP_KEYS = (
     "quota",
     "screening",
     "mushra",
+    "pairs",
+    "no_preference",
 )
 _STIMULI_KEYS = ("dir", "manifest", "build")
 
@@ -150,6 +154,9 @@ class Study:
     quota: int = 0  # completed sessions after which new visitors are turned away (0: no limit)
     screening: ScreeningRules = ScreeningRules()
     mushra: MushraOptions = MushraOptions()
+    # Comparison studies (CCR, A/B; listening_tests.pairs): the pairs compared, and A/B's third answer.
+    pairs: tuple[Pair, ...] | None = None  # None: every pair of the shown processed conditions
+    no_preference: bool = False
     definition: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -203,6 +210,7 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         build = replace(build, trap_scales=SCALES[protocol])
     conditions = _parse_conditions(raw.get("conditions"), problems)
     ask_pid = get.boolean("ask_participant_id", False)
+    no_controls = protocol in ("mushra", *COMPARISON_PROTOCOLS)  # their screening has no trap/gold clips
     study = Study(
         id=study_id,
         title=title,
@@ -213,8 +221,8 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         conditions=conditions,
         items_per_session=get.integer("items_per_session", 10, 1, 200),
         votes_per_stimulus=get.integer("votes_per_stimulus", 8, 1, 10000),
-        trapping=get.integer("trapping", 0 if protocol == "mushra" else 1, 0, 10),
-        gold=get.integer("gold", 0 if protocol == "mushra" else 1, 0, 10),
+        trapping=get.integer("trapping", 0 if no_controls else 1, 0, 10),
+        gold=get.integer("gold", 0 if no_controls else 1, 0, 10),
         training_items=get.integer("training_items", 1, 0, 10),
         purpose=get.text("purpose", max_len=2000),
         consent=get.text("consent", max_len=5000) or default_consent(ask_pid),
@@ -226,6 +234,8 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         quota=get.integer("quota", 0, 0, 1_000_000),
         screening=parse_screening(raw.get("screening"), problems),
         mushra=_parse_mushra(raw.get("mushra"), protocol, problems),
+        pairs=parse_pairs(raw.get("pairs"), protocol, problems),
+        no_preference=get.boolean("no_preference", False),
         definition=raw,
     )
     _check_consistency(study, problems)
@@ -415,6 +425,7 @@ def _check_consistency(study: Study, problems: list[str]) -> None:
             problems.append(
                 f"MUSHRA allows at most {MAX_MUSHRA_CONDITIONS} conditions per page (this study has {len(shown)})"
             )
+    _check_comparison(study, problems)
     if study.build is not None:
         if study.trapping > study.build.trap_clips:
             problems.append(
@@ -436,6 +447,16 @@ def _check_consistency(study: Study, problems: list[str]) -> None:
                 )
 
 
+def _check_comparison(study: Study, problems: list[str]) -> None:
+    """CCR and A/B: no trap or gold clips (theirs ask for an ACR answer), `no_preference` for A/B only."""
+    if study.protocol in COMPARISON_PROTOCOLS and (study.trapping or study.gold):
+        problems.append(f"{study.protocol.upper()} pages have no trapping or gold clips: set trapping and gold to 0")
+    if "no_preference" in study.definition and study.protocol != "ab":
+        problems.append(f"no_preference applies to protocol ab only (this study is {study.protocol})")
+    if study.conditions is not None:
+        problems += pair_problems(study.protocol, study.pairs, study.conditions)
+
+
 def build_conditions(config: BuildConfig, sample_rate: int) -> tuple[str, ...]:
     """The non-control conditions a build makes for material at `sample_rate`."""
     cutoffs, note = anchor_cutoffs(config, sample_rate)
@@ -453,6 +474,7 @@ def check_conditions(study: Study, available: Sequence[str]) -> tuple[str, ...]:
             problems.append("MUSHRA needs the hidden reference but the stimulus set has no 'reference' condition")
         if len(shown) > MAX_MUSHRA_CONDITIONS:
             problems.append(f"MUSHRA allows at most {MAX_MUSHRA_CONDITIONS} conditions per page ({len(shown)} here)")
+    problems += pair_problems(study.protocol, study.pairs, shown)
     if problems:
         raise StudyError(study.path, problems)
     return tuple(shown)

@@ -15,13 +15,21 @@ import pandas as pd
 
 from ddpmss.metrics import METRIC_NAMES
 from listening_tests.conditions import is_check
-from listening_tests.export import RATINGS_COLUMNS
-from listening_tests.protocols import DEMO_PROTOCOL, PROTOCOL_INTEGER, PROTOCOL_RANGE, PROTOCOL_SCALES
+from listening_tests.export import COMPARISON_COLUMNS, RATINGS_COLUMNS
+from listening_tests.protocols import (
+    COMPARISON_PROTOCOLS,
+    DEMO_PROTOCOL,
+    PROTOCOL_INTEGER,
+    PROTOCOL_RANGE,
+    PROTOCOL_SCALES,
+)
 from listening_tests.stimuli.manifest import BuildError
 from listening_tests.stimuli.manifest import read_manifest as read_manifest_rows
 
 GROUP = ["protocol", "scale"]  # every table is computed per protocol and scale
-VOTE = ["rater_id", "session_id", "protocol", "item_id", "condition", "scale"]  # one vote per stimulus and scale
+# one vote per stimulus (CCR/A/B: per pair, condition_a being the other clip) and scale
+VOTE = ["rater_id", "session_id", "protocol", "item_id", "condition", "condition_a", "scale"]
+ORDERS = ("a_first", "b_first")  # CCR/A/B: which clip of the pair was heard first
 MANIFEST_REQUIRED = ("item_id", "condition", "path")
 
 BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
@@ -43,11 +51,16 @@ class Counts:
 
 
 def read_ratings(path: Path) -> pd.DataFrame:
-    """Read ratings.csv, check its columns and parse `excluded` (true/false) and `score` (a number)."""
+    """Read ratings.csv, check its columns and parse `excluded` (true/false) and `score` (a number).
+
+    condition_a and order (CCR/A/B) may be absent, as in a ratings.csv of the absolute protocols written
+    before they existed: they read as empty.
+    """
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty: there are no ratings to analyse.") from None
+    df = df.assign(**{c: "" for c in COMPARISON_COLUMNS if c not in df.columns})
     missing = [c for c in RATINGS_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path} lacks the column(s) {', '.join(missing)} of ratings.csv.")
@@ -58,6 +71,7 @@ def read_ratings(path: Path) -> pd.DataFrame:
     scores = pd.to_numeric(df["score"], errors="coerce")
     _refuse_first(path, df, "score", ~np.isfinite(scores.to_numpy(float)), "a number")
     _check_scales(path, df, scores)
+    _check_pairs_columns(path, df)
     _check_unique(path, df)
     return df.assign(excluded=words.map(BOOLEAN_WORDS).astype(bool), score=scores)
 
@@ -79,6 +93,17 @@ def _check_scales(path: Path, df: pd.DataFrame, scores: pd.Series) -> None:
         kind = "a whole number" if PROTOCOL_INTEGER[protocol] else "a number"
         lo, hi = PROTOCOL_RANGE[protocol]
         _refuse_first(path, df, "score", bad, f"{kind} from {lo} to {hi} on the {protocol} scale")
+
+
+def _check_pairs_columns(path: Path, df: pd.DataFrame) -> None:
+    """A CCR/A/B row names the condition compared against and the order heard; other rows leave both empty."""
+    comparison = df["protocol"].isin(COMPARISON_PROTOCOLS)
+    bad_order = comparison & ~df["order"].isin(ORDERS)
+    _refuse_first(path, df, "order", bad_order, f"{' or '.join(ORDERS)} for a {'/'.join(COMPARISON_PROTOCOLS)} rating")
+    bad_a = comparison & ((df["condition_a"] == "") | (df["condition_a"] == df["condition"]))
+    _refuse_first(path, df, "condition_a", bad_a, "the other condition of the pair, not empty or the same condition")
+    _refuse_first(path, df, "condition_a", ~comparison & (df["condition_a"] != ""), "empty outside CCR/A/B ratings")
+    _refuse_first(path, df, "order", ~comparison & (df["order"] != ""), "empty outside CCR/A/B ratings")
 
 
 def _check_unique(path: Path, df: pd.DataFrame) -> None:
@@ -111,14 +136,19 @@ def check_study(path: Path, ratings: pd.DataFrame, rules: StudyRules) -> None:
 
 
 def check_pairs(ratings_path: Path, ratings: pd.DataFrame, manifest_path: Path, manifest: pd.DataFrame) -> None:
-    """Every rated stimulus of a study (not the lab's demo ratings, not trap/gold clips) is in the manifest."""
+    """Every rated stimulus of a study (not the lab's demo ratings, not trap/gold clips) is in the manifest,
+    and so is the stimulus a CCR/A/B rating compared it against."""
     listed = pd.MultiIndex.from_frame(manifest[["item_id", "condition"]])
     rated = pd.MultiIndex.from_frame(ratings[["item_id", "condition"]])
-    counted = (ratings["protocol"] != DEMO_PROTOCOL) & ~ratings["condition"].map(is_check)
-    missing = counted.to_numpy() & ~rated.isin(listed)
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        item, condition = ratings["item_id"].iloc[row], ratings["condition"].iloc[row]
+    other = pd.MultiIndex.from_arrays([ratings["item_id"], ratings["condition_a"]])
+    counted = ((ratings["protocol"] != DEMO_PROTOCOL) & ~ratings["condition"].map(is_check)).to_numpy()
+    comparison = ratings["protocol"].isin(COMPARISON_PROTOCOLS).to_numpy()
+    missing = counted & ~rated.isin(listed)
+    missing_a = comparison & ~other.isin(listed)
+    if missing.any() or missing_a.any():
+        row = int(np.flatnonzero(missing | missing_a)[0])
+        column = "condition" if missing[row] else "condition_a"
+        item, condition = ratings["item_id"].iloc[row], ratings[column].iloc[row]
         raise ValueError(
             f"{ratings_path}, line {row + 2}: the stimulus (item {item!r}, condition {condition!r}) is not in "
             f"{manifest_path}; ratings and manifest must come from the same study."

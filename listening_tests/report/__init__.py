@@ -2,7 +2,8 @@
 
 Entry point: `analyze(ratings_csv, manifest_csv, out_dir)` writes summary.csv, correlations.csv,
 pairwise.csv, gaps.csv, metric_evaluation.csv, correlation_differences.csv, condition_correlations.csv,
-mixed.csv, agreement.csv, design.csv, screening.csv, the plots, report.md and report.html into `out_dir`.
+mixed.csv, agreement.csv, design.csv, screening.csv, cmos.csv, order_effect.csv, bradley_terry.csv (CCR/A/B),
+the plots, report.md and report.html into `out_dir`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ TABLES = (
     "agreement",
     "design",
     "screening",
+    "cmos",
+    "order_effect",
+    "bradley_terry",
 )
 
 

@@ -30,6 +30,7 @@ N_TOO_SMALL = "n too small"
 COUNT_COLUMNS = {"n", "n_ratings", "n_raters", "n_items", "n_stimuli", "n_votes", "n_sessions", "stimuli_below_min"}
 COUNT_COLUMNS |= {"alpha_n_raters", "alpha_n_stimuli", "icc_n_raters", "icc_n_targets"}
 COUNT_COLUMNS |= {"votes_per_stimulus_min", "votes_per_stimulus_max", "n_ci", "df"}
+COUNT_COLUMNS |= {"n_a_first", "n_b_first", "rank", "n_comparisons", "n_wins", "n_ties_dropped"}
 SCORE_COLUMNS = {"mean", "std", "median", "estimate", "se", "mean_a", "mean_b", "mean_diff", "score"}
 SCORE_COLUMNS |= {"mos_delta", "mos_delta_ci95_low", "mos_delta_ci95_high", "ci95_low", "ci95_high"}
 SCORE_COLUMNS |= {"rmse", "eps_rmse"}

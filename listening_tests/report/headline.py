@@ -18,7 +18,11 @@ ALPHA = 0.05
 
 
 def score_name(protocol: str, scale: str) -> str:
-    """What a mean score is called in sentences: MOS, SIG MOS, MUSHRA score."""
+    """What a mean score is called in sentences: MOS, SIG MOS, MUSHRA score, CMOS, net preference."""
+    if protocol == "ccr":
+        return "CMOS"
+    if protocol == "ab":
+        return "net preference"
     if scale == "mushra" or protocol == "mushra":
         return "MUSHRA score"
     return "MOS" if scale == "ovrl" and protocol == "acr" else f"{scale.upper()} MOS"

@@ -11,6 +11,7 @@ import pandas as pd
 import listening_tests.report.formats as formats
 from listening_tests.analysis import AnalysisResult
 from listening_tests.analysis.inputs import GROUP
+from listening_tests.report.comparison import comparison_blocks
 from listening_tests.report.headline import HEADLINE_METRIC, agreement_sentence, gap_sentences, headline_pairs
 
 PESQ_NOTE = (
@@ -80,19 +81,32 @@ DIFFERENCES_NOTE = (
 CONDITION_NOTE = (
     "SI-SDR against the scores within each processed condition (condition_correlations.csv has every metric)."
 )
+COMPARISON_GAP_NOTE = (
+    "Each pair is told from the condition with the higher SI-SDR (a) to the other (b). On CCR and A/B the listener "
+    "difference is the pair's CMOS: each vote read as b against a whatever the order heard, averaged per item, "
+    "then over the items with the metric in both conditions. The 95 % interval resamples items (bootstrap). Tied: "
+    "the pair's one-sample t-test against 0 is not significant at the 5 % level after Holm's correction over the "
+    "pairs (cmos.csv). Every metric's differences are in gaps.csv."
+)
 NO_GAP = "No protocol has two processed conditions with SI-SDR values and scores, so there is no gap to state."
 Block = tuple[str, object]
 
 
+def groups(result: AnalysisResult) -> list[tuple[str, str]]:
+    """Every (protocol, scale) of the retained votes: the absolute ones, then the pairwise ones (CCR, A/B)."""
+    found = pd.concat([result.summary[GROUP], result.cmos[GROUP]]).drop_duplicates()
+    return list(found.itertuples(index=False, name=None))
+
+
 def several_groups(result: AnalysisResult) -> bool:
     """More than one (protocol, scale) in the data: sentences and tables then name theirs."""
-    return result.summary[GROUP].drop_duplicates().shape[0] > 1
+    return len(groups(result)) > 1
 
 
 def opening(result: AnalysisResult) -> list[str]:
     """The report's first paragraph: every processed pair's SI-SDR and score differences, CI and significance."""
     sentences = []
-    for protocol, scale in result.summary[GROUP].drop_duplicates().itertuples(index=False):
+    for protocol, scale in groups(result):
         prefix = f"{protocol} / {scale}: " if several_groups(result) else ""
         sentences += [prefix + s for s in gap_sentences(result.gaps, protocol, scale)]
     return sentences
@@ -101,7 +115,7 @@ def opening(result: AnalysisResult) -> list[str]:
 def agreement(result: AnalysisResult, plots: dict) -> list[Block]:
     """The gap plot and the agreement sentence of each (protocol, scale)."""
     blocks: list[Block] = []
-    for protocol, scale in result.summary[GROUP].drop_duplicates().itertuples(index=False):
+    for protocol, scale in groups(result):
         sentence = agreement_sentence(result.gaps, protocol, scale)
         if sentence is None:
             continue
@@ -182,7 +196,7 @@ def of_metric(frame: pd.DataFrame, metric: str, *columns: str) -> pd.DataFrame:
 def headline_gaps(result: AnalysisResult) -> pd.DataFrame:
     """gaps.csv restricted to the direction the opening uses (a: the condition SI-SDR prefers), every metric."""
     keep = []
-    for protocol, scale in result.summary[GROUP].drop_duplicates().itertuples(index=False):
+    for protocol, scale in groups(result):
         for _, pair in headline_pairs(result.gaps, protocol, scale).iterrows():
             keep.append((protocol, scale, pair["condition_a"], pair["condition_b"]))
     key = ["protocol", "scale", "condition_a", "condition_b"]
@@ -193,11 +207,12 @@ def build_report(result: AnalysisResult, plots: dict) -> list[Block]:
     """The report as blocks (h1-h3, p, ul, table, img), rendered to Markdown and to HTML."""
     sentences = opening(result)
     mixed = result.mixed[[*GROUP, "condition", "estimate", "ci95_low", "ci95_high", "converged", "note"]]
-    group_plots = [(key, kinds) for key, kinds in sorted(plots.items())]
+    absolute = not result.summary.empty
     return [
         ("h1", "Listening test report"),
         ("ul", sentences) if sentences else ("p", NO_GAP),
-        ("p", GAP_NOTE),
+        *([("p", GAP_NOTE)] if absolute else []),
+        *([("p", COMPARISON_GAP_NOTE)] if not result.cmos.empty else []),
         *agreement(result, plots),
         ("h2", "Data"),
         ("ul", count_lines(result)),
@@ -205,6 +220,15 @@ def build_report(result: AnalysisResult, plots: dict) -> list[Block]:
         ("h3", "Screening"),
         ("p", SCREENING_NOTE),
         ("table", formats.table(result.screening, "")),
+        *comparison_blocks(result, per_group),
+        *(absolute_blocks(result, plots, mixed) if absolute else []),
+    ]
+
+
+def absolute_blocks(result: AnalysisResult, plots: dict, mixed: pd.DataFrame) -> list[Block]:
+    """The sections of the absolute protocols (ACR, P.835, MUSHRA)."""
+    group_plots = [(key, kinds) for key, kinds in sorted(plots.items())]
+    return [
         ("h3", "Design"),
         ("p", DESIGN_NOTE),
         *per_group(result, result.design),

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from listening_tests.assignment import COMPARED
 from listening_tests.protocols import PROTOCOL_INTEGER, PROTOCOL_RANGE, ScreeningRules
 from listening_tests.storage.engine import write_transaction
 from listening_tests.storage.errors import RatingError, StoreError
@@ -131,7 +132,11 @@ def in_range(protocol: str, score: float) -> bool:
 
 
 def rating_records(conn: Connection, study_id: str | None = None) -> list[RatingRecord]:
-    """Every stored rating (excluded ones included) with its clip, session and study, oldest first."""
+    """Every stored rating (excluded ones included) with its clip, session and study, oldest first.
+
+    A CCR/A/B rating also carries the condition its clip was compared against and which was heard first.
+    """
+    compared = assignments.alias("compared")
     query = (
         select(
             ratings.c.id.label("rating_id"),
@@ -151,8 +156,17 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
             ratings.c.created_at,
             sessions.c.finished_at,
             studies.c.definition,
+            compared.c.condition.label("condition_a"),
+            compared.c.slot.label("slot_a"),
+            assignments.c.slot,
         )
         .join(assignments, ratings.c.assignment_id == assignments.c.id)
+        .outerjoin(
+            compared,
+            (compared.c.session_id == assignments.c.session_id)
+            & (compared.c.page == assignments.c.page)
+            & (compared.c.kind == COMPARED),
+        )
         .join(sessions, ratings.c.session_id == sessions.c.id)
         .join(studies, sessions.c.study_id == studies.c.id)
         .order_by(ratings.c.id)
@@ -164,10 +178,14 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
     for row in conn.execute(query).all():
         if row.study_id not in rules:
             rules[row.study_id] = _screening_rules(row.study_id, row.definition)
-        fields = {k: v for k, v in row._mapping.items() if k not in ("finished_at", "created_at", "definition")}
+        skip = ("finished_at", "created_at", "definition", "condition_a", "slot_a", "slot")
+        fields = {k: v for k, v in row._mapping.items() if k not in skip}
+        order = "" if row.condition_a is None else ("a_first" if row.slot_a < row.slot else "b_first")
         records.append(
             RatingRecord(
                 **fields,
+                condition_a=row.condition_a or "",
+                order=order,
                 created_at=utc(row.created_at),
                 session_finished=row.finished_at is not None,
                 screening=rules[row.study_id],

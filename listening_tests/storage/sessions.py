@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from listening_tests.assignment import PlannedTrial
+from listening_tests.assignment import COMPARED, PlannedTrial
 from listening_tests.storage.errors import RatingError
 from listening_tests.storage.events import append_event
 from listening_tests.storage.records import SessionInfo, now, to_session, utc
@@ -50,9 +50,14 @@ def session_pages(conn: Connection, session_id: str) -> tuple[list[list[Any]], R
     return list(pages.values()), rated
 
 
+def answered_rows(page: list[Any]) -> list[Any]:
+    """The rows of a page that take answers (all but a comparison page's clip compared against)."""
+    return [r for r in page if r.kind != COMPARED]
+
+
 def page_done(page: list[Any], rated: Mapping, scales: tuple[str, ...]) -> bool:
-    """True when every clip of the page is rated on every scale."""
-    return all((r.id, s) in rated for r in page for s in scales)
+    """True when every clip of the page that takes answers is rated on every scale."""
+    return all((r.id, s) in rated for r in answered_rows(page) for s in scales)
 
 
 def all_done(pages: list[list[Any]], rated: Mapping, scales: tuple[str, ...]) -> bool:
@@ -126,6 +131,53 @@ def vote_counts(
         key = (row.item_id, row.condition)
         live = row.finished_at is None and utc(row.last or row.started_at) >= stale_before
         if row.id in rated or live:
+            counts[key] = counts.get(key, 0) + 1
+        if row.rater_id == rater_id:
+            seen.add(key)
+    return counts, frozenset(seen)
+
+
+def pair_vote_counts(
+    conn: Connection, study_id: str, rater_id: str, stale_before: datetime
+) -> tuple[dict[tuple[str, str, str], int], frozenset]:
+    """CCR/A/B: votes per (item, a, b), counted as `vote_counts` counts them per stimulus, and the rater's pairs.
+
+    A comparison page's `test` row is condition b's clip (it takes the answer); its `compared` row gives a.
+    """
+    compared = assignments.alias("compared")
+    last_rating = (
+        select(ratings.c.session_id, func.max(ratings.c.created_at).label("last"))
+        .group_by(ratings.c.session_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            assignments.c.item_id,
+            compared.c.condition.label("a"),
+            assignments.c.condition.label("b"),
+            ratings.c.id.label("rating_id"),
+            sessions.c.rater_id,
+            sessions.c.finished_at,
+            sessions.c.started_at,
+            last_rating.c.last,
+        )
+        .join(sessions, assignments.c.session_id == sessions.c.id)
+        .join(
+            compared,
+            (compared.c.session_id == assignments.c.session_id)
+            & (compared.c.page == assignments.c.page)
+            & (compared.c.kind == COMPARED),
+        )
+        .outerjoin(ratings, ratings.c.assignment_id == assignments.c.id)
+        .outerjoin(last_rating, last_rating.c.session_id == sessions.c.id)
+        .where(sessions.c.study_id == study_id, assignments.c.kind == "test")
+    ).all()
+    counts: dict[tuple[str, str, str], int] = {}
+    seen = set()
+    for row in rows:
+        key = (row.item_id, row.a, row.b)
+        live = row.finished_at is None and utc(row.last or row.started_at) >= stale_before
+        if row.rating_id is not None or live:
             counts[key] = counts.get(key, 0) + 1
         if row.rater_id == rater_id:
             seen.add(key)

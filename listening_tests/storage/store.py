@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from listening_tests.assignment import (
+    COMPARED,
     Clip,
     Page,
     blind_label,
@@ -31,7 +32,7 @@ from listening_tests.assignment import (
     training_stimuli,
 )
 from listening_tests.conditions import REFERENCE
-from listening_tests.protocols import DEMO_PROTOCOL
+from listening_tests.protocols import COMPARISON_PROTOCOLS, DEMO_PROTOCOL
 from listening_tests.storage.checks import integrity_problems
 from listening_tests.storage.demo import DEMO_STUDY_ID, demo_session_id, lock_demo_session, place_demo_rating
 from listening_tests.storage.engine import open_engine, write_transaction
@@ -58,12 +59,14 @@ from listening_tests.storage.records import (
 from listening_tests.storage.schema import assignments, raters, sessions, studies
 from listening_tests.storage.sessions import (
     all_done,
+    answered_rows,
     assignment_row,
     current_row,
     finish_session,
     finished_count,
     own_session,
     page_done,
+    pair_vote_counts,
     session_count,
     session_pages,
     vote_counts,
@@ -200,7 +203,8 @@ class Store:
             if reg.study.quota and finished_count(conn, study_id) >= reg.study.quota:
                 raise StudyFullError("This study has all the sessions it needs; thank you for your interest.")
             number = session_count(conn, study_id)
-            votes, seen = vote_counts(conn, study_id, rater.id, now() - self.stale_after)
+            counter = pair_vote_counts if reg.study.protocol in COMPARISON_PROTOCOLS else vote_counts
+            votes, seen = counter(conn, study_id, rater.id, now() - self.stale_after)
             seed = session_seed(rater.id, number)
             plan = plan_session(reg.study, reg.stimuli, reg.conditions, votes, seed, seen)
             if not plan:
@@ -260,7 +264,9 @@ class Store:
                 for row in rows
             )
             reference = self._open_reference(reg, rows[0].item_id)
-            return Page(session.id, index, len(pages), reg.study.protocol, scales, clips, reference)
+            answered = next(slot for slot, row in enumerate(rows) if row.kind != COMPARED)
+            protocol = reg.study.protocol
+            return Page(session.id, index, len(pages), protocol, scales, clips, reference, answered=answered)
         return None
 
     def training_pages(self, session_id: str, rater_id: str) -> list[Page]:
@@ -317,6 +323,10 @@ class Store:
                 raise RatingError(f"The scale must be one of {', '.join(session.scales)}.")
             if (row.id, scale) in rated:
                 raise RatingError("This clip has already been rated on this scale.")
+            if row.kind == COMPARED:
+                raise RatingError("This clip is the one compared against: the answer goes to the other clip.")
+            if protocol == "ab" and value == 0 and not self._study(session.study_id).study.no_preference:
+                raise RatingError("This study asks for A or B: it has no 'no preference' answer.")
             rated[(row.id, scale)] = value
 
             def finish_when_done(conn: Connection) -> None:
@@ -364,7 +374,7 @@ class Store:
                 raise StoreError("This session does not exist.")
             session = to_session(row)
             pages, rated = session_pages(conn, session.id)
-        per_page = [[(r.id, s) in rated for r in page for s in session.scales] for page in pages]
+        per_page = [[(r.id, s) in rated for r in answered_rows(page) for s in session.scales] for page in pages]
         return Progress(
             session_id=session.id,
             pages_done=sum(all(p) for p in per_page),

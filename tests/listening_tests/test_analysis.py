@@ -395,7 +395,7 @@ def write_inputs(tmp_path: Path, rows: list[dict], manifest: str = "item_id,cond
         ("mushra", "mushra", "score", "-20", "a number from 0 to 100 on the mushra scale"),
         ("acr", "ovrl", "score", "inf", "a number"),
         ("acr", "ovrl", "score", "nan", "a number"),
-        ("acr", "ovrl", "protocol", "ccr", "one of acr, mushra, p835, demo"),
+        ("acr", "ovrl", "protocol", "pc", "one of acr, mushra, p835, ccr, ab, demo"),
         ("acr", "ovrl", "scale", "sig", "a scale of acr (ovrl)"),
     ],
 )
