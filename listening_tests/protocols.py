@@ -79,6 +79,8 @@ class ScreeningRules:
     reference_min: float = 90.0  # BS.1534-3: the hidden reference rated below this ...
     anchor_max: float = 90.0  # ... or the mid anchor rated above this ...
     max_share: float = 0.15  # ... on more than this share of a listener's items excludes the listener
+    headphone_check_excludes: bool = True  # a failed headphone check (before_test) excludes the rater
+    questions_exclude: bool = True  # P.808: loudspeakers, a noisy place or a hearing difficulty excludes the rater
 
 
 SWITCHING = ("keep", "restart")  # switching to another stimulus keeps the playback position, or restarts

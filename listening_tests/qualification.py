@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from listening_tests.headphones import CheckConfig
+from listening_tests.protocols import ScreeningRules
+from listening_tests.yaml_fields import FieldReader, unknown_keys
 
 
 @dataclass(frozen=True)
@@ -104,18 +106,52 @@ def first_unanswered(answers: Mapping[str, str | None]) -> Question | None:
     return None
 
 
-def exclusions(qualification: Qualification | None, check: CheckConfig | None, questions_exclude: bool) -> list[str]:
+@dataclass(frozen=True)
+class BeforeTest:
+    """A study's `before_test` section: what a rater does after consenting and before the instructions."""
+
+    questions: bool = False  # P.808's questions on device, place, hearing, last test and expertise
+    headphone_check: CheckConfig | None = None  # the antiphase check (None: not asked)
+
+    @property
+    def asked(self) -> bool:
+        """Whether a rater has anything to do before the test."""
+        return self.questions or self.headphone_check is not None
+
+
+def parse_before_test(section: object, problems: list[str]) -> BeforeTest:
+    """The `before_test` section (absent: nothing before the test); wrong values add problems."""
+    if section is None:
+        return BeforeTest()
+    if not isinstance(section, dict):
+        problems.append("before_test must be a mapping (questions, headphone_check, headphone_trials, headphone_pass)")
+        return BeforeTest()
+    keys = ("questions", "headphone_check", "headphone_trials", "headphone_pass")
+    unknown_keys(section, keys, "before_test.", problems)
+    get = FieldReader(section, "before_test.", problems)
+    defaults = CheckConfig()
+    questions = get.boolean("questions", False)
+    checked = get.boolean("headphone_check", False)
+    trials = get.integer("headphone_trials", defaults.trials, 3, 24)
+    needed = get.integer("headphone_pass", defaults.pass_correct, 1, 24)
+    if needed > trials:
+        problems.append(f"before_test.headphone_pass ({needed}) cannot exceed headphone_trials ({trials})")
+    return BeforeTest(questions, CheckConfig(trials, min(needed, trials)) if checked else None)
+
+
+def exclusions(qualification: Qualification | None, before: BeforeTest, rules: ScreeningRules) -> list[str]:
     """Why a rater's ratings are excluded by what they answered before the test (empty: kept).
 
-    `check`: the study's headphone check (None: none asked); a rater who has no result of an asked check
-    (e.g. joined before the study added it) is not excluded for it."""
-    found = []
+    A rater with no result of a check the study asks for (e.g. one who joined before the study added it)
+    is not excluded for it; the app asks every new rater before the test."""
+    found: list[str] = []
     if qualification is None:
         return found
-    if check is not None and qualification.headphone_correct is not None:
+    check = before.headphone_check
+    if rules.headphone_check_excludes and check is not None and qualification.headphone_correct is not None:
         if qualification.headphone_correct < check.pass_correct:
             found.append(HEADPHONE_REASON)
-    if questions_exclude:
+    if rules.questions_exclude:
         found += [
             EXCLUSION_REASONS[key] for key, values in EXCLUDING.items() if qualification.answers.get(key) in values
         ]

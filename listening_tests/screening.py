@@ -5,7 +5,9 @@ a rating variance below 0.1, a clip not played to the end, or a session left unf
 rating of that session. Trapping and gold ratings themselves are always excluded (quality control).
 MUSHRA (ITU-R BS.1534-3 post-screening), per listener: the hidden reference rated below 90 on more than
 15 % of items, or the mid anchor rated above 90 on more than 15 % of items.
-The side-by-side lab's quick ratings (protocol `demo`) are never screened.
+Every protocol: a rater whose answers before the test exclude them (a failed headphone check; loudspeakers,
+a noisy place or a hearing difficulty in P.808's questions; listening_tests.qualification) has every rating
+excluded. The side-by-side lab's quick ratings (protocol `demo`) are never screened.
 The numbers are the defaults of `ScreeningRules`; each record carries its study's rules (the study
 file's `screening:` section), unless a caller passes one set of rules for all. See docs/standards.md.
 """
@@ -78,6 +80,7 @@ def _reasons(records: Sequence[RatingRecord], rules: ScreeningRules | None) -> d
     for r in records:
         if r.protocol == DEMO_PROTOCOL:
             continue
+        reasons[r.rating_id] += r.qualification_reasons  # before the test: the headphone check, P.808's questions
         if r.protocol == "mushra":
             by_rater[(r.study_id, r.rater_id)].append(r)
         else:

@@ -36,6 +36,7 @@ from listening_tests.protocols import (
     ScreeningRules,
     default_consent,
 )
+from listening_tests.qualification import BeforeTest, parse_before_test
 from listening_tests.yaml_fields import FieldReader, unknown_keys
 
 MAX_EXCERPT_S = 10.0
@@ -66,6 +67,7 @@ _TOP_KEYS = (
     "quota",
     "screening",
     "mushra",
+    "before_test",
     "pairs",
     "no_preference",
 )
@@ -154,6 +156,7 @@ class Study:
     quota: int = 0  # completed sessions after which new visitors are turned away (0: no limit)
     screening: ScreeningRules = ScreeningRules()
     mushra: MushraOptions = MushraOptions()
+    before_test: BeforeTest = BeforeTest()  # headphone check and P.808 questions (listening_tests.qualification)
     # Comparison studies (CCR, A/B; listening_tests.pairs): the pairs compared, and A/B's third answer.
     pairs: tuple[Pair, ...] | None = None  # None: every pair of the shown processed conditions
     no_preference: bool = False
@@ -234,6 +237,7 @@ def _parse(raw: dict, base: Path, path: Path, problems: list[str]) -> Study:
         quota=get.integer("quota", 0, 0, 1_000_000),
         screening=parse_screening(raw.get("screening"), problems),
         mushra=_parse_mushra(raw.get("mushra"), protocol, problems),
+        before_test=parse_before_test(raw.get("before_test"), problems),
         pairs=parse_pairs(raw.get("pairs"), protocol, problems),
         no_preference=get.boolean("no_preference", False),
         definition=raw,
@@ -260,6 +264,8 @@ def parse_screening(section: object, problems: list[str]) -> ScreeningRules:
         reference_min=get.number("reference_min", defaults.reference_min, 0.0, 100.0),
         anchor_max=get.number("anchor_max", defaults.anchor_max, 0.0, 100.0),
         max_share=get.number("max_share", defaults.max_share, 0.0, 1.0),
+        headphone_check_excludes=get.boolean("headphone_check_excludes", defaults.headphone_check_excludes),
+        questions_exclude=get.boolean("questions_exclude", defaults.questions_exclude),
     )
 
 

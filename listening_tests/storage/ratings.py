@@ -19,11 +19,13 @@ from sqlalchemy.exc import IntegrityError
 
 from listening_tests.assignment import COMPARED
 from listening_tests.protocols import PROTOCOL_INTEGER, PROTOCOL_RANGE, ScreeningRules
+from listening_tests.qualification import BeforeTest, exclusions, parse_before_test
 from listening_tests.storage.engine import write_transaction
 from listening_tests.storage.errors import RatingError, StoreError
 from listening_tests.storage.events import append_event
+from listening_tests.storage.qualifications import to_qualification
 from listening_tests.storage.records import Rating, RatingRecord, SessionInfo, now, to_rating, utc
-from listening_tests.storage.schema import assignments, ratings, sessions, studies
+from listening_tests.storage.schema import assignments, qualifications, ratings, sessions, studies
 from listening_tests.study import parse_screening
 
 MAX_LISTEN_S = 3600.0
@@ -131,6 +133,9 @@ def in_range(protocol: str, score: float) -> bool:
     return not PROTOCOL_INTEGER[protocol] or score == int(score)
 
 
+QUALIFICATION_COLUMNS = ("answers", "headphone_correct", "headphone_trials")
+
+
 def rating_records(conn: Connection, study_id: str | None = None) -> list[RatingRecord]:
     """Every stored rating (excluded ones included) with its clip, session and study, oldest first.
 
@@ -159,6 +164,9 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
             compared.c.condition.label("condition_a"),
             compared.c.slot.label("slot_a"),
             assignments.c.slot,
+            qualifications.c.answers,
+            qualifications.c.headphone_correct,
+            qualifications.c.headphone_trials,
         )
         .join(assignments, ratings.c.assignment_id == assignments.c.id)
         .outerjoin(
@@ -169,16 +177,19 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
         )
         .join(sessions, ratings.c.session_id == sessions.c.id)
         .join(studies, sessions.c.study_id == studies.c.id)
+        .outerjoin(qualifications, qualifications.c.rater_id == sessions.c.rater_id)
         .order_by(ratings.c.id)
     )
     if study_id is not None:
         query = query.where(sessions.c.study_id == study_id)
-    rules: dict[str, ScreeningRules] = {}
+    rules: dict[str, tuple[ScreeningRules, BeforeTest]] = {}
     records = []
     for row in conn.execute(query).all():
         if row.study_id not in rules:
             rules[row.study_id] = _screening_rules(row.study_id, row.definition)
-        skip = ("finished_at", "created_at", "definition", "condition_a", "slot_a", "slot")
+        screening, before = rules[row.study_id]
+        qualification = to_qualification(row.answers, row.headphone_correct, row.headphone_trials)
+        skip = ("finished_at", "created_at", "definition", "condition_a", "slot_a", "slot", *QUALIFICATION_COLUMNS)
         fields = {k: v for k, v in row._mapping.items() if k not in skip}
         order = "" if row.condition_a is None else ("a_first" if row.slot_a < row.slot else "b_first")
         records.append(
@@ -188,16 +199,20 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
                 order=order,
                 created_at=utc(row.created_at),
                 session_finished=row.finished_at is not None,
-                screening=rules[row.study_id],
+                screening=screening,
+                qualification_reasons=tuple(exclusions(qualification, before, screening)),
             )
         )
     return records
 
 
-def _screening_rules(study_id: str, definition: str) -> ScreeningRules:
-    """The screening rules of a stored study definition (its study file's `screening` section)."""
+def _screening_rules(study_id: str, definition: str) -> tuple[ScreeningRules, BeforeTest]:
+    """The screening rules and the before-test checks of a stored study definition (its study file's
+    `screening` and `before_test` sections)."""
     problems: list[str] = []
-    rules = parse_screening(json.loads(definition).get("study", {}).get("screening"), problems)
+    raw = json.loads(definition).get("study", {})
+    rules = parse_screening(raw.get("screening"), problems)
+    before = parse_before_test(raw.get("before_test"), problems)
     if problems:
         raise StoreError(f"The stored study '{study_id}' has a screening section that is not valid: {problems[0]}.")
-    return rules
+    return rules, before

@@ -86,6 +86,7 @@ class RatingRecord:
     created_at: datetime
     session_finished: bool
     screening: ScreeningRules = ScreeningRules()  # the screening rules of the rating's study
+    qualification_reasons: tuple[str, ...] = ()  # the rater's answers before the test that exclude them
     condition_a: str = ""  # CCR/A/B: the condition `condition` was compared against ('' for other protocols)
     order: str = ""  # CCR/A/B: a_first or b_first, which of the two clips was heard first
 

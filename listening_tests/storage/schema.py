@@ -1,6 +1,7 @@
 """The tables of the ratings database (SQLAlchemy Core; created on first use, never migrated in place).
 
-studies -> raters -> sessions -> assignments (the clips a session rates, on pages) -> ratings, plus an
+studies -> raters -> sessions -> assignments (the clips a session rates, on pages) -> ratings; raters ->
+qualifications (what a rater answered before the test, once); plus an
 append-only events table: nothing is updated without an event row, and nothing is deleted.
 """
 
@@ -82,6 +83,15 @@ ratings = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("assignment_id", "scale", name="uq_rating_once"),
     Index("ix_ratings_session", "session_id"),
+)
+qualifications = Table(
+    "qualifications",
+    metadata,
+    Column("rater_id", String(40), ForeignKey("raters.id"), primary_key=True),
+    Column("answers", Text, nullable=False),  # JSON: question key -> answer value (listening_tests.qualification)
+    Column("headphone_correct", Integer),
+    Column("headphone_trials", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 events = Table(
     "events",

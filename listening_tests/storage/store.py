@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,12 +32,15 @@ from listening_tests.assignment import (
     training_stimuli,
 )
 from listening_tests.conditions import REFERENCE
+from listening_tests.headphones import CheckTrial, count_correct, plan_check
 from listening_tests.protocols import COMPARISON_PROTOCOLS, DEMO_PROTOCOL
+from listening_tests.qualification import QUESTION_KEYS, Qualification, first_unanswered
 from listening_tests.storage.checks import integrity_problems
 from listening_tests.storage.demo import DEMO_STUDY_ID, demo_session_id, lock_demo_session, place_demo_rating
 from listening_tests.storage.engine import open_engine, write_transaction
 from listening_tests.storage.errors import RatingError, StoreError, StudyFullError
 from listening_tests.storage.events import append_event, check_kind, read_events
+from listening_tests.storage.qualifications import insert_qualification, read_qualification
 from listening_tests.storage.ratings import (
     Placement,
     check_key,
@@ -182,6 +185,47 @@ class Store:
                 select(raters).where(raters.c.study_id == study_id, raters.c.participant_id == participant_id)
             ).first()
         return to_rater(row) if row else None
+
+    # --------------------------------------------------------------------------- before the test
+
+    def headphone_plan(self, rater_id: str) -> list[CheckTrial]:
+        """The rater's headphone-check trials (seeded by the rater, so a reload shows the same ones)."""
+        rater = self._known_rater(rater_id)
+        check = self._study(rater.study_id).study.before_test.headphone_check
+        return plan_check(session_seed(rater.id, -2), check) if check else []
+
+    def save_qualification(
+        self, rater_id: str, answers: Mapping[str, str | None], picks: Sequence[int | None] = ()
+    ) -> Qualification:
+        """Store what the rater answered before the test: the questions' answers and the headphone check's picks
+        (scored here, against the rater's own plan). A second call keeps the first answers."""
+        rater = self._known_rater(rater_id)
+        before = self._study(rater.study_id).study.before_test
+        given = {key: answers.get(key) for key in QUESTION_KEYS} if before.questions else {}
+        if before.questions and first_unanswered(given) is not None:
+            raise StoreError("Please answer every question.")
+        plan = self.headphone_plan(rater.id)
+        if len(picks) != len(plan):
+            raise StoreError("Please answer every headphone check.")
+        correct = count_correct(plan, picks) if plan else None
+        qualification = Qualification(given, correct, len(plan) if plan else None)
+        try:
+            with write_transaction(self.engine) as conn:
+                insert_qualification(conn, rater.study_id, rater.id, qualification)
+        except IntegrityError:
+            pass
+        return self.qualification(rater.id)
+
+    def qualification(self, rater_id: str) -> Qualification | None:
+        """What the rater answered before the test, or None."""
+        with self.engine.connect() as conn:
+            return read_qualification(conn, str(rater_id)[:40])
+
+    def _known_rater(self, rater_id: str) -> Rater:
+        rater = self.get_rater(rater_id)
+        if rater is None:
+            raise StoreError("This rater id is unknown; please start again from the study's first page.")
+        return rater
 
     # --------------------------------------------------------------------------------- sessions
 

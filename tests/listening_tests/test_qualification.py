@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from listening_tests.headphones import CheckConfig
+from listening_tests.protocols import ScreeningRules
 from listening_tests.qualification import (
     HEADPHONE_REASON,
     QUESTIONS,
+    BeforeTest,
     Qualification,
     exclusions,
     first_unanswered,
+    parse_before_test,
 )
 
 GOOD = {"device": "over_ear", "environment": "quiet", "hearing": "normal", "last_test": "never", "expert": "no"}
@@ -22,17 +25,30 @@ def test_every_question_must_be_answered_with_one_of_its_choices() -> None:
 
 
 def test_answers_and_the_headphone_check_exclude_as_p808_asks() -> None:
-    check = CheckConfig(trials=6, pass_correct=5)
-    assert exclusions(Qualification(GOOD, 5, 6), check, questions_exclude=True) == []
-    assert exclusions(Qualification(GOOD, 4, 6), check, questions_exclude=True) == [HEADPHONE_REASON]
+    before = BeforeTest(questions=True, headphone_check=CheckConfig(trials=6, pass_correct=5))
+    rules = ScreeningRules()
+    assert exclusions(Qualification(GOOD, 5, 6), before, rules) == []
+    assert exclusions(Qualification(GOOD, 4, 6), before, rules) == [HEADPHONE_REASON]
+    assert exclusions(Qualification(GOOD, 4, 6), before, ScreeningRules(headphone_check_excludes=False)) == []
     noisy_speakers = Qualification({**GOOD, "device": "built_in", "environment": "noisy"}, 6, 6)
-    assert exclusions(noisy_speakers, check, questions_exclude=True) == [
-        "listened without headphones",
-        "listened in a noisy place",
-    ]
-    assert exclusions(noisy_speakers, check, questions_exclude=False) == []  # recorded, not applied
+    assert exclusions(noisy_speakers, before, rules) == ["listened without headphones", "listened in a noisy place"]
+    assert exclusions(noisy_speakers, before, ScreeningRules(questions_exclude=False)) == []  # recorded only
     expert = Qualification({**GOOD, "expert": "yes", "last_test": "week"})
-    assert exclusions(expert, None, questions_exclude=True) == []  # recorded for the analysis only
-    assert exclusions(Qualification(GOOD, 2, 6), None, questions_exclude=True) == []  # no check asked
-    assert exclusions(Qualification(GOOD), check, questions_exclude=True) == []  # joined before the check
-    assert exclusions(None, check, questions_exclude=True) == []
+    assert exclusions(expert, before, rules) == []  # recorded for the analysis only
+    assert exclusions(Qualification(GOOD, 2, 6), BeforeTest(questions=True), rules) == []  # no check asked
+    assert exclusions(Qualification(GOOD), before, rules) == []  # joined before the study added the check
+    assert exclusions(None, before, rules) == []
+
+
+def test_the_before_test_section_is_read_and_checked() -> None:
+    problems: list[str] = []
+    assert parse_before_test(None, problems) == BeforeTest() and not BeforeTest().asked
+    section = {"questions": True, "headphone_check": True, "headphone_trials": 8, "headphone_pass": 7}
+    read = parse_before_test(section, problems)
+    assert read == BeforeTest(True, CheckConfig(8, 7)) and read.asked and problems == []
+    parse_before_test({"headphone_check": "yes", "headphone_pass": 9, "volume": 3}, problems)
+    assert problems == [
+        "unknown field 'before_test.volume'",
+        "before_test.headphone_check must be true or false (got 'yes')",
+        "before_test.headphone_pass (9) cannot exceed headphone_trials (6)",
+    ]

@@ -36,6 +36,7 @@ def rating(**fields: object) -> SimpleNamespace:
         "tolerance": None,
         "session_finished": True,
         "screening": ScreeningRules(),
+        "qualification_reasons": (),
     }
     base.update(fields)
     return SimpleNamespace(**base)
@@ -162,3 +163,13 @@ def test_a_p835_trap_is_checked_on_every_scale_it_names() -> None:
         session.append(rating(condition="trap_2", kind="trap", scale=scale, score=score, expected_score=2, tolerance=0))
     assert p808_reasons(session) == ["failed a trapping clip"]
     assert p808_reasons([r for r in session if r.scale != "sig"]) == []
+
+
+def test_answers_before_the_test_exclude_every_rating_of_the_rater() -> None:
+    failed = ("failed the headphone check",)
+    records = [*acr_session("s_1", qualification_reasons=failed), *acr_session("s_2", rater_id="r_2")]
+    reasons = screen(records)
+    assert all("failed the headphone check" in reasons[r.rating_id] for r in records[:6])
+    assert not any(reasons[r.rating_id] for r in records[8:] if r.kind == "test")
+    mushra = [rating(protocol="mushra", scale="mushra", condition="reference", score=100, qualification_reasons=failed)]
+    assert screen(mushra)[mushra[0].rating_id] == "failed the headphone check"
