@@ -70,6 +70,29 @@ def introduction(purpose: str, mushra: bool, estimate: SessionEstimate, pairs: b
     )
 
 
+BEFORE_TITLE = "Before the test"
+CHECK_CHOICES = [("The first tone", 0), ("The second tone", 1), ("The third tone", 2)]
+
+
+def before_test(questions: bool, check_trials: int) -> str:
+    """What the page before the test asks (P.808's questions, the headphone check of Woods et al. 2017)."""
+    parts = []
+    if questions:
+        parts.append("Please tell us how you are listening: these answers decide whether your ratings can be used.")
+    if check_trials:
+        parts.append(
+            "Put on your headphones now. Each of the "
+            f"{check_trials} sounds below plays three tones, one after the other: choose the one that was the "
+            "quietest. Set a comfortable volume on the first sound and do not change it afterwards."
+        )
+    return "\n\n".join(parts)
+
+
+def check_label(trial: int) -> str:
+    """The answer of headphone-check trial `trial` (1-based)."""
+    return f"Sound {trial}: which tone was the quietest?"
+
+
 def training_example(end: str) -> str:
     """The sentence over a training clip that shows one end of the scale ('best' or 'worst')."""
     if end == "best":

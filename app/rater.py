@@ -13,9 +13,12 @@ from typing import Any
 import gradio as gr
 
 from app import messages, steps
+from app.before_test import BeforeUI
+from app.before_test import build as build_before
 from app.mushra import PANEL_JS, panel_spec
 from app.services import Services
 from listening_tests.protocols import COMPARISON_PROTOCOLS, SCALE_LABELS, SCALE_QUESTIONS, MushraOptions
+from listening_tests.qualification import QUESTION_KEYS
 
 MAX_SCALES = 3  # P.835: SIG, BAK, OVRL
 PLAYER_EVENT: dict[str, Any] = {
@@ -63,6 +66,7 @@ class RaterUI:
     code: gr.Textbox
     link: gr.HTML
     notice: gr.Markdown
+    before: BeforeUI
     options: MushraOptions
     no_preference: bool = False  # A/B studies: the third answer
 
@@ -91,6 +95,7 @@ class RaterUI:
             self.code,
             self.link,
             self.notice,
+            *self.before.outputs(),
         ]
 
     def render(self, view: steps.View) -> dict[Any, Any]:
@@ -107,6 +112,7 @@ class RaterUI:
             self.instructions_box: gr.update(visible=stage == "instructions"),
             self.page_box: gr.update(visible=stage == "page"),
             self.done_box: gr.update(visible=stage == "done"),
+            **self.before.render(view),
         }
         if stage == "intro":
             updates[self.intro_text] = view.text
@@ -184,6 +190,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         consent_text = gr.Markdown()
         participant = gr.Textbox(label="Your participant id", visible=False, max_length=128)
         agree = gr.Button("I agree and want to take part", variant="primary")
+    before = build_before(services.study)
     with gr.Column(visible=False) as instructions_box:
         instructions_text = gr.Markdown()
         start = gr.Button("Start", variant="primary")
@@ -242,6 +249,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
         code,
         link,
         notice,
+        before,
         services.study.mushra if services.study else MushraOptions(),
         bool(services.study and services.study.no_preference),
     )
@@ -259,6 +267,11 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     def on_consent(state: steps.Visit | None, participant_text: str) -> dict[Any, Any]:
         state, view, keep = steps.consent(services, state, participant_text)
         return {visit: state, **({browser: keep} if keep is not None else {}), **ui.render(view)}
+
+    def on_qualify(state: steps.Visit | None, *values: Any) -> dict[Any, Any]:
+        answers = dict(zip(QUESTION_KEYS, values[: len(QUESTION_KEYS)], strict=True))
+        state, view = steps.qualify(services, state, answers, values[len(QUESTION_KEYS) :])
+        return {visit: state, **ui.render(view)}
 
     def on_begin(state: steps.Visit | None) -> dict[Any, Any]:
         state, view = steps.begin(services, state)
@@ -291,6 +304,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     demo.load(on_load, [browser], [visit, browser, *outputs], **RATER_EVENT)
     read.click(on_read, [visit], [visit, *outputs], **RATER_EVENT)
     agree.click(on_consent, [visit, participant], [visit, browser, *outputs], **RATER_EVENT)
+    before.button.click(on_qualify, [visit, *before.inputs()], [visit, *outputs], **RATER_EVENT)
     start.click(on_begin, [visit], [visit, *outputs], **RATER_EVENT)
     next_button.click(on_submit, [visit, *radios], [visit, *outputs], **RATER_EVENT)
     panel.rate(on_rate, [visit], [visit, *outputs], **RATER_EVENT)

@@ -22,10 +22,12 @@ from app.mushra import read_answer
 from app.services import Services
 from listening_tests.assignment import Page
 from listening_tests.estimate import estimate_session
+from listening_tests.headphones import write_check_clips
 from listening_tests.protocols import COMPARISON_PROTOCOLS
 from listening_tests.storage import MAX_LISTEN_S, RatingError, StoreError, StudyFullError
 from listening_tests.study import CODE_FIELD, check_conditions
 
+CHECK_RATE = 16000  # sample rate of the headphone check's tones
 LISTEN_TOLERANCE_S = 0.25  # event timing jitter allowed between "played to the end" and the clip duration
 
 
@@ -42,7 +44,8 @@ class ClipView:
 class View:
     """What the listening-test tab shows.
 
-    stage: message | intro | consent | instructions | page | done, or notice (keep the page, show `notice`).
+    stage: message | intro | consent | before | instructions | page | done, or notice (keep the page, show
+    `notice`).
     """
 
     stage: str
@@ -60,6 +63,8 @@ class View:
     code: str = ""  # the completion code (done)
     link: str = ""  # the study's completion address with the code (done; '' without a completion_url)
     page_key: str = ""  # names the page on screen, so an answer meant for another page is not saved on this one
+    questions: bool = False  # before: P.808's questions are asked
+    check_clips: tuple[str, ...] = ()  # before: the headphone check's trials, in the rater's order
 
 
 @dataclass
@@ -106,7 +111,7 @@ def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, s
     visit.session_id = session.id
     stored = {"rater_id": rater.id, "session_id": session.id}
     if services.store.progress(session.id).ratings_done == 0:
-        return visit, _instructions_view(services), stored
+        return visit, _after_consent_view(services, visit), stored
     return visit, _rating_view(services, visit), stored
 
 
@@ -140,7 +145,22 @@ def consent(services: Services, visit: Visit | None, participant_text: str = "")
         return visit, view, None
     visit.rater_id, visit.session_id, visit.participant_id = rater.id, session.id, participant
     services.store.log_event("consent_given", study_id=services.study.id, rater_id=rater.id, session_id=session.id)
-    return visit, _instructions_view(services), {"rater_id": rater.id, "session_id": session.id}
+    return visit, _after_consent_view(services, visit), {"rater_id": rater.id, "session_id": session.id}
+
+
+def qualify(
+    services: Services, visit: Visit | None, answers: Mapping[str, str | None], picks: Sequence[int | None]
+) -> tuple[Visit, View]:
+    """The rater answered the questions and the headphone check (`picks`: the quietest tone per trial, 0-2):
+    stored once, scored on the server (listening_tests.qualification); then the instructions."""
+    visit = visit or Visit()
+    if visit.rater_id is None or services.study is None:
+        return visit, View("message", text=messages.RELOAD)
+    try:
+        services.store.save_qualification(visit.rater_id, answers, picks)
+    except StoreError as exc:
+        return visit, View("notice", notice=str(exc))
+    return visit, _instructions_view(services)
 
 
 def begin(services: Services, visit: Visit | None) -> tuple[Visit, View]:
@@ -315,6 +335,23 @@ def _consent_view(services: Services, visit: Visit) -> View:
     study = services.study
     ask = bool(study.ask_participant_id and not visit.participant_id)
     return View("consent", text=study.consent, ask_participant_id=ask)
+
+
+def _after_consent_view(services: Services, visit: Visit) -> View:
+    """The page before the test when the study asks for one and the rater has not answered it, else the
+    instructions."""
+    before = services.study.before_test
+    if before.asked and services.store.qualification(visit.rater_id) is None:
+        trials = services.store.headphone_plan(visit.rater_id)
+        clips = write_check_clips(services.runtime_dir / "headphones", CHECK_RATE) if trials else {}
+        return View(
+            "before",
+            title=messages.BEFORE_TITLE,
+            text=messages.before_test(before.questions, len(trials)),
+            questions=before.questions,
+            check_clips=tuple(str(services.blind.copy(clips[trial])) for trial in trials),
+        )
+    return _instructions_view(services)
 
 
 def _instructions_view(services: Services) -> View:

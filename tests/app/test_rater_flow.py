@@ -167,3 +167,32 @@ def test_without_a_completion_url_the_done_page_has_the_code_and_no_link(tmp_pat
     done = finish(services, visit, clock)
     assert done.code and done.link == "" and messages.return_link("") == ""
     assert not services.store.study_full("app-acr")  # no quota: never full
+
+
+def test_the_page_before_the_test_asks_p808s_questions_and_the_headphone_check_once(
+    tmp_path: Path, clock: Clock
+) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    before = {"questions": True, "headphone_check": True}
+    services = make_services(tmp_path, clock=clock, study_fields={"before_test": before})
+    visit, view, _ = steps.open_visit(services, None, {})
+    visit, view = steps.introduced(services, visit)
+    visit, view, stored = steps.consent(services, visit)
+    assert view.stage == "before" and view.questions and len(view.check_clips) == 6
+    assert "Put on your headphones" in view.text
+    assert steps.open_visit(services, stored, {})[1].stage == "before"  # a reload before answering: asked again
+    picks = []
+    for clip in view.check_clips:  # a listener on headphones: the tone of least energy in one ear
+        audio, sr = sf.read(clip, always_2d=True)
+        step, n = int(1.5 * sr), sr
+        picks.append(int(np.argmin([np.sum(audio[k * step : k * step + n, 0] ** 2) for k in range(3)])))
+    answers = {"device": "over_ear", "environment": "quiet", "hearing": "normal", "last_test": "never"}
+    visit, refused = steps.qualify(services, visit, answers, picks)  # one question left unanswered
+    assert refused.stage == "notice" and "answer every question" in refused.notice
+    visit, view = steps.qualify(services, visit, {**answers, "expert": "no"}, picks)
+    assert view.stage == "instructions"
+    assert services.store.qualification(visit.rater_id).headphone_correct == 6
+    _, again, _ = steps.open_visit(services, stored, {})  # a reload after answering: not asked again
+    assert again.stage == "instructions"
