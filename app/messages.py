@@ -23,6 +23,7 @@ PRACTICE = " (practice: these answers are not stored)"
 # The MUSHRA panel's words (app/static/mushra.js shows them; "{label}" is a stimulus's button label).
 MUSHRA_PANEL = {
     "reference": "Reference",
+    "reference_short": "Ref.",
     "play": "Play",
     "pause": "Pause",
     "stop": "Stop",
@@ -30,6 +31,7 @@ MUSHRA_PANEL = {
     "loading": "Loading the clips...",
     "failed": "The clips could not be loaded: please reload the page.",
     "hint": "Play, then switch between the clips with their buttons: playback goes on at the same place.",
+    "hint_restart": "Play, then switch between the clips with their buttons: each clip starts again from the start.",
     "loop_hint": "Drag across the waveform to loop a part of the clips.",
     "keys": "Keyboard: space plays and pauses, left and right choose a clip, up and down set its score.",
     "locked": "Play {label} to rate it",

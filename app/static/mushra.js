@@ -81,6 +81,12 @@
       grid.style.setProperty("--columns", String(this.stimuli.length));
       this.buttons = this.stimuli.map((stimulus, index) => {
         const button = make("button", "mushra-stimulus", stimulus.label);
+        if (index === 0) {
+          // the reference's name does not fit a phone's column: a short one there, the full one for screen readers
+          const long = make("span", "mushra-long", stimulus.label);
+          button.replaceChildren(long, make("span", "mushra-short", t.reference_short));
+          button.setAttribute("aria-label", stimulus.label);
+        }
         button.dataset.index = String(index);
         button.addEventListener("click", () => this.select(index));
         return button;
@@ -105,7 +111,8 @@
         this.values.push(value);
       }
       const footer = make("div", "mushra-footer");
-      this.hint = make("span", "mushra-hint", `${t.hint} ${t.keys}`);
+      const how = this.options.switching === "restart" ? t.hint_restart : t.hint;
+      this.hint = make("span", "mushra-hint", `${how} ${t.keys}`);
       this.saveButton = make("button", "mushra-save", t.save);
       this.saveButton.addEventListener("click", () => this.save());
       footer.append(this.hint, this.saveButton);

@@ -125,6 +125,10 @@ def test_a_full_mushra_session_desktop_and_phone(mushra_app: dict, page) -> None
             page.wait_for_timeout(300)
             width = page.evaluate("() => document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"the phone page is {width} px wide"
+            reference = stimulus(page, 0)
+            assert reference.inner_text() == messages.MUSHRA_PANEL["reference_short"]  # fits: not cut to "Refer..."
+            assert reference.evaluate("b => b.scrollWidth <= b.clientWidth")
+            assert reference.get_attribute("aria-label") == messages.MUSHRA_PANEL["reference"]
         else:
             height = page.evaluate("() => document.documentElement.scrollHeight")
             assert height <= SMALL_DESKTOP["height"], f"the trial is {height} px high on a 1280x800 screen"
@@ -196,3 +200,65 @@ def check_switching_keeps_the_position(page) -> None:
     assert 0.2 < moved < 0.6, (switched, after)  # went on from where it was: not back to the start
     assert after["starts"] == start["starts"]
     assert_one_heard(after)
+
+
+@pytest.fixture(scope="module")
+def options_app(mushra_app: dict, tiny_models: Path) -> Iterator[dict]:
+    """The same stimuli under a study whose panel restarts on switching and opens only the slider heard."""
+    tmp = mushra_app["tmp"]
+    raw = yaml.safe_load((tmp / "example_mushra.yaml").read_text())
+    raw["id"] = "example-mushra-options"
+    raw["mushra"] = {"switching": "restart", "loop": True, "exclusive_sliders": True}
+    study = tmp / "example_mushra_options.yaml"
+    study.write_text(yaml.safe_dump(raw))
+    (tmp / "options").mkdir()
+    with serve(tmp / "options", study, tiny_models, tmp / "tmp") as url:
+        yield {"url": url}
+
+
+def test_a_dragged_loop_region_restart_switching_and_exclusive_sliders(options_app: dict, page) -> None:
+    page.set_viewport_size(SMALL_DESKTOP)
+    page.goto(options_app["url"])
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="I agree and want to take part").click()
+    page.get_by_role("button", name="Start").click()
+    panel = wait_for_panel(page, None)
+    duration = panel["duration"]
+
+    wave = page.locator("#mushra-panel .mushra-wave").bounding_box()  # drag a region from 1/4 to 3/4
+    y = wave["y"] + wave["height"] / 2
+    page.mouse.move(wave["x"] + wave["width"] / 4, y)
+    page.mouse.down()
+    page.mouse.move(wave["x"] + wave["width"] / 2, y, steps=4)
+    page.mouse.move(wave["x"] + 3 * wave["width"] / 4, y, steps=4)
+    page.mouse.up()
+    start, end = state(page)["loop"]
+    assert start == pytest.approx(duration / 4, abs=0.05 * duration)
+    assert end == pytest.approx(3 * duration / 4, abs=0.05 * duration)
+
+    page.get_by_role("button", name=messages.MUSHRA_PANEL["play"], exact=True).click()
+    positions = []
+    for _ in range(12):  # longer than the region: playback wraps inside it
+        page.wait_for_timeout(100)
+        positions.append(state(page)["position"])
+    assert all(start - 0.02 <= p <= end + 0.02 for p in positions), (start, end, positions)
+
+    before = state(page)
+    stimulus(page, 2).click()  # restart: the new stimulus plays from the start of the region
+    switched = state(page)
+    assert switched["current"] == 2 and switched["starts"] == before["starts"] + 1
+    assert switched["position"] == pytest.approx(start, abs=0.06)
+    assert_one_heard(switched)
+
+    for index in range(1, len(panel["played"])):
+        stimulus(page, index).click()
+        page.wait_for_timeout(60)
+    sliders = page.locator("#mushra-panel .mushra-slider")
+    current = state(page)["current"]
+    assert all(state(page)["played"])
+    open_sliders = [i for i in range(sliders.count()) if not sliders.nth(i).is_disabled()]
+    assert open_sliders == [current - 1]  # every condition heard, but only the one being heard can move
+    stimulus(page, 1).click()
+    assert not sliders.nth(0).is_disabled() and sliders.nth(current - 1).is_disabled()
+    assert page.locator("#mushra-panel .mushra-hint").inner_text().startswith(messages.MUSHRA_PANEL["hint_restart"])
+    shot(page, "25-mushra-options-desktop")
