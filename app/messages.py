@@ -102,11 +102,19 @@ def training_example(end: str) -> str:
     return "This clip is an example of very poor quality, near the bottom of the scale."
 
 
+REDIRECT_S = 5  # seconds before a finished crowd rater is taken back to the study platform
+
+
 def return_link(url: str) -> str:
-    """The link that sends a finished rater back to the crowdsourcing platform (the code is in `url`)."""
+    """The link that sends a finished rater back to the crowdsourcing platform (the code is in `url`); the page
+    follows it by itself after REDIRECT_S seconds (app/static/redirect.js)."""
     if not url:
         return ""
-    return f'<p class="lab-return"><a href="{html.escape(url, quote=True)}" rel="noopener">{RETURN_LINK}</a></p>'
+    href = html.escape(url, quote=True)
+    return (
+        f'<p class="lab-return"><a href="{href}" rel="noopener" data-redirect="{REDIRECT_S}">{RETURN_LINK}</a> '
+        f"(you will be taken there in {REDIRECT_S} seconds)</p>"
+    )
 
 
 def unavailable(problem: str | None) -> str:

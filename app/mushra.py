@@ -18,6 +18,7 @@ from listening_tests.protocols import SCALE_LABELS, MushraOptions
 
 STATIC = Path(__file__).with_name("static")
 PANEL_JS = STATIC / "mushra.js"
+REDIRECT_JS = STATIC / "redirect.js"  # the crowd rater's return to the study platform (app/rater.py)
 PANEL_CSS = STATIC / "mushra.css"
 REFERENCE_SLOT = -1  # the open reference is heard but never rated
 

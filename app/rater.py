@@ -15,7 +15,7 @@ import gradio as gr
 from app import messages, steps
 from app.before_test import BeforeUI
 from app.before_test import build as build_before
-from app.mushra import PANEL_JS, panel_spec
+from app.mushra import PANEL_JS, REDIRECT_JS, panel_spec
 from app.services import Services
 from listening_tests.protocols import COMPARISON_PROTOCOLS, SCALE_LABELS, SCALE_QUESTIONS, MushraOptions
 from listening_tests.qualification import QUESTION_KEYS
@@ -224,7 +224,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     with gr.Column(visible=False) as done_box:
         done_text = gr.Markdown()
         code = gr.Textbox(label="Completion code", interactive=False, buttons=["copy"], visible=False)
-        link = gr.HTML(visible=False)
+        link = gr.HTML(visible=False, js_on_load=REDIRECT_JS.read_text(encoding="utf-8"))
     notice = gr.Markdown()
     ui = RaterUI(
         message,

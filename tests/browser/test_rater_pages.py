@@ -1,5 +1,5 @@
 """The rater's pages in headless Chromium: the entry points, the introduction, enforced training, a crowdsourced
-session ending with its code, copy button and return link, and the quota.
+session ending with its code, copy button, return link and redirect, and the quota.
 
 The app runs as `python app.py` over a small hand-made stimulus set (0.5 s clips, no models needed to build
 it) and a crowdsourcing study: participant id from the link, a completion link, a quota of one completed
@@ -126,8 +126,9 @@ def test_training_cannot_be_skipped(crowd_app: dict, browser) -> None:
     page.context.close()
 
 
-def test_a_crowdsourced_session_ends_with_the_code_a_copy_button_and_the_return_link(crowd_app: dict, browser) -> None:
+def test_a_crowdsourced_session_ends_with_the_code_a_copy_button_and_the_redirect(crowd_app: dict, browser) -> None:
     page = new_page(browser)
+    page.route("https://app.prolific.com/**", lambda route: route.fulfill(status=200, body="Prolific"))
     page.goto(f"{crowd_app['url']}/?PROLIFIC_PID=abc")
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="I agree and want to take part").wait_for()
@@ -159,6 +160,7 @@ def test_a_crowdsourced_session_ends_with_the_code_a_copy_button_and_the_return_
     shot(page, "14-crowd-done-phone")
     page.set_viewport_size(DESKTOP)
     shot(page, "15-crowd-done-desktop")
+    page.wait_for_url(RETURN.replace("{code}", code), timeout=(messages.REDIRECT_S + 10) * 1000)  # taken back
     page.context.close()
 
 
