@@ -162,7 +162,7 @@ class RaterUI:
                     label=SCALE_QUESTIONS[scale],
                     visible=True,
                     interactive=enabled,
-                    info=None if enabled else (messages.PLAY_BOTH_TO_UNLOCK if pair else messages.PLAY_TO_UNLOCK),
+                    info="" if enabled else (messages.PLAY_BOTH_TO_UNLOCK if pair else messages.PLAY_TO_UNLOCK),
                 )
                 if scale
                 else gr.update(visible=False, value=None)
@@ -294,7 +294,7 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     def on_end(slot: int) -> Callable[[steps.Visit | None], list[Any]]:
         def unlock(state: steps.Visit | None) -> list[Any]:
             return (
-                [gr.update(interactive=True, info=None)] * MAX_SCALES
+                [gr.update(interactive=True, info="")] * MAX_SCALES
                 if steps.ended(services, state, slot)
                 else [gr.update()] * MAX_SCALES
             )

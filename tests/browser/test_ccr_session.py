@@ -108,3 +108,47 @@ def test_a_ccr_session_asks_for_both_clips_then_the_seven_point_answer(ccr_app: 
     assert re.search(r"completion code is APP-[0-9A-F]{8}", done.inner_text())
     shot(page, f"31-ccr-done-{name}")
     page.context.close()
+
+
+@pytest.fixture(scope="module")
+def ab_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[str]:
+    """`python app.py` serving an A/B preference study with a 'no preference' answer."""
+    tmp = tmp_path_factory.mktemp("ab-session")
+    fields = {
+        "conditions": ["reference", "mixture", "sepformer"],
+        "pairs": [["mixture", "sepformer"]],
+        "no_preference": True,
+        "trapping": 0,
+        "gold": 0,
+        "training_items": 0,
+        "items_per_session": 2,
+    }
+    study = write_study(tmp, make_stimuli(tmp / "stimuli"), "ab", **fields)
+    with serve(tmp, study, tiny_models, tmp) as url:
+        yield url
+
+
+def test_an_ab_session_offers_a_b_and_no_preference_after_both_clips(ab_app: str, browser) -> None:
+    page = browser.new_context(viewport=PHONE).new_page()
+    page.set_default_timeout(30_000)
+    page.goto(ab_app)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="I agree and want to take part").click()
+    page.get_by_role("button", name="Start").click()
+    done = page.get_by_text("Your completion code is")
+    for number, answer in ((1, "No preference"), (2, "B")):
+        heading = page.get_by_role("heading", name=re.compile(f"^Page {number} of 2"))
+        heading.wait_for()
+        shot(page, f"32-ab-page{number}-phone")
+        page.get_by_text(SCALE_QUESTIONS["pref"]).wait_for()
+        radios = [page.get_by_role("radio", name=choice, exact=True) for choice in ("A", "B", "No preference")]
+        assert all(r.count() == 1 and r.is_disabled() for r in radios)
+        hear(page, 0)
+        hear(page, 1)
+        page.wait_for_function(UNLOCKED, timeout=20_000)
+        page.get_by_text(messages.PLAY_BOTH_TO_UNLOCK).wait_for(state="hidden")  # no stale "play first" hint
+        page.get_by_role("radio", name=answer, exact=True).check()
+        page.get_by_role("button", name="Save and continue").click()
+        heading.wait_for(state="detached")
+    done.wait_for()
+    page.context.close()
