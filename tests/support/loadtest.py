@@ -123,7 +123,7 @@ def parse_view(data: Sequence[Any]) -> View:
     for value in data:
         if isinstance(value, dict) and value.get("__type__") == "update":
             inner = value.get("value")
-            if value.get("choices") and value.get("visible"):
+            if "interactive" in value and value.get("visible") is not False:  # a scale's radio, reset per page
                 scales += 1
             if isinstance(inner, dict) and inner.get("url") and value.get("label", "").startswith("Clip "):
                 clip_url = inner["url"]
