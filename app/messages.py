@@ -7,6 +7,7 @@ errors, explanations, status lines) lives here, so wording is reviewed and chang
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from listening_tests.estimate import SessionEstimate
 
@@ -272,6 +273,22 @@ def ratings_counted(ratings: int, raters: int, retained: int, raters_retained: i
     return (
         f"{ratings} ratings from {raters} raters; {retained} retained from {raters_retained} raters "
         f"({excluded} excluded, {checks} trap/gold)."
+    )
+
+
+MONITOR_TITLE = "### Study monitor"
+MONITOR_NO_FAILURES = "No rater or session fails a screening rule so far."
+
+
+def monitor_summary(monitor: Any, updated: str) -> str:
+    """The study monitor's lines (a `listening_tests.monitoring.StudyMonitor`), with the time they were read."""
+    m = monitor
+    return (
+        f"{MONITOR_TITLE}\n\nStudy '{m.study_id}', read at {updated} (refreshed every few seconds).\n\n"
+        f"- Sessions: {m.sessions_started} started, {m.sessions_finished} completed; {m.raters} raters have rated.\n"
+        f"- Votes per stimulus (target {m.target}, {m.stimuli} stimuli): min {m.votes_min}, median "
+        f"{m.votes_median:g}, max {m.votes_max}; {m.below_target} below the target."
+        + ("" if m.failures else f"\n- {MONITOR_NO_FAILURES}")
     )
 
 

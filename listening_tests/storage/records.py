@@ -88,6 +88,15 @@ class RatingRecord:
     screening: ScreeningRules = ScreeningRules()  # the screening rules of the rating's study
 
 
+@dataclass(frozen=True)
+class StudyCounts:
+    """How far a study is: its sessions, and the votes each stimulus has (rated test clips)."""
+
+    sessions_started: int
+    sessions_finished: int
+    votes: dict[tuple[str, str], int]  # (item_id, condition) -> votes; stimuli without a vote are absent
+
+
 def now() -> datetime:
     """The current time in UTC (every stored time is UTC)."""
     return datetime.now(UTC)
