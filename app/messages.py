@@ -220,6 +220,23 @@ def bench_summary(report: dict, path: object) -> str:
     )
 
 
+RATER_BENCH_DESCRIPTION = "Time rating submissions with many simulated raters at once through the running app."
+
+
+def rater_bench_summary(report: dict, path: object) -> str:
+    """The line `python -m app.bench_raters` prints."""
+    return (
+        f"{report['raters']} raters x {report['ratings_per_rater']} ratings ({report['database']}, {report['cpu']}, "
+        f"{report['cores']} cores): submission p50 {report['p50_ms']} ms, p95 {report['p95_ms']} ms, "
+        f"{report['acknowledged']} acknowledged, {report['errors']} errors; report in {path}"
+    )
+
+
+def bench_app_failed(log_tail: str) -> str:
+    """The rater benchmark's app did not start."""
+    return f"The app did not start; the end of its log:\n{log_tail}"
+
+
 def bench_examples_too_short(seconds: float) -> str:
     """The lab benchmark cannot cut its mixture from the examples."""
     return f"The example mixtures last less than {seconds:g} s in all."

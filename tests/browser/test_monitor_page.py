@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from app.rater_load import endpoints_of, run_rater
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, SHOTS, serve, shot
 from tests.support.app import make_stimuli, write_study
-from tests.support.loadtest import endpoints_of, run_rater
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,11 +1,13 @@
 """Load driver: many raters taking a listening test at once through the running app, as browsers do.
 
-`python -m tests.support.loadtest --url http://127.0.0.1:7860 --raters 50 --ratings 20 [--db URL]`
+`python -m app.rater_load --url http://127.0.0.1:7860 --raters 50 --ratings 20 [--db URL]`; `python -m
+app.bench_raters` starts the app and runs it as a benchmark. It lives in app/ (not tests/) for that benchmark.
 
 Every rater is one Gradio session (its own `session_hash` and HTTP connection) that goes through the
 same events the page fires: load (with the browser-storage value), consent, start, then per clip the
 audio player's play event, a wait as long as the clip (the clip file is downloaded to learn its
-length), the player's end event and "Save and continue" with a score. A rating counts as
+length), the player's end event, an optional pause to choose the answer (`think_s`, drawn per page) and
+"Save and continue" with a score. A rating counts as
 *acknowledged* when the server's answer to the submission moves the rater to the next page (or to
 the completion code). Prints one JSON summary: raters, acknowledged, stored (counted in the database
 when --db is given, else the acknowledgements), errors, p50_ms / p95_ms / max_ms of the submissions
@@ -239,6 +241,7 @@ def run_rater(
     on_ack: Callable[[RaterLog], None] | None = None,
     stop: threading.Event | None = None,
     log: RaterLog | None = None,
+    think_s: tuple[float, float] = (0.0, 0.0),
 ) -> RaterLog:
     """One rater: open the page (resuming `stored` when given), consent, rate up to `max_ratings` clips."""
     rng = random.Random(seed)
@@ -265,6 +268,7 @@ def run_rater(
                 tab.call(endpoints.play, [None])
                 time.sleep(seconds + 0.02)
                 tab.call(endpoints.end, [None])
+            time.sleep(rng.uniform(*think_s))
             answers = [rng.randint(1, 5) if i < view.scales else None for i in range(endpoints.radios)]
             sliders = [0] * (endpoints.submit_inputs - endpoints.radios)
             started = time.monotonic()
@@ -357,6 +361,7 @@ def run_load(
     stored: Sequence[dict | None] | None = None,
     on_ack: Callable[[RaterLog], None] | None = None,
     stop: threading.Event | None = None,
+    think_s: tuple[float, float] = (0.0, 0.0),
 ) -> LoadResult:
     """`raters` raters at once, each rating up to `ratings` clips; `stored` resumes earlier raters."""
     endpoints = endpoints_of(url)
@@ -376,6 +381,7 @@ def run_load(
                 on_ack=on_ack,
                 stop=stop,
                 log=logs[i],
+                think_s=think_s,
             )
             for i in range(raters)
         ]
@@ -406,7 +412,7 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.loadtest", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m app.rater_load", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:7860", help="the running app")
     parser.add_argument("--raters", type=int, default=50, help="raters at once (default 50)")
     parser.add_argument("--ratings", type=int, default=20, help="ratings per rater at most (default 20)")
