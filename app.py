@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int | None:
     """Load settings, study and store, print what is served, start the models loading and launch."""
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Gradio 6 rebuilds a pandas summary of its last 10,000 events after every event (for its optional
+    # monitoring dashboard, which this app does not enable): with 50 raters that was a large share of the
+    # server's one interpreter (docs/benchmarks.md, "Rater submission latency"). Rebuild it at most every
+    # million events.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000000")
     os.environ.setdefault("GRADIO_TEMP_DIR", str(RUNTIME_DIR / "gradio"))
     if args.host is None and not os.environ.get("LAB_HOST"):
         args.host = os.environ.get("GRADIO_SERVER_NAME")  # set by Hugging Face Spaces

@@ -7,6 +7,7 @@ errors, explanations, status lines) lives here, so wording is reviewed and chang
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from listening_tests.estimate import SessionEstimate
 
@@ -255,6 +256,31 @@ def bench_summary(report: dict, path: object) -> str:
     )
 
 
+RATER_BENCH_DESCRIPTION = "Time rating submissions with many simulated raters at once through the running app."
+
+
+def rater_bench_summary(report: dict, path: object) -> str:
+    """The line `python -m app.bench_raters` prints."""
+    return (
+        f"{report['raters']} raters x {report['ratings_per_rater']} ratings ({report['database']}, {report['cpu']}, "
+        f"{report['cores']} cores): submission p50 {report['p50_ms']} ms, p95 {report['p95_ms']} ms, "
+        f"{report['acknowledged']} acknowledged, {report['errors']} errors; report in {path}"
+    )
+
+
+def bench_app_failed(log_tail: str) -> str:
+    """The rater benchmark's app did not start."""
+    return f"The app did not start; the end of its log:\n{log_tail}"
+
+
+LOAD_LIMITS = "error: --raters must be 1 to 500 and --ratings 1 to 1000."
+
+
+def no_rater_events(missing: list[str]) -> str:
+    """The load driver found an app without the listening test's events."""
+    return f"The app at this address has no listening-test events ({', '.join(missing)})."
+
+
 def bench_examples_too_short(seconds: float) -> str:
     """The lab benchmark cannot cut its mixture from the examples."""
     return f"The example mixtures last less than {seconds:g} s in all."
@@ -308,6 +334,22 @@ def ratings_counted(ratings: int, raters: int, retained: int, raters_retained: i
     return (
         f"{ratings} ratings from {raters} raters; {retained} retained from {raters_retained} raters "
         f"({excluded} excluded, {checks} trap/gold)."
+    )
+
+
+MONITOR_TITLE = "### Study monitor"
+MONITOR_NO_FAILURES = "No rater or session fails a screening rule so far."
+
+
+def monitor_summary(monitor: Any, updated: str) -> str:
+    """The study monitor's lines (a `listening_tests.monitoring.StudyMonitor`), with the time they were read."""
+    m = monitor
+    return (
+        f"{MONITOR_TITLE}\n\nStudy '{m.study_id}', read at {updated} (refreshed every few seconds).\n\n"
+        f"- Sessions: {m.sessions_started} started, {m.sessions_finished} completed; {m.raters} raters have rated.\n"
+        f"- Votes per stimulus (target {m.target}, {m.stimuli} stimuli): min {m.votes_min}, median "
+        f"{m.votes_median:g}, max {m.votes_max}; {m.below_target} below the target."
+        + ("" if m.failures else f"\n- {MONITOR_NO_FAILURES}")
     )
 
 

@@ -98,22 +98,38 @@ class RaterUI:
             *self.before.outputs(),
         ]
 
-    def render(self, view: steps.View) -> dict[Any, Any]:
-        """Component updates for a view (a `notice` view changes only the notice)."""
-        notice = gr.update(value=messages.alert(view.notice))
+    def render(self, view: steps.View, visit: steps.Visit | None = None) -> dict[Any, Any]:
+        """Component updates for a view (a `notice` view changes only the notice).
+
+        Only what changes is sent: Gradio rebuilds a component and its whole config for every `gr.update`
+        (about a millisecond of the server's one interpreter each), so updates that cannot change between
+        two pages of the same layout (which boxes and scales show) are left out once the tab shows that
+        layout (`visit.layout`), and values that need no other property go as plain values.
+        """
+        notice = messages.alert(view.notice)
         if view.stage == "notice":
             return {self.notice: notice}
         stage = view.stage
-        updates: dict[Any, Any] = {
-            self.notice: notice,
-            self.message: gr.update(value=view.text if stage == "message" else "", visible=stage == "message"),
-            self.intro_box: gr.update(visible=stage == "intro"),
-            self.consent_box: gr.update(visible=stage == "consent"),
-            self.instructions_box: gr.update(visible=stage == "instructions"),
-            self.page_box: gr.update(visible=stage == "page"),
-            self.done_box: gr.update(visible=stage == "done"),
-            **self.before.render(view),
-        }
+        layout = (stage, view.protocol, view.scales)
+        same = visit is not None and visit.layout == layout
+        if visit is not None:
+            visit.layout = layout
+        updates: dict[Any, Any] = {self.notice: notice}
+        if not same:
+            updates.update(
+                {
+                    self.message: gr.update(visible=stage == "message"),
+                    self.intro_box: gr.update(visible=stage == "intro"),
+                    self.consent_box: gr.update(visible=stage == "consent"),
+                    self.instructions_box: gr.update(visible=stage == "instructions"),
+                    self.page_box: gr.update(visible=stage == "page"),
+                    self.done_box: gr.update(visible=stage == "done"),
+                }
+            )
+        if not same or stage == "before":
+            updates.update(self.before.render(view))
+        if stage == "message":
+            updates[self.message] = gr.update(value=view.text, visible=True)
         if stage == "intro":
             updates[self.intro_text] = view.text
         if stage == "consent":
@@ -126,10 +142,10 @@ class RaterUI:
             updates[self.code] = gr.update(value=view.code, visible=bool(view.code))
             updates[self.link] = gr.update(value=messages.return_link(view.link), visible=bool(view.link))
         if stage == "page":
-            updates.update(self._page(view))
+            updates.update(self._page(view, same))
         return updates
 
-    def _page(self, view: steps.View) -> dict[Any, Any]:
+    def _page(self, view: steps.View, same: bool) -> dict[Any, Any]:
         mushra = view.protocol == "mushra"
         done, total = view.progress
         practice = messages.PRACTICE if view.training else ""
@@ -140,33 +156,46 @@ class RaterUI:
                 f'<div class="lab-progress"><progress value="{done}" max="{total}" aria-label="Progress">'
                 f"</progress><span>{messages.progress_text(done, total, view.training)}</span></div>"
             ),
-            self.reference: gr.update(value=view.reference, visible=view.reference is not None and not mushra),
-            self.panel: gr.update(value=self._panel_value(view) if mushra else None, visible=mushra),
-            self.next_button: gr.update(visible=not mushra),  # the panel has its own
         }
+        if not same:
+            updates[self.next_button] = gr.update(visible=not mushra)  # the panel has its own
+        shows_reference = view.reference is not None and not mushra
+        if shows_reference or not same:
+            updates[self.reference] = gr.update(value=view.reference, visible=shows_reference)
+        if mushra:
+            updates[self.panel] = gr.update(value=self._panel_value(view), visible=True)
+        elif not same:
+            updates[self.panel] = gr.update(value=None, visible=False)
         single = view.clips[0] if view.clips and not mushra else None
         pair = view.clips[1] if view.protocol in COMPARISON_PROTOCOLS and len(view.clips) > 1 else None
         enabled = all(c.enabled for c in view.clips)  # CCR/A/B: both clips heard
-        updates[self.clip] = gr.update(
-            value=single.audio if single else None, label=single.label if single else "Clip", visible=single is not None
-        )
-        updates[self.clip_b] = gr.update(
-            value=pair.audio if pair else None, label=pair.label if pair else "B", visible=pair is not None
-        )
+        if single is not None or not same:
+            updates[self.clip] = gr.update(
+                value=single.audio if single else None,
+                label=single.label if single else "Clip",
+                visible=single is not None,
+            )
+        if pair is not None or not same:
+            updates[self.clip_b] = gr.update(
+                value=pair.audio if pair else None, label=pair.label if pair else "B", visible=pair is not None
+            )
+        locked = messages.PLAY_BOTH_TO_UNLOCK if pair else messages.PLAY_TO_UNLOCK
+        info = "" if single is None or enabled else locked  # "" clears the hint (None would keep it)
         for index, radio in enumerate(self.radios):
             scale = view.scales[index] if single and index < len(view.scales) else None
-            updates[radio] = (
-                gr.update(
+            if scale and same:  # same scale as on the page before: only its answer and lock change
+                updates[radio] = gr.update(value=None, interactive=enabled, info=info)
+            elif scale:
+                updates[radio] = gr.update(
                     choices=scale_choices(scale, self.no_preference),
                     value=None,
                     label=SCALE_QUESTIONS[scale],
                     visible=True,
                     interactive=enabled,
-                    info="" if enabled else (messages.PLAY_BOTH_TO_UNLOCK if pair else messages.PLAY_TO_UNLOCK),
+                    info=info,
                 )
-                if scale
-                else gr.update(visible=False, value=None)
-            )
+            elif not same:
+                updates[radio] = gr.update(visible=False, value=None)
         return updates
 
     def _panel_value(self, view: steps.View) -> dict[str, Any]:
@@ -255,35 +284,40 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     )
     outputs = ui.outputs()
 
+    def shown(old: steps.Visit | None, after: steps.Visit, view: steps.View) -> dict[Any, Any]:
+        """The view's updates, and the tab's state only when it is a new object (the steps change it in
+        place; Gradio re-serialises every State it is handed)."""
+        return {**({} if after is old else {visit: after}), **ui.render(view, after)}
+
     def on_load(stored: dict | None, request: gr.Request) -> dict[Any, Any]:
         query = dict(request.query_params) if request is not None else {}
         state, view, keep = steps.open_visit(services, stored, query)
-        return {visit: state, browser: keep, **ui.render(view)}
+        return {visit: state, browser: keep, **ui.render(view, state)}
 
     def on_read(state: steps.Visit | None) -> dict[Any, Any]:
-        state, view = steps.introduced(services, state)
-        return {visit: state, **ui.render(view)}
+        after, view = steps.introduced(services, state)
+        return shown(state, after, view)
 
     def on_consent(state: steps.Visit | None, participant_text: str) -> dict[Any, Any]:
-        state, view, keep = steps.consent(services, state, participant_text)
-        return {visit: state, **({browser: keep} if keep is not None else {}), **ui.render(view)}
+        after, view, keep = steps.consent(services, state, participant_text)
+        return {**({browser: keep} if keep is not None else {}), **shown(state, after, view)}
 
     def on_qualify(state: steps.Visit | None, *values: Any) -> dict[Any, Any]:
         answers = dict(zip(QUESTION_KEYS, values[: len(QUESTION_KEYS)], strict=True))
-        state, view = steps.qualify(services, state, answers, values[len(QUESTION_KEYS) :])
-        return {visit: state, **ui.render(view)}
+        after, view = steps.qualify(services, state, answers, values[len(QUESTION_KEYS) :])
+        return shown(state, after, view)
 
     def on_begin(state: steps.Visit | None) -> dict[Any, Any]:
-        state, view = steps.begin(services, state)
-        return {visit: state, **ui.render(view)}
+        after, view = steps.begin(services, state)
+        return shown(state, after, view)
 
     def on_submit(state: steps.Visit | None, *answers: Any) -> dict[Any, Any]:
-        state, view = steps.submit(services, state, answers, [])
-        return {visit: state, **ui.render(view)}
+        after, view = steps.submit(services, state, answers, [])
+        return shown(state, after, view)
 
     def on_rate(state: steps.Visit | None, event: gr.EventData) -> dict[Any, Any]:
-        state, view = steps.submit_panel(services, state, event._data)
-        return {visit: state, **ui.render(view)}
+        after, view = steps.submit_panel(services, state, event._data)
+        return shown(state, after, view)
 
     def on_listen(state: steps.Visit | None, event: gr.EventData) -> None:
         heard = event._data if isinstance(event._data, dict) else {}
@@ -293,11 +327,10 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
 
     def on_end(slot: int) -> Callable[[steps.Visit | None], list[Any]]:
         def unlock(state: steps.Visit | None) -> list[Any]:
-            return (
-                [gr.update(interactive=True, info="")] * MAX_SCALES
-                if steps.ended(services, state, slot)
-                else [gr.update()] * MAX_SCALES
-            )
+            scales = len(state.page.scales) if state is not None and state.page is not None else 0
+            if not steps.ended(services, state, slot):
+                return [gr.skip()] * MAX_SCALES
+            return [gr.update(interactive=True, info="") if i < scales else gr.skip() for i in range(MAX_SCALES)]
 
         return unlock
 

@@ -11,6 +11,7 @@ import hmac
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +24,15 @@ from app import messages
 from app.services import Services
 from listening_tests.analysis import StudyRules
 from listening_tests.export import rating_rows, write_ratings_csv
+from listening_tests.monitoring import StudyMonitor, monitor_study
 from listening_tests.report import analyze
 from listening_tests.report.text import opening
 from listening_tests.screening import RaterStatus, rater_status
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 SCREENING_COLUMNS = ["rater_id", "sessions", "ratings", "excluded_ratings", "status", "reasons"]
+MONITOR_COLUMNS = ["screening rule", "raters", "sessions"]
+MONITOR_REFRESH_S = 10.0  # how often an open results page reads the monitor again
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,18 @@ def compute_results(services: Services, n_boot: int = 2000) -> Results:
     return results
 
 
+def monitor(services: Services) -> StudyMonitor | None:
+    """The served study's monitor (None without a study and its stimuli)."""
+    if services.study is None or services.stimuli is None:
+        return None
+    return monitor_study(services.store, services.study, services.stimuli)
+
+
+def monitor_table(found: StudyMonitor) -> pd.DataFrame:
+    """Raters and sessions failing each screening rule, as a table."""
+    return pd.DataFrame([[f.rule, f.raters, f.sessions] for f in found.failures], columns=MONITOR_COLUMNS)
+
+
 def screening_table(statuses: Sequence[RaterStatus]) -> pd.DataFrame:
     """The screening per rater (from `listening_tests.screening.rater_status`) as a table."""
     table = [[s.rater_id, s.sessions, s.ratings, s.excluded, s.status, s.reasons] for s in statuses]
@@ -127,6 +143,11 @@ def build_tab(services: Services, access: Access) -> None:
     if access.oauth:
         gr.LoginButton()
     show = gr.Button("Show results", variant="primary")
+    with gr.Column(visible=False) as monitor_box:
+        monitor_text = gr.Markdown(elem_id="study-monitor")
+        monitor_rules = gr.Dataframe(label="Raters and sessions failing each screening rule", interactive=False)
+        refresh = gr.Button("Refresh the monitor", size="sm")
+    timer = gr.Timer(MONITOR_REFRESH_S, active=False)
     status = gr.Markdown()
     with gr.Column(visible=False) as found_box:
         summary = gr.Dataframe(label="Per-condition summary (retained ratings)", interactive=False)
@@ -135,6 +156,7 @@ def build_tab(services: Services, access: Access) -> None:
         plots = gr.Gallery(label="Plots", columns=2, height="auto", object_fit="contain")
         files = gr.File(label="Downloads: ratings.csv, manifest.csv, report", file_count="multiple", interactive=False)
     outputs = [status, found_box, summary, screening, correlations, plots, files]
+    monitor_outputs = [monitor_box, monitor_text, monitor_rules, timer]
 
     def results(password_text: str | None, profile: Any = None) -> tuple[Any, ...]:
         try:
@@ -152,20 +174,41 @@ def build_tab(services: Services, access: Access) -> None:
             [str(p) for p in found.files],
         )
 
+    def monitored(password_text: str | None, profile: Any = None) -> tuple[Any, ...]:
+        try:
+            authorize(access, password_text, profile)
+        except PermissionError:
+            return gr.update(visible=False), None, None, gr.Timer(active=False)
+        found = monitor(services)
+        if found is None:
+            return gr.update(visible=False), None, None, gr.Timer(active=False)
+        read_at = time.strftime("%H:%M:%S")
+        table = monitor_table(found)
+        return gr.update(visible=True), messages.monitor_summary(found, read_at), table, gr.Timer(active=True)
+
+    handler, monitor_handler = _signed_in(access, results), _signed_in(access, monitored)
+    for trigger in (show.click, password.submit):
+        trigger(handler, [password], outputs, show_progress_on=[status], **PRIVATE).then(
+            monitor_handler, [password], monitor_outputs, **PRIVATE
+        )
+    refresh.click(monitor_handler, [password], monitor_outputs, **PRIVATE)
+    timer.tick(monitor_handler, [password], monitor_outputs, show_progress="hidden", **PRIVATE)
+
+
+def _signed_in(access: Access, callback: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
+    """The event handler of `callback(password, profile)`: with Hugging Face sign-in, Gradio fills in the
+    profile from the parameter's type; otherwise the password is the only input."""
     if access.oauth:
 
-        def results_signed_in(password_text: str | None, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
-            return results(password_text, profile)
+        def with_profile(password_text: str | None, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+            return callback(password_text, profile)
 
-        handler: Callable[..., tuple[Any, ...]] = results_signed_in
-    else:
+        return with_profile
 
-        def results_password(password_text: str | None) -> tuple[Any, ...]:
-            return results(password_text)
+    def with_password(password_text: str | None) -> tuple[Any, ...]:
+        return callback(password_text)
 
-        handler = results_password
-    show.click(handler, [password], outputs, show_progress_on=[status], **PRIVATE)
-    password.submit(handler, [password], outputs, show_progress_on=[status], **PRIVATE)
+    return with_password
 
 
 def _results_root(services: Services) -> Path:

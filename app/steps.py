@@ -78,6 +78,7 @@ class Visit:
     training: list[Page] = field(default_factory=list)
     training_index: int = 0
     page: Page | None = None  # the page on screen
+    layout: tuple | None = None  # what the tab's boxes and scales show (kept by app.rater to send only changes)
 
 
 def open_visit(services: Services, stored: Mapping | None, query: Mapping[str, str]) -> tuple[Visit, View, dict]:

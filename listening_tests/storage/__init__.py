@@ -9,7 +9,7 @@ checks (checks.py).
 from listening_tests.storage.demo import DEMO_RATER_ID, DEMO_STUDY_ID
 from listening_tests.storage.errors import RatingError, StoreError, StudyFullError
 from listening_tests.storage.ratings import MAX_LISTEN_S
-from listening_tests.storage.records import Progress, Rater, Rating, RatingRecord, SessionInfo
+from listening_tests.storage.records import Progress, Rater, Rating, RatingRecord, SessionInfo, StudyCounts
 from listening_tests.storage.store import Store
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "RatingRecord",
     "SessionInfo",
     "Store",
+    "StudyCounts",
     "StoreError",
     "StudyFullError",
 ]

@@ -91,6 +91,15 @@ class RatingRecord:
     order: str = ""  # CCR/A/B: a_first or b_first, which of the two clips was heard first
 
 
+@dataclass(frozen=True)
+class StudyCounts:
+    """How far a study is: its sessions, and the votes each stimulus has (rated test clips)."""
+
+    sessions_started: int
+    sessions_finished: int
+    votes: dict[tuple[str, str], int]  # (item_id, condition) -> votes; stimuli without a vote are absent
+
+
 def now() -> datetime:
     """The current time in UTC (every stored time is UTC)."""
     return datetime.now(UTC)

@@ -182,3 +182,25 @@ def pair_vote_counts(
         if row.rater_id == rater_id:
             seen.add(key)
     return counts, frozenset(seen)
+
+
+def session_totals(conn: Connection, study_id: str) -> tuple[int, int]:
+    """(sessions started, sessions finished) of the study."""
+    finished = func.count(sessions.c.finished_at)  # COUNT(column) skips the NULLs of unfinished sessions
+    query = select(func.count(), finished).select_from(sessions).where(sessions.c.study_id == study_id)
+    started, done = conn.execute(query).one()
+    return started, done
+
+
+def stimulus_votes(conn: Connection, study_id: str) -> dict[tuple[str, str], int]:
+    """Votes per stimulus: test clips of the study rated on at least one scale, per (item_id, condition)."""
+    rated = (
+        select(assignments.c.item_id, assignments.c.condition, assignments.c.id)
+        .join(sessions, assignments.c.session_id == sessions.c.id)
+        .join(ratings, ratings.c.assignment_id == assignments.c.id)
+        .where(sessions.c.study_id == study_id, assignments.c.kind == "test")
+        .distinct()
+        .subquery()
+    )
+    query = select(rated.c.item_id, rated.c.condition, func.count()).group_by(rated.c.item_id, rated.c.condition)
+    return {(item, condition): n for item, condition, n in conn.execute(query)}

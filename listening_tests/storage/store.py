@@ -55,6 +55,7 @@ from listening_tests.storage.records import (
     Rating,
     RatingRecord,
     SessionInfo,
+    StudyCounts,
     now,
     to_rater,
     to_session,
@@ -72,6 +73,8 @@ from listening_tests.storage.sessions import (
     pair_vote_counts,
     session_count,
     session_pages,
+    session_totals,
+    stimulus_votes,
     vote_counts,
 )
 from listening_tests.study import check_conditions
@@ -428,6 +431,12 @@ class Store:
             finished=session.finished,
             completion_code=session.completion_code,
         )
+
+    def study_counts(self, study_id: str) -> StudyCounts:
+        """Sessions started and finished, and votes per stimulus, of one study (for monitoring it while it runs)."""
+        with self.engine.connect() as conn:
+            started, finished = session_totals(conn, study_id)
+            return StudyCounts(started, finished, stimulus_votes(conn, study_id))
 
     def list_ratings(self, study_id: str | None = None) -> list[RatingRecord]:
         """Every stored rating (excluded ones included), oldest first."""

@@ -20,9 +20,9 @@ import pytest
 import soundfile as sf
 
 from app.messages import DENIED
+from app.rater_load import endpoints_of
 from listening_tests.export import RATINGS_COLUMNS
 from listening_tests.study import StudyError, load_study
-from tests.support.loadtest import endpoints_of
 from tests.support.paths import ROOT
 from tests.support.reliability import USER_AGENT, AppProcess, Tab, call, files_under, fn_index, record, run_module
 

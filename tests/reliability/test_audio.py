@@ -337,7 +337,7 @@ def test_app_separate_endpoint_gives_a_result_or_one_sentence(corpus, audio_app:
         rows.append({"case": case.name, "outcome": outcome, "seconds": round(time.monotonic() - t0, 2)})
 
     # after every bad file the rater side still works
-    from tests.support.loadtest import endpoints_of, parse_view
+    from app.rater_load import endpoints_of, parse_view
 
     load = endpoints_of(url).load
     assert parse_view(call(url, load, [{}])["output"]["data"]).stage == "intro"

@@ -2,7 +2,7 @@
 running app, with SQLite and with PostgreSQL; then the same load with the app killed (SIGKILL) in the
 middle, restarted on the same data, and every rater resuming from browser storage.
 
-The raters are driven by `tests.support.loadtest`, which fires the same events as the page (play, a
+The raters are driven by `app.rater_load`, which fires the same events as the page (play, a
 wait as long as the clip, end, submit). A rating counts as acknowledged when the server's answer moves
 the rater on. Figures go to a folder from which
 `python -m tests.reliability.report` renders docs/reliability.md.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from app.rater_load import RaterLog, run_load
 from listening_tests.storage import Store
 from tests.support.app import make_stimuli, write_study
-from tests.support.loadtest import RaterLog, run_load
 from tests.support.pg import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.support.reliability import AppProcess, record
 

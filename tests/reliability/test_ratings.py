@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
+from app.rater_load import endpoints_of
 from listening_tests.stimuli import load_stimulus_set
 from listening_tests.storage import RatingError, Store
 from listening_tests.study import load_study
-from tests.support.loadtest import endpoints_of
 from tests.support.reliability import AppProcess, Tab, call, call_together, fn_index, outcome, record, run_module
 
 pytestmark = pytest.mark.slow

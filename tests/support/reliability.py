@@ -264,7 +264,7 @@ class Tab:
 
     def step(self, fn: int, data: list[Any]) -> Any:
         """Run an event that must succeed; returns (and keeps) the parsed view."""
-        from tests.support.loadtest import parse_view
+        from app.rater_load import parse_view
 
         answer = self.send(fn, data)
         assert answer.get("success"), answer
@@ -311,7 +311,7 @@ class Tab:
 
 def outcome(answer: dict[str, Any]) -> tuple[str, str]:
     """('refused', message) for an error answer, else (view stage, notice)."""
-    from tests.support.loadtest import parse_view
+    from app.rater_load import parse_view
 
     if not answer.get("success"):
         return "refused", str((answer.get("output") or {}).get("error") or answer.get("text") or "")

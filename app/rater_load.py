@@ -1,11 +1,13 @@
 """Load driver: many raters taking a listening test at once through the running app, as browsers do.
 
-`python -m tests.support.loadtest --url http://127.0.0.1:7860 --raters 50 --ratings 20 [--db URL]`
+`python -m app.rater_load --url http://127.0.0.1:7860 --raters 50 --ratings 20 [--db URL]`; `python -m
+app.bench_raters` starts the app and runs it as a benchmark. It lives in app/ (not tests/) for that benchmark.
 
 Every rater is one Gradio session (its own `session_hash` and HTTP connection) that goes through the
 same events the page fires: load (with the browser-storage value), consent, start, then per clip the
 audio player's play event, a wait as long as the clip (the clip file is downloaded to learn its
-length), the player's end event and "Save and continue" with a score. A rating counts as
+length), the player's end event, an optional pause to choose the answer (`think_s`, drawn per page) and
+"Save and continue" with a score. A rating counts as
 *acknowledged* when the server's answer to the submission moves the rater to the next page (or to
 the completion code). Prints one JSON summary: raters, acknowledged, stored (counted in the database
 when --db is given, else the acknowledgements), errors, p50_ms / p95_ms / max_ms of the submissions
@@ -35,6 +37,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import soundfile as sf
+
+from app import messages
 
 CONSENT_BUTTON = "I agree and want to take part"
 START_BUTTON = "Start"
@@ -94,7 +98,7 @@ def discover(config: Mapping[str, Any]) -> Endpoints:
                 found["play" if trigger == "play" else "end"] = dep["id"]
     missing = {"load", "consent", "begin", "submit", "play", "end"} - set(found)
     if missing:
-        raise ServerError(f"The app at this address has no listening-test events ({', '.join(sorted(missing))}).")
+        raise ServerError(messages.no_rater_events(sorted(missing)))
     return Endpoints(submit_inputs=submit_inputs, radios=radios, **found)
 
 
@@ -123,7 +127,7 @@ def parse_view(data: Sequence[Any]) -> View:
     for value in data:
         if isinstance(value, dict) and value.get("__type__") == "update":
             inner = value.get("value")
-            if value.get("choices") and value.get("visible"):
+            if "interactive" in value and value.get("visible") is not False:  # a scale's radio, reset per page
                 scales += 1
             if isinstance(inner, dict) and inner.get("url") and value.get("label", "").startswith("Clip "):
                 clip_url = inner["url"]
@@ -239,6 +243,7 @@ def run_rater(
     on_ack: Callable[[RaterLog], None] | None = None,
     stop: threading.Event | None = None,
     log: RaterLog | None = None,
+    think_s: tuple[float, float] = (0.0, 0.0),
 ) -> RaterLog:
     """One rater: open the page (resuming `stored` when given), consent, rate up to `max_ratings` clips."""
     rng = random.Random(seed)
@@ -265,6 +270,7 @@ def run_rater(
                 tab.call(endpoints.play, [None])
                 time.sleep(seconds + 0.02)
                 tab.call(endpoints.end, [None])
+            time.sleep(rng.uniform(*think_s))
             answers = [rng.randint(1, 5) if i < view.scales else None for i in range(endpoints.radios)]
             sliders = [0] * (endpoints.submit_inputs - endpoints.radios)
             started = time.monotonic()
@@ -357,6 +363,7 @@ def run_load(
     stored: Sequence[dict | None] | None = None,
     on_ack: Callable[[RaterLog], None] | None = None,
     stop: threading.Event | None = None,
+    think_s: tuple[float, float] = (0.0, 0.0),
 ) -> LoadResult:
     """`raters` raters at once, each rating up to `ratings` clips; `stored` resumes earlier raters."""
     endpoints = endpoints_of(url)
@@ -376,6 +383,7 @@ def run_load(
                 on_ack=on_ack,
                 stop=stop,
                 log=logs[i],
+                think_s=think_s,
             )
             for i in range(raters)
         ]
@@ -406,7 +414,7 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.loadtest", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m app.rater_load", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:7860", help="the running app")
     parser.add_argument("--raters", type=int, default=50, help="raters at once (default 50)")
     parser.add_argument("--ratings", type=int, default=20, help="ratings per rater at most (default 20)")
@@ -417,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the summary to this file")
     args = parser.parse_args(argv)
     if not 1 <= args.raters <= 500 or not 1 <= args.ratings <= 1000:
-        print("error: --raters must be 1 to 500 and --ratings 1 to 1000.", file=sys.stderr)
+        print(messages.LOAD_LIMITS, file=sys.stderr)
         return 2
     try:
         result = run_load(args.url, args.raters, args.ratings, seed=args.seed, deadline_s=args.deadline_s)
