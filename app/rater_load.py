@@ -82,11 +82,12 @@ def discover(config: Mapping[str, Any]) -> Endpoints:
     submit_inputs = radios = 0
     for dep in config["dependencies"]:
         kinds = [comps.get(i, {}).get("type") for i in dep["inputs"]]
+        keeps = "browserstate" in [comps.get(i, {}).get("type") for i in dep["outputs"]]
         for target, trigger in dep["targets"]:
             comp = comps.get(target, {})
             props = comp.get("props", {})
             text = props.get("value") if comp.get("type") == "button" else props.get("label")
-            if trigger == "load" and "browserstate" in kinds:
+            if trigger == "load" and "browserstate" in kinds and keeps:  # the lab's load only reads its own
                 found["load"] = dep["id"]
             elif trigger == "click" and text in (CONSENT_BUTTON, START_BUTTON, SUBMIT_BUTTON):
                 name = {CONSENT_BUTTON: "consent", START_BUTTON: "begin", SUBMIT_BUTTON: "submit"}[text]

@@ -335,6 +335,8 @@ def test_lab_shows_each_pipeline_when_done_and_reopens_earlier_runs(app_server: 
     page = browser_page
     page.set_viewport_size(DESKTOP)
     page.goto(f"{app_server['url']}/lab")
+    page.evaluate("() => localStorage.clear()")  # forget runs other tests of this browser kept
+    page.reload()
     mixture = ROOT / "examples" / "tts_unseen_voices_2" / "mix.wav"
     page.locator("input[type=file]").first.set_input_files(str(mixture))
     page.get_by_text("3.0 s, mono at 16000 Hz: used as it is.").wait_for()
