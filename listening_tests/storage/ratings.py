@@ -17,7 +17,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from listening_tests.assignment import COMPARED
 from listening_tests.protocols import PROTOCOL_INTEGER, PROTOCOL_RANGE, ScreeningRules
 from listening_tests.qualification import BeforeTest, exclusions, parse_before_test
 from listening_tests.storage.engine import write_transaction
@@ -25,7 +24,7 @@ from listening_tests.storage.errors import RatingError, StoreError
 from listening_tests.storage.events import append_event
 from listening_tests.storage.qualifications import to_qualification
 from listening_tests.storage.records import Rating, RatingRecord, SessionInfo, now, to_rating, utc
-from listening_tests.storage.schema import assignments, qualifications, ratings, sessions, studies
+from listening_tests.storage.schema import assignments, compared_clip, qualifications, ratings, sessions, studies
 from listening_tests.study import parse_screening
 
 MAX_LISTEN_S = 3600.0
@@ -141,7 +140,7 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
 
     A CCR/A/B rating also carries the condition its clip was compared against and which was heard first.
     """
-    compared = assignments.alias("compared")
+    compared, on_page = compared_clip()
     query = (
         select(
             ratings.c.id.label("rating_id"),
@@ -169,12 +168,7 @@ def rating_records(conn: Connection, study_id: str | None = None) -> list[Rating
             qualifications.c.headphone_trials,
         )
         .join(assignments, ratings.c.assignment_id == assignments.c.id)
-        .outerjoin(
-            compared,
-            (compared.c.session_id == assignments.c.session_id)
-            & (compared.c.page == assignments.c.page)
-            & (compared.c.kind == COMPARED),
-        )
+        .outerjoin(compared, on_page)
         .join(sessions, ratings.c.session_id == sessions.c.id)
         .join(studies, sessions.c.study_id == studies.c.id)
         .outerjoin(qualifications, qualifications.c.rater_id == sessions.c.rater_id)

@@ -8,7 +8,9 @@ append-only events table: nothing is updated without an event row, and nothing i
 from __future__ import annotations
 
 from sqlalchemy import (
+    Alias,
     Column,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -20,6 +22,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from listening_tests.assignment import COMPARED
 
 metadata = MetaData()
 studies = Table(
@@ -105,3 +109,11 @@ events = Table(
     Column("rating_id", Integer),
     Column("detail", Text),
 )
+
+
+def compared_clip() -> tuple[Alias, ColumnElement[bool]]:
+    """A comparison page's other clip (kind `compared`: condition a) as an alias of assignments, and how it
+    joins the page's `test` row (condition b, which takes the answer): same session, same page."""
+    compared = assignments.alias("compared")
+    same_page = (compared.c.session_id == assignments.c.session_id) & (compared.c.page == assignments.c.page)
+    return compared, same_page & (compared.c.kind == COMPARED)

@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Subquery, func, select, update
 from sqlalchemy.engine import Connection
 
 from listening_tests.assignment import COMPARED, PlannedTrial
 from listening_tests.storage.errors import RatingError
 from listening_tests.storage.events import append_event
 from listening_tests.storage.records import SessionInfo, now, to_session, utc
-from listening_tests.storage.schema import assignments, ratings, sessions
+from listening_tests.storage.schema import assignments, compared_clip, ratings, sessions
 
 Rated = dict[tuple[int, str], float]  # (assignment_id, scale) -> score
 
@@ -106,11 +106,7 @@ def vote_counts(
             .where(sessions.c.study_id == study_id)
         ).scalars()
     )
-    last_rating = (
-        select(ratings.c.session_id, func.max(ratings.c.created_at).label("last"))
-        .group_by(ratings.c.session_id)
-        .subquery()
-    )
+    last_rating = _last_ratings()
     rows = conn.execute(
         select(
             assignments.c.id,
@@ -137,6 +133,15 @@ def vote_counts(
     return counts, frozenset(seen)
 
 
+def _last_ratings() -> Subquery:
+    """Per session, the time of its last rating (a session that rates is live; see `vote_counts`)."""
+    return (
+        select(ratings.c.session_id, func.max(ratings.c.created_at).label("last"))
+        .group_by(ratings.c.session_id)
+        .subquery()
+    )
+
+
 def pair_vote_counts(
     conn: Connection, study_id: str, rater_id: str, stale_before: datetime
 ) -> tuple[dict[tuple[str, str, str], int], frozenset]:
@@ -144,12 +149,8 @@ def pair_vote_counts(
 
     A comparison page's `test` row is condition b's clip (it takes the answer); its `compared` row gives a.
     """
-    compared = assignments.alias("compared")
-    last_rating = (
-        select(ratings.c.session_id, func.max(ratings.c.created_at).label("last"))
-        .group_by(ratings.c.session_id)
-        .subquery()
-    )
+    compared, on_page = compared_clip()
+    last_rating = _last_ratings()
     rows = conn.execute(
         select(
             assignments.c.item_id,
@@ -162,12 +163,7 @@ def pair_vote_counts(
             last_rating.c.last,
         )
         .join(sessions, assignments.c.session_id == sessions.c.id)
-        .join(
-            compared,
-            (compared.c.session_id == assignments.c.session_id)
-            & (compared.c.page == assignments.c.page)
-            & (compared.c.kind == COMPARED),
-        )
+        .join(compared, on_page)
         .outerjoin(ratings, ratings.c.assignment_id == assignments.c.id)
         .outerjoin(last_rating, last_rating.c.session_id == sessions.c.id)
         .where(sessions.c.study_id == study_id, assignments.c.kind == "test")

@@ -14,7 +14,8 @@ import pytest
 
 from app import messages
 from listening_tests.protocols import SCALE_QUESTIONS
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, SHOTS, serve, shot
+from tests.browser.test_browser import DESKTOP, PHONE, serve, shot
+from tests.browser.test_rater_pages import browser  # noqa: F401 (fixture)
 from tests.support.app import make_stimuli, write_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -48,17 +49,6 @@ def ccr_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iter
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
 def hear(page, slot: int) -> None:
     """Play the visible player `slot` (0: A, 1: B) to its end."""
     assert page.evaluate(PLAY, slot), f"no player {slot} on the page"
@@ -66,7 +56,7 @@ def hear(page, slot: int) -> None:
 
 
 @pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
-def test_a_ccr_session_asks_for_both_clips_then_the_seven_point_answer(ccr_app: str, browser, name, viewport) -> None:
+def test_a_ccr_session_asks_for_both_clips_then_the_seven_point_answer(ccr_app: str, browser, name, viewport) -> None:  # noqa: F811
     page = browser.new_context(viewport=viewport).new_page()
     page.set_default_timeout(30_000)
     page.goto(ccr_app)
@@ -128,7 +118,7 @@ def ab_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Itera
         yield url
 
 
-def test_an_ab_session_offers_a_b_and_no_preference_after_both_clips(ab_app: str, browser) -> None:
+def test_an_ab_session_offers_a_b_and_no_preference_after_both_clips(ab_app: str, browser) -> None:  # noqa: F811
     page = browser.new_context(viewport=PHONE).new_page()
     page.set_default_timeout(30_000)
     page.goto(ab_app)
