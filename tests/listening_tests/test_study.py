@@ -56,6 +56,9 @@ def test_example_studies_load() -> None:
     assert p835.scales == ("sig", "bak", "ovrl")
     assert acr.build == mushra.build  # they share one stimulus set; P.835's has traps worded for its scales
     assert p835.build == replace(acr.build, trap_scales=("sig", "bak", "ovrl")) and p835.manifest != acr.manifest
+    ccr = load_study(STUDIES / "example_ccr.yaml")
+    assert ccr.protocol == "ccr" and len(ccr.pairs) == 3 and (ccr.trapping, ccr.gold) == (0, 0)
+    assert ccr.build == acr.build and ccr.manifest == acr.manifest  # the ACR study's stimuli serve it as built
 
 
 def test_minimal_study_gets_defaults(tmp_path: Path) -> None:
