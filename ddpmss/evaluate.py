@@ -5,7 +5,8 @@
         --clean corpus/utterances/clean_test_unseen_voices.csv --limit 50 --out results.json
 
 Per pipeline: mean SI-SDR, SI-SDRi, PESQ (NB/WB), STOI, ESTOI, DNSMOS (SIG/BAK/OVRL), and the fusion's
-D-energy share (with --ablation, also the fusion with DiffWave's input zeroed); with --clean, the
+D-energy share (with --ablation, also the fusion with DiffWave's input zeroed, or swapped between the two
+talkers); with --clean, the
 vocoder's re-synthesis of clean speech from its own mel (STOI,
 ESTOI, PESQ, DNSMOS), sampled as the pipeline does (`--vocoder-schedule fast`: the model's own 6-step
 schedule), with the DiffWave paper's 6-step schedule (`paper`) or through every step of its training
@@ -36,7 +37,12 @@ from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave
 RESYNTHESIS_METRICS = tuple(m for m in METRIC_NAMES if not m.startswith("si_sdr"))
 
 
-ABLATION = "fusion_without_diffwave"  # the fusion given silence in place of DiffWave's estimate
+# The fusion given something else in place of DiffWave's estimate D: silence, and the other talker's D (a D
+# like any other, but of the wrong talker: it tells apart "reads D's content" from "reacts to an odd input").
+ABLATIONS = {
+    "fusion_without_diffwave": lambda d: np.zeros_like(d),
+    "fusion_with_other_talkers_diffwave": lambda d: d[::-1].copy(),
+}
 
 
 def evaluate_mixtures(
@@ -45,8 +51,8 @@ def evaluate_mixtures(
     """Mean metrics per pipeline over (up to `limit`) mixtures, talkers matched by SI-SDR of SepFormer's
     estimates (`SeparationResult.talker_order`).
 
-    `ablation`: also score the fusion with DiffWave's input zeroed (`ABLATION`); if the fusion uses DiffWave,
-    its scores move away from the fusion's, and if it ignores DiffWave (energy share ~0) they match."""
+    `ablation`: also score the fusion with DiffWave's input replaced (`ABLATIONS`): zeroed, and swapped between
+    the two talkers; if the fusion ignores DiffWave, both score as the fusion does."""
     sr = separator.settings.output_sr
     jobs, owners, shares = [], [], []
     for entry in tqdm(read_mixture_list(mixtures)[:limit], desc="separating", leave=False):
@@ -56,15 +62,16 @@ def evaluate_mixtures(
         shares += result.details.get("fusion_d_share", [])
         outputs = result.aligned(refs)
         if ablation:
-            s_out = result.outputs["sepformer"]
-            zeroed, _ = separator.run_fusion(s_out, np.zeros_like(s_out), mixture, sr)
-            outputs[ABLATION] = zeroed[result.talker_order(refs)]
+            s_out, d_out = result.outputs["sepformer"], result.outputs["sepformer_diffwave"]
+            for name, stand_in in ABLATIONS.items():
+                fused, _ = separator.run_fusion(s_out, stand_in(d_out), mixture, sr)
+                outputs[name] = fused[result.talker_order(refs)]
         for name, estimates in outputs.items():
             for estimate, ref in zip(estimates, refs):
                 jobs.append((estimate, ref, sr, mixture, True))
                 owners.append(name)
     scores = score_many(jobs, workers)
-    names = (*PIPELINES, ABLATION) if ablation else PIPELINES
+    names = (*PIPELINES, *ABLATIONS) if ablation else PIPELINES
     summary: dict = {"mixtures": len(jobs) // (2 * len(names))}
     for name in names:
         rows = [s for s, owner in zip(scores, owners) if owner == name]
@@ -170,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the re-synthesis noise")
     parser.add_argument("--limit", type=int)
     parser.add_argument(
-        "--ablation", action="store_true", help=f"also score the fusion with DiffWave's input zeroed ({ABLATION})"
+        "--ablation", action="store_true", help="also score the fusion with DiffWave's input zeroed or swapped"
     )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
