@@ -203,11 +203,13 @@ def _signed_in(access: Access, callback: Callable[..., tuple[Any, ...]]) -> Call
         def with_profile(password_text: str | None, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
             return callback(password_text, profile)
 
+        with_profile.__name__ = f"{callback.__name__}_signed_in"  # Gradio names the (private) event after it
         return with_profile
 
     def with_password(password_text: str | None) -> tuple[Any, ...]:
         return callback(password_text)
 
+    with_password.__name__ = f"{callback.__name__}_password"
     return with_password
 
 
