@@ -17,9 +17,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def monitored_app(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[str]:
-    """`python app.py` on loopback (results open without a password) over 0.3 s clips, no training."""
+    """`python app.py` on loopback (results open without a password) over 0.3 s clips, no training, and no
+    trapping or gold clip (a rater's first rating is then always a vote for a stimulus)."""
     tmp = tmp_path_factory.mktemp("monitor")
-    study = write_study(tmp, make_stimuli(tmp / "stimuli", duration_s=0.3), "acr", training_items=0)
+    fields = {"training_items": 0, "trapping": 0, "gold": 0}
+    study = write_study(tmp, make_stimuli(tmp / "stimuli", duration_s=0.3), "acr", **fields)
     with serve(tmp, study, tiny_models, tmp) as url:
         yield url
 
