@@ -193,9 +193,7 @@ class Store:
 
     def headphone_plan(self, rater_id: str) -> list[CheckTrial]:
         """The rater's headphone-check trials (seeded by the rater, so a reload shows the same ones)."""
-        rater = self._known_rater(rater_id)
-        check = self._study(rater.study_id).study.before_test.headphone_check
-        return plan_check(session_seed(rater.id, -2), check) if check else []
+        return self._headphone_plan(self._known_rater(rater_id))
 
     def save_qualification(
         self, rater_id: str, answers: Mapping[str, str | None], picks: Sequence[int | None] = ()
@@ -207,7 +205,7 @@ class Store:
         given = {key: answers.get(key) for key in QUESTION_KEYS} if before.questions else {}
         if before.questions and first_unanswered(given) is not None:
             raise StoreError("Please answer every question.")
-        plan = self.headphone_plan(rater.id)
+        plan = self._headphone_plan(rater)
         if len(picks) != len(plan):
             raise StoreError("Please answer every headphone check.")
         correct = count_correct(plan, picks) if plan else None
@@ -224,6 +222,10 @@ class Store:
         with self.engine.connect() as conn:
             return read_qualification(conn, str(rater_id)[:40])
 
+    def _headphone_plan(self, rater: Rater) -> list[CheckTrial]:
+        check = self._study(rater.study_id).study.before_test.headphone_check
+        return plan_check(session_seed(rater.id, -2), check) if check else []
+
     def _known_rater(self, rater_id: str) -> Rater:
         rater = self.get_rater(rater_id)
         if rater is None:
@@ -234,9 +236,7 @@ class Store:
 
     def start_session(self, rater_id: str) -> SessionInfo:
         """The rater's unfinished session, or a new balanced one; raises StudyFullError when none is left."""
-        rater = self.get_rater(rater_id)
-        if rater is None:
-            raise StoreError("This rater id is unknown; please start again from the study's first page.")
+        rater = self._known_rater(rater_id)
         reg = self._study(rater.study_id)
         study_id = reg.study.id
         with write_transaction(self.engine) as conn:
