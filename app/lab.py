@@ -240,9 +240,8 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     def cancel(request: gr.Request) -> None:
         jobs.cancel(_session(request))
 
-    def cancel_and_clear(request: gr.Request) -> dict[Any, Any]:
-        """Cancel: the run stops at its next check and its partial results (their files removed) leave the page."""
-        cancel(request)
+    def cleared() -> dict[Any, Any]:
+        """After Cancel: the run's partial results (their files removed) leave the page."""
         return {**render(None), status: messages.CANCELLED, estimate_line: ""}
 
     lab = {"concurrency_limit": 1, "concurrency_id": "lab", "validator": validate}
@@ -258,7 +257,10 @@ def build_tab(demo: gr.Blocks, services: Services) -> None:
     for audio, note in ((mixture, mixture_note), (ref1, ref1_note), (ref2, ref2_note)):
         audio.upload(checked, [audio], [audio, note], concurrency_limit=None, **PRIVATE)
         audio.clear(lambda: "", None, [note], **PRIVATE)
-    stop.click(cancel_and_clear, None, [*shown, estimate_line], cancels=[separating, calling], queue=False, **PRIVATE)
+    # The page is cleared by a queued event after the cancel: it reaches the browser after any output the run
+    # had already sent, which a reply to the Cancel click itself could overtake.
+    cancelling = stop.click(cancel, None, None, cancels=[separating, calling], queue=False, **PRIVATE)
+    cancelling.then(cleared, None, [*shown, estimate_line], concurrency_limit=None, **PRIVATE)
     demo.unload(cancel)  # a closed tab cancels its job
     mixture.stop_recording(checked, [mixture], [mixture, mixture_note], concurrency_limit=None, **PRIVATE)
     for (name, talker), radio in quick.items():
