@@ -9,8 +9,10 @@ D-energy share (with --ablation, also the fusion with DiffWave's input zeroed, o
 talkers); with --clean, the
 vocoder's re-synthesis of clean speech from its own mel (STOI,
 ESTOI, PESQ, DNSMOS), sampled as the pipeline does (`--vocoder-schedule fast`: the model's own 6-step
-schedule), with the DiffWave paper's 6-step schedule (`paper`) or through every step of its training
-noise schedule (`full`, a diagnostic of what the fast schedule costs).
+schedule, shallow from a Griffin-Lim start where the model says so), every step of its own schedule from
+pure noise (`noise`), the DiffWave paper's 6-step schedule from noise (`paper`), every step of its
+training noise schedule (`full`, a diagnostic of what the fast schedule costs), or the Griffin-Lim start
+alone, with no DiffWave step (`griffin-lim`, what the shallow sampler starts from).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ddpmss.metrics import METRIC_NAMES, score_many, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.training.loop import read_wav
-from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, GriffinLimStart
 
 # re-synthesis metrics of `evaluate_vocoder(..., all_metrics=True)`: SI-SDR means nothing for a
 # vocoder that does not keep the waveform's phase
@@ -87,6 +89,20 @@ def schedule_sampler(separator: Separator, schedule: list[float]) -> FastDiffWav
     )
 
 
+class GriffinLimOnly:
+    """The shallow sampler's Griffin-Lim start with no DiffWave step, called like a sampler (a baseline)."""
+
+    schedule: list[float] = []
+
+    def __init__(self, separator: Separator) -> None:
+        self.start = GriffinLimStart(
+            separator.mel, int(getattr(separator.vocoder.hparams, "griffin_lim_iterations", 32))
+        )
+
+    def __call__(self, mel: torch.Tensor, hop_length: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.start(mel)
+
+
 def full_schedule_sampler(separator: Separator) -> FastDiffWave:
     """The separator's vocoder sampled through every step of its training noise schedule (DiffWave's
     slow sampler)."""
@@ -124,7 +140,8 @@ def evaluate_vocoder(
     summary = {
         "utterances": len(pairs),
         "voices": len({r.get("voice") for r in chosen}),
-        "sampling_steps": len(sampler.schedule),
+        "sampling_steps": getattr(sampler, "taken", len(sampler.schedule)),
+        "shallow": getattr(sampler, "start", None) is not None,
         "schedule": sampler.schedule,
         "seed": seed,
     }
@@ -169,10 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clean", help="CSV of clean utterances (path column) for the vocoder STOI")
     parser.add_argument(
         "--vocoder-schedule",
-        choices=["fast", "paper", "full"],
+        choices=["fast", "noise", "paper", "full", "griffin-lim"],
         default="fast",
-        help="re-synthesis with the pipeline's 6-step schedule (the model's own), the "
-        "DiffWave paper's 6-step one, or every training step",
+        help="re-synthesis as the pipeline samples, with the model's own 6 steps from pure noise, the "
+        "DiffWave paper's 6 steps from noise, every training step, or the Griffin-Lim start alone",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the re-synthesis noise")
     parser.add_argument("--limit", type=int)
@@ -188,8 +205,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.clean:
         samplers = {
             "fast": None,
+            "noise": lambda: schedule_sampler(separator, separator.sampler.schedule),
             "paper": lambda: schedule_sampler(separator, list(PAPER_FAST_SCHEDULE)),
             "full": lambda: full_schedule_sampler(separator),
+            "griffin-lim": lambda: GriffinLimOnly(separator),
         }
         sampler = samplers[args.vocoder_schedule]
         report["vocoder_resynthesis"] = evaluate_vocoder(

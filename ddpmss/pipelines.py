@@ -21,7 +21,7 @@ from ddpmss.fusion import FusionModel
 from ddpmss.metrics import match_permutation
 from ddpmss.models import ModelSources, load_pretrained, model_checksums, resolve_sources
 from ddpmss.settings import PIPELINES, Settings
-from ddpmss.vocoder import FastDiffWave, MelConfig, model_fast_schedule
+from ddpmss.vocoder import MelConfig, model_sampler
 
 SEGMENT_S = 30.0  # SepFormer separates longer mixtures in segments of this length (at most) ...
 SEGMENT_OVERLAP_S = 1.0  # ... overlapping by this much (talker order matched, cross-faded)
@@ -78,9 +78,13 @@ class Separator:
         self.device = torch.device(settings.resolved_device())
         self.sep_sr = int(getattr(sepformer.hparams, "sample_rate", 8000))
         self.mel = MelConfig.from_hparams(vocoder.hparams)
-        schedule = list(settings.fast_steps) if settings.fast_steps else model_fast_schedule(vocoder.hparams)
-        self.sampler = FastDiffWave(
-            vocoder.mods.diffwave, vocoder.hparams.diffusion, schedule, settings.resolved_precision()
+        self.sampler = model_sampler(
+            vocoder.hparams,
+            vocoder.mods.diffwave,
+            vocoder.hparams.diffusion,
+            settings.resolved_precision(),
+            schedule=list(settings.fast_steps) if settings.fast_steps else None,
+            shallow_steps=settings.shallow_steps,
         )
 
     @classmethod

@@ -4,6 +4,11 @@ The sampler is our own (not `DiffWaveDiffusion.inference`) because the stock loo
 of the 6 steps, work that does not depend on the step: the mel upsampler, every residual layer's
 conditioner projection and the step embeddings. Here they are computed once per call. With the same
 noise the fp32 result equals the stock one (tests/ddpmss/test_vocoder.py checks it).
+
+A model may also be sampled by shallow diffusion (DiffSinger's mechanism, Liu et al. 2022): the reverse
+process starts from a Griffin-Lim estimate of the mel, noised to the level of one of the last fast steps,
+instead of from pure noise (`shallow_steps` in its hyperparams.yaml; `model_sampler` reads it). The
+estimate's phase is Griffin-Lim's own, not the input's, so the output keeps no waveform phase either.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+import torchaudio
 from speechbrain.lobes.models.HifiGAN import mel_spectrogram
 
 # Mel settings of the public `speechbrain/tts-diffwave-ljspeech` recipe; its hyperparams.yaml names
@@ -41,10 +47,38 @@ LJSPEECH_MEL = {
 PAPER_FAST_SCHEDULE = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)
 
 
+def _hparam(hparams: object, key: str) -> object:
+    return hparams.get(key) if isinstance(hparams, dict) else getattr(hparams, key, None)
+
+
 def model_fast_schedule(hparams: object) -> list[float]:
     """The vocoder's own fast schedule (`fast_schedule` in its hyperparams), else the DiffWave paper's."""
-    own = hparams.get("fast_schedule") if isinstance(hparams, dict) else getattr(hparams, "fast_schedule", None)
-    return [float(b) for b in (own or PAPER_FAST_SCHEDULE)]
+    return [float(b) for b in (_hparam(hparams, "fast_schedule") or PAPER_FAST_SCHEDULE)]
+
+
+def model_sampler(
+    hparams: object,
+    diffwave: torch.nn.Module,
+    diffusion: torch.nn.Module,
+    precision: str = "fp32",
+    schedule: list[float] | None = None,
+    shallow_steps: int | None = None,
+) -> "FastDiffWave":
+    """The sampler a vocoder's hyperparams ask for: its fast schedule (or `schedule`) and, when they name
+    `shallow_steps`, shallow diffusion from a Griffin-Lim start of `griffin_lim_iterations` (default 32).
+    `shallow_steps` overrides the model's count; 0 samples every step from pure noise."""
+    steps = _hparam(hparams, "shallow_steps") if shallow_steps is None else shallow_steps
+    start = None
+    if steps:
+        start = GriffinLimStart(MelConfig.from_hparams(hparams), int(_hparam(hparams, "griffin_lim_iterations") or 32))
+    return FastDiffWave(
+        diffwave,
+        diffusion,
+        schedule or model_fast_schedule(hparams),
+        precision,
+        start=start,
+        shallow_steps=int(steps) if steps else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -88,6 +122,41 @@ class MelConfig:
         )
 
 
+class GriffinLimStart:
+    """A waveform estimate from a log-mel spectrogram: torchaudio's least-squares inverse of the mel filter
+    bank, then Griffin-Lim from a zero phase (deterministic), the shallow sampler's starting point."""
+
+    def __init__(self, mel: MelConfig, iterations: int) -> None:
+        if mel.power != 1.0 or not mel.compression:
+            raise ValueError("A Griffin-Lim start needs a log-magnitude mel (spec_power 1, spec_compression).")
+        self.hop_length = mel.hop_length
+        self.inverse_mel = torchaudio.transforms.InverseMelScale(
+            mel.n_fft // 2 + 1,
+            mel.n_mels,
+            mel.sample_rate,
+            mel.f_min,
+            mel.f_max,
+            norm=mel.norm,
+            mel_scale=mel.mel_scale,
+        )
+        self.griffin_lim = torchaudio.transforms.GriffinLim(
+            n_fft=mel.n_fft,
+            win_length=mel.win_length,
+            hop_length=mel.hop_length,
+            power=1.0,
+            n_iter=iterations,
+            rand_init=False,
+        )
+
+    @torch.inference_mode()
+    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, frames) log-mel -> (B, frames * hop_length) waveform."""
+        magnitude = self.inverse_mel(mel.float().exp())
+        wav = self.griffin_lim(magnitude)
+        length = mel.shape[-1] * self.hop_length
+        return F.pad(wav, (0, max(0, length - wav.shape[-1])))[..., :length]
+
+
 def fast_schedule_steps(diffusion: torch.nn.Module, schedule: list[float]) -> list[float]:
     """Fractional training steps matching each fast-schedule noise level (as DiffWave's paper)."""
     # float32 like the stock sampler, so the matched steps are bit-identical to it
@@ -129,7 +198,11 @@ class FastDiffWave:
         schedule: list[float],
         precision: str = "fp32",
         max_slice: int = MAX_SLICE,
+        start: GriffinLimStart | None = None,
+        shallow_steps: int | None = None,
     ) -> None:
+        """`start` and `shallow_steps`: shallow diffusion, the last `shallow_steps` steps of `schedule` from
+        `start`'s estimate noised to that step's level; without them, every step from pure noise."""
         # bf16: a bf16 copy of the weights, cast once (autocast would re-cast every weight at every call)
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.fp32_net = diffwave
@@ -137,6 +210,10 @@ class FastDiffWave:
         self.schedule = [float(b) for b in schedule]
         self.steps = fast_schedule_steps(diffusion, self.schedule)
         self.precision = precision
+        if (start is None) != (shallow_steps is None) or not 0 < (shallow_steps or 1) <= len(self.schedule):
+            raise ValueError(f"Shallow diffusion needs a start and 1 to {len(self.schedule)} steps.")
+        self.start = start
+        self.taken = shallow_steps or len(self.schedule)  # reverse steps taken per call
         # each dilated conv reaches dilation * (kernel - 1) / 2 samples to either side
         self.halo = sum(
             int(layer.dilated_conv.conv.dilation[0]) * (int(layer.dilated_conv.conv.kernel_size[0]) - 1) // 2
@@ -160,18 +237,26 @@ class FastDiffWave:
         shape = (mel.shape[0], hop_length * mel.shape[-1])
         # the stock order of draws: the starting noise, then one draw per step but the last
         noises = [torch.randn(shape, device=device, generator=generator)]
-        noises += [torch.randn(shape, device=device, generator=generator) for _ in range(len(self.schedule) - 1)]
+        noises += [torch.randn(shape, device=device, generator=generator) for _ in range(self.taken - 1)]
+        starts = self.start(mel).to(device) if self.start is not None else None
         return torch.cat(
             [
                 self._sample_one(
-                    mel[b : b + 1], [z[b : b + 1] for z in noises], partial(on_step, b + 1) if on_step else None
+                    mel[b : b + 1],
+                    [z[b : b + 1] for z in noises],
+                    starts[b : b + 1] if starts is not None else None,
+                    partial(on_step, b + 1) if on_step else None,
                 )
                 for b in range(mel.shape[0])
             ]
         )
 
     def _sample_one(
-        self, mel: torch.Tensor, noises: list[torch.Tensor], on_step: Callable[[int, int], None] | None = None
+        self,
+        mel: torch.Tensor,
+        noises: list[torch.Tensor],
+        start: torch.Tensor | None,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         net, device = self.net, mel.device
         betas = torch.tensor(self.schedule, dtype=torch.float32)
@@ -183,7 +268,7 @@ class FastDiffWave:
         hoist = values * upsampled.element_size() <= HOIST_BUDGET_BYTES
         conditioners = [_pointwise(layer.conditioner_projection, upsampled) for layer in layers] if hoist else None
         step_proj = []  # step embeddings: tiny, computed in fp32 by the original modules
-        for t in self.steps:
+        for t in self.steps[: self.taken]:
             emb = self.fp32_net.diffusion_embedding(torch.tensor([t], device=device))
             step_proj.append(
                 [
@@ -191,10 +276,14 @@ class FastDiffWave:
                     for layer in self.fp32_net.residual_layers
                 ]
             )
-        audio = noises[0]
-        for i, n in enumerate(range(len(self.schedule) - 1, -1, -1)):
+        first = self.taken - 1
+        if start is None:
+            audio = noises[0]
+        else:  # q(x_first | start): the estimate noised to the first step's level
+            audio = alpha_cum[first] ** 0.5 * start + (1 - alpha_cum[first]) ** 0.5 * noises[0]
+        for i, n in enumerate(range(first, -1, -1)):
             if on_step is not None:
-                on_step(i + 1, len(self.schedule))
+                on_step(i + 1, self.taken)
             noise = torch.empty_like(audio)
             for lo, hi, start, stop in self._slices(audio.shape[-1]):
                 conds = [c[..., lo:hi] for c in conditioners] if conditioners is not None else [None] * len(layers)

@@ -4,9 +4,10 @@
         --train corpus/utterances/clean_train.csv --val corpus/utterances/clean_val.csv \
         --out runs/diffwave
 
-Standard DiffWave objective (L1 between the added and the predicted noise at a random step), with the
-mel settings stored in the saved hyperparams.yaml so the pipeline reads them from the model.
-Validation: re-synthesis of held-out clean speech with the 6-step fast schedule, scored by STOI.
+Standard DiffWave objective (L1 between the added and the predicted noise at a random step; with
+`train_max_step`, a step below it only: the low-noise end a shallow sampler uses), with the mel settings
+and the sampling (`fast_schedule`, `shallow_steps`) stored in the saved hyperparams.yaml so the pipeline
+reads them from the model. Validation: re-synthesis of held-out clean speech, sampled so, scored by STOI.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import torch
 from ddpmss.checkpoints import HPARAMS_DIR, save_model_dir
 from ddpmss.metrics import stoi_score
 from ddpmss.training.loop import fit, random_segments, read_clean_list, start_run, training_cli
-from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig
+from ddpmss.vocoder import MelConfig, model_sampler
 
 
 @torch.inference_mode()
 def evaluate(hparams: dict, mel_config: MelConfig, items: list[np.ndarray], device: str = "cpu") -> float:
-    """Mean STOI of re-synthesis with the DiffWave paper's 6-step schedule against the clean utterances
-    (a model's own schedule is chosen after training, by `python -m ddpmss.training.schedule_search`)."""
-    sampler = FastDiffWave(hparams["diffwave"], hparams["diffusion"], list(PAPER_FAST_SCHEDULE))
+    """Mean STOI of re-synthesis, sampled as the saved model will be (`model_sampler`: the DiffWave paper's
+    6-step schedule unless the config names its own `fast_schedule` and `shallow_steps`), against the
+    clean utterances."""
+    sampler = model_sampler(hparams, hparams["diffwave"], hparams["diffusion"])
     scores = []
     generator = torch.Generator(device).manual_seed(0)
     for item in items:
@@ -49,10 +51,13 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     rng = np.random.default_rng(config["seed"])
     segment = int(config["segment_frames"]) * hop
 
+    top = int(config.get("train_max_step") or diffusion.timesteps)
+
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         audio = batch[:, 0]
         mel = mel_config.mel(audio)[..., : segment // hop]
-        pred, noise, _ = diffusion.train_sample(audio.unsqueeze(1), condition=mel)
+        steps = torch.randint(0, top, (len(audio),), device=audio.device)
+        pred, noise, _ = diffusion.train_sample(audio.unsqueeze(1), timesteps=steps, condition=mel)
         return torch.nn.functional.l1_loss(pred, noise)
 
     fit(

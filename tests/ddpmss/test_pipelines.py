@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -116,13 +117,13 @@ def test_wrong_architecture_is_refused(tiny_models: Path, tmp_path: Path, change
 
 
 def test_vocoder_schedule_comes_from_the_model_unless_set(tiny_models: Path, tmp_path: Path) -> None:
-    """A vocoder's own `fast_schedule` (hyperparams.yaml) drives the pipeline; without one, the DiffWave
-    paper's (the public checkpoint's); the fast_steps setting overrides both."""
+    """A vocoder's own `fast_schedule` and `shallow_steps` (hyperparams.yaml) drive the pipeline; without
+    them, the DiffWave paper's schedule from noise (the public checkpoint's); the settings override both."""
     root = tmp_path / "models"
     shutil.copytree(tiny_models, root)
     own = [0.0001, 0.0005, 0.002, 0.01, 0.04, 0.2]
-    with open(root / "diffwave" / "hyperparams.yaml", "a") as f:
-        f.write(f"fast_schedule: {own}\n")
+    yaml = root / "diffwave" / "hyperparams.yaml"
+    yaml.write_text(re.sub(r"(?m)^fast_schedule:.*$", f"fast_schedule: {own}", yaml.read_text()))
     sep = Separator.from_settings(Settings(models=str(root), device="cpu", cache_dir=tmp_path / "c"))
     assert sep.sampler.schedule == own
     plain = Separator.from_settings(Settings(models=str(tiny_models), device="cpu", cache_dir=tmp_path / "c"))
@@ -132,6 +133,14 @@ def test_vocoder_schedule_comes_from_the_model_unless_set(tiny_models: Path, tmp
         Settings(models=str(root), device="cpu", cache_dir=tmp_path / "c", fast_steps=chosen)
     )
     assert forced.sampler.schedule == list(chosen)
+    yaml.write_text(yaml.read_text().replace("shallow_steps:", "shallow_steps: 2"))
+    assert (
+        Separator.from_settings(Settings(models=str(root), device="cpu", cache_dir=tmp_path / "c")).sampler.taken == 2
+    )
+    from_noise = Separator.from_settings(
+        Settings(models=str(root), device="cpu", cache_dir=tmp_path / "c", shallow_steps=0)
+    )
+    assert from_noise.sampler.start is None and from_noise.sampler.taken == len(own)
 
 
 @pytest.mark.slow

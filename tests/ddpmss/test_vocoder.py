@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from speechbrain.inference.vocoders import DiffWaveVocoder
@@ -9,10 +11,12 @@ from speechbrain.inference.vocoders import DiffWaveVocoder
 from ddpmss import vocoder as vocoder_module
 from ddpmss.checkpoints import write_random_model
 from ddpmss.metrics import si_sdr
-from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig
+from ddpmss.training.loop import read_wav
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, GriffinLimStart, MelConfig, model_sampler
 from tests.support.tiny_models import TINY_DIFFWAVE
 
 SCHEDULE = list(PAPER_FAST_SCHEDULE)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +69,62 @@ def test_time_slices_and_unhoisted_conditioners_change_nothing(
     sliced = FastDiffWave(vocoder.mods.diffwave, vocoder.hparams.diffusion, SCHEDULE, max_slice=300)
     assert len(sliced._slices(expected.shape[-1])) > 10
     torch.testing.assert_close(sliced(mel, 256, torch.Generator().manual_seed(0)), expected, atol=1e-6, rtol=0)
+
+
+# the shipped vocoder's mel (16 kHz, n_fft 1024, hop 256, 80 slaney mels up to 8 kHz, log magnitude)
+SPEECH_MEL = MelConfig(16000, 1024, 1024, 256, 80, 0.0, 8000.0, 1.0, "slaney", "slaney", True)
+
+
+def test_griffin_lim_start_keeps_the_spectrum_and_not_the_phase() -> None:
+    """The shallow sampler's start, from real speech: its log-mel is close to the input's (a white noise of
+    the same level is more than 5 times further), its waveform is not the input's (no phase is kept: SI-SDR far below
+    0 dB), and it is the same at every call."""
+    wav = torch.from_numpy(read_wav(ROOT / "examples" / "real_16k" / "s1.wav", 16000)).unsqueeze(0)
+    mel = SPEECH_MEL.mel(wav)
+    start = GriffinLimStart(SPEECH_MEL, 32)(mel)
+    assert start.shape == (1, mel.shape[-1] * 256)
+    loud = mel > mel.max() - 6  # the bins within 6 nepers (52 dB) of the loudest
+    error = (SPEECH_MEL.mel(start[:, : wav.shape[-1]]) - mel)[loud].abs().mean()
+    noise_error = (SPEECH_MEL.mel(torch.randn_like(wav) * wav.std()) - mel)[loud].abs().mean()
+    assert error < 0.3 and noise_error > 5 * error
+    assert si_sdr(start[0, : wav.shape[-1]].numpy(), wav[0].numpy()) < -10.0
+    assert torch.equal(start, GriffinLimStart(SPEECH_MEL, 32)(mel))
+
+
+def test_shallow_sampling_takes_the_last_steps_from_the_noised_start(vocoder: DiffWaveVocoder) -> None:
+    """With `shallow_steps` k the sampler reports k steps, and one step is DiffWave's update of the start
+    noised to the first step's level (worked by hand with the stock network)."""
+    mel_config = MelConfig.from_hparams(vocoder.hparams)
+    mel = mel_config.mel(torch.randn(1, 8000) * 0.1)
+    net, diffusion = vocoder.mods.diffwave, vocoder.hparams.diffusion
+    start = GriffinLimStart(mel_config, 8)
+    seen: list[tuple[int, int]] = []
+    two = FastDiffWave(net, diffusion, SCHEDULE, start=start, shallow_steps=2)
+    two(mel, 256, torch.Generator().manual_seed(0), on_step=lambda source, step, steps: seen.append((step, steps)))
+    assert seen == [(1, 2), (2, 2)]
+    one = FastDiffWave(net, diffusion, SCHEDULE, start=start, shallow_steps=1)(
+        mel, 256, torch.Generator().manual_seed(0)
+    )
+    beta = SCHEDULE[0]
+    noised = (1 - beta) ** 0.5 * start(mel) + beta**0.5 * torch.randn(
+        one.shape, generator=torch.Generator().manual_seed(0)
+    )
+    with torch.inference_mode():
+        eps = net(noised.unsqueeze(1), torch.tensor([0.0]), mel).squeeze(1)  # the first fast step is step 0
+    expected = ((noised - beta / beta**0.5 * eps) / (1 - beta) ** 0.5).clamp(-1, 1)
+    assert FastDiffWave(net, diffusion, SCHEDULE).steps[0] == 0.0
+    torch.testing.assert_close(one, expected, atol=1e-5, rtol=0)
+
+
+def test_the_model_says_how_it_is_sampled(vocoder: DiffWaveVocoder) -> None:
+    """`model_sampler`: from pure noise on the paper's schedule without sampling keys (the public
+    checkpoint), shallow from Griffin-Lim when the hyperparams name `shallow_steps` (0 overrides it: from
+    noise); a bad count is refused."""
+    net, diffusion = vocoder.mods.diffwave, vocoder.hparams.diffusion
+    plain = model_sampler(dict(TINY_DIFFWAVE), net, diffusion)
+    assert plain.start is None and plain.taken == 6 and plain.schedule == SCHEDULE
+    shallow = model_sampler({**TINY_DIFFWAVE, "shallow_steps": 2}, net, diffusion)
+    assert isinstance(shallow.start, GriffinLimStart) and shallow.taken == 2
+    assert model_sampler({**TINY_DIFFWAVE, "shallow_steps": 2}, net, diffusion, shallow_steps=0).start is None
+    with pytest.raises(ValueError, match="1 to 6 steps"):
+        FastDiffWave(net, diffusion, SCHEDULE, start=shallow.start, shallow_steps=7)
