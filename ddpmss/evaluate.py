@@ -28,7 +28,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from ddpmss.corpus.librimix import read_mixture_list
-from ddpmss.metrics import METRIC_NAMES, score_many, stoi_score
+from ddpmss.metrics import METRIC_NAMES, dnsmos, score_many, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.training.loop import read_wav
@@ -140,7 +140,7 @@ def evaluate_vocoder(
     summary = {
         "utterances": len(pairs),
         "voices": len({r.get("voice") for r in chosen}),
-        "sampling_steps": getattr(sampler, "taken", len(sampler.schedule)),
+        "sampling_steps": getattr(sampler, "taken", 0),  # 0: the Griffin-Lim start alone
         "shallow": getattr(sampler, "start", None) is not None,
         "schedule": sampler.schedule,
         "seed": seed,
@@ -149,7 +149,10 @@ def evaluate_vocoder(
         return {**summary, "stoi": _mean([stoi_score(est, ref, sr, extended=False)[0] for est, ref in pairs])}
     scores = score_many([(est, ref, sr, None, True) for est, ref in pairs])
     means = {m: _mean([s[m] for s in scores]) for m in RESYNTHESIS_METRICS}
-    return {**summary, **means, "stoi_ci95": _ci95([s["stoi"] for s in scores])}
+    # the clean input's own DNSMOS: what the re-synthesis's DNSMOS is compared with
+    clean = [dnsmos(ref, sr) for _, ref in pairs]
+    clean_means = {f"clean_{m}": _mean([c[m] for c in clean]) for m in clean[0]} if clean else {}
+    return {**summary, **means, "stoi_ci95": _ci95([s["stoi"] for s in scores]), **clean_means}
 
 
 def _round_robin(rows: list[dict], key: str) -> list[dict]:

@@ -26,6 +26,13 @@ class ModelError(RuntimeError):
     """A model that cannot be had or does not match its architecture (message: one sentence)."""
 
 
+# what the app and the CLI add to the offline models' names (MODEL_CARD.md has the figures)
+OFFLINE_NOTE = (
+    " (small demo models trained on synthetic voices, not the published checkpoints; the demo DiffWave"
+    " refines a Griffin-Lim estimate of the mel in one step)"
+)
+
+
 @dataclass(frozen=True)
 class ModelSources:
     """Where each of the three models is read from, and whether they are the offline demo models."""
@@ -40,7 +47,7 @@ class ModelSources:
         fusion = self.fusion or "none (identity on SepFormer)"
         text = f"SepFormer: {self.sepformer}; DiffWave: {self.vocoder}; fusion: {fusion}"
         if self.offline:
-            text += " (small demo models trained on synthetic voices, not the published checkpoints)"
+            text += OFFLINE_NOTE
         return text
 
     def names(self) -> str:
@@ -49,7 +56,7 @@ class ModelSources:
         fusion = public_name(self.fusion) if self.fusion else "none (identity on SepFormer)"
         text = f"SepFormer: {public_name(self.sepformer)}; DiffWave: {public_name(self.vocoder)}; fusion: {fusion}"
         if self.offline:
-            text += " (small demo models trained on synthetic voices, not the published checkpoints)"
+            text += OFFLINE_NOTE
         return text
 
 

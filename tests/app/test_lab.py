@@ -279,12 +279,12 @@ def test_model_loading_errors_reach_the_user_without_server_paths(tmp_path: Path
 
 
 def test_model_names_never_hold_a_server_path(tiny_models: Path) -> None:
-    from ddpmss.models import ModelSources, resolve_sources
+    from ddpmss.models import OFFLINE_NOTE, ModelSources, resolve_sources
     from ddpmss.settings import HUB_DIFFWAVE, HUB_SEPFORMER, Settings
 
     offline = resolve_sources(Settings(models="offline")).names()
     assert offline.startswith("SepFormer: ddpmss/pretrained/sepformer (offline model of this project); DiffWave: ")
-    assert offline.endswith("(small demo models trained on synthetic voices, not the published checkpoints)")
+    assert offline.endswith(OFFLINE_NOTE) and "not the published checkpoints" in OFFLINE_NOTE
     local = resolve_sources(Settings(models=str(tiny_models))).names()
     assert local == (
         f"SepFormer: local checkpoint {tiny_models.name}/sepformer; DiffWave: local checkpoint "

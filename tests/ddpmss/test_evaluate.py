@@ -85,6 +85,7 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
     assert report["vocoder_resynthesis"]["sampling_steps"] == 6  # the pipeline's fast schedule by default
     assert report["vocoder_resynthesis"]["schedule"] == list(PAPER_FAST_SCHEDULE)  # the tiny model names none
     assert 1.0 <= report["vocoder_resynthesis"]["dnsmos_ovrl"] <= 5.0
+    assert 1.0 <= report["vocoder_resynthesis"]["clean_dnsmos_ovrl"] <= 5.0  # the clean input, to compare with
     assert "si_sdr" not in report["vocoder_resynthesis"]  # meaningless for a phase-free re-synthesis
     low, high = report["vocoder_resynthesis"]["stoi_ci95"]  # over the 2 utterances
     assert low <= report["vocoder_resynthesis"]["stoi"] <= high and report["vocoder_resynthesis"]["seed"] == 0
