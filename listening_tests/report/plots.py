@@ -73,8 +73,8 @@ def plot_gap(gaps: pd.DataFrame, protocol: str, scale: str, path: Path) -> Path 
             mfc="white" if tied else colour,
             label=plot_label(f"{row.condition_b} vs {row.condition_a}" + (" (tied)" if tied else "")),
         )
-    reach = max(1.0, 1.15 * float(np.nanmax(np.abs(pairs["metric_delta"]))))
-    half = max((high - low) / 2, 1.1 * float(np.nanmax(np.abs(pairs[["mos_delta_ci95_low", "mos_delta_ci95_high"]]))))
+    reach = max(1.0, 1.15 * _largest_magnitude(pairs["metric_delta"]))
+    half = max((high - low) / 2, 1.1 * _largest_magnitude(pairs[["mos_delta_ci95_low", "mos_delta_ci95_high"]]))
     ax.set_xlim(-reach, reach)
     ax.set_ylim(-half, half)
     ax.axhline(0, color="grey", lw=0.8)
@@ -162,3 +162,10 @@ def make_plots(result: AnalysisResult, out_dir: Path) -> dict[tuple[str, str], d
         )
         group["metrics"] = (f"Score per stimulus against objective metrics, {name}", path)
     return plots
+
+
+def _largest_magnitude(values: pd.Series | pd.DataFrame) -> float:
+    """The largest finite |value|, 0 when there is none (e.g. every interval undefined at n < 3)."""
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    return float(finite.max()) if finite.size else 0.0

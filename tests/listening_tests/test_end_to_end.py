@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,9 +93,14 @@ def test_p835_screening_analysis_and_report(tmp_path: Path) -> None:
     kept = [r for r in rows if r["rater_id"] in careful and not r["condition"].startswith(("trap_", "gold_"))]
     assert len(kept) == 90 and all(r["excluded"] == "false" for r in kept)
 
-    result = analyze(
-        tmp_path / "ratings.csv", write_manifest(stimuli, tmp_path / "manifest.csv"), tmp_path / "out", n_boot=N_BOOT
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the report's plots and tables raise no numpy warning either
+        result = analyze(
+            tmp_path / "ratings.csv",
+            write_manifest(stimuli, tmp_path / "manifest.csv"),
+            tmp_path / "out",
+            n_boot=N_BOOT,
+        )
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert set(summary["protocol"]) == {"p835"} and set(summary["scale"]) == {"sig", "bak", "ovrl"}
     for scale, rows_of_scale in summary.groupby("scale"):

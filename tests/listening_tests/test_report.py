@@ -7,6 +7,7 @@ import itertools
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +196,29 @@ def test_too_few_votes_after_screening_is_a_warning(tmp_path: Path) -> None:
     assert result.warnings == [f"acr / ovrl: {n} of {n} stimuli have fewer than 10 retained votes (fewest: 8)."]
     assert result.warnings[0] in (tmp_path / "out" / "report.md").read_text()
     assert (result.design["stimuli_below_min"] == N_ITEMS).all()
+
+
+def test_the_gap_plot_of_pairs_without_intervals_draws_without_warnings(tmp_path: Path) -> None:
+    """Below n = 3 items a pair has no interval (NaN): the gap plot still draws its points, scaled by the
+    metric, and raises no numpy warning."""
+    from listening_tests.report.plots import plot_gap
+
+    gaps = pd.DataFrame(
+        {
+            "protocol": "acr",
+            "scale": "mos",
+            "metric": "si_sdr",
+            "condition_a": ["sepformer", "sepformer"],
+            "condition_b": ["sepformer_diffwave", "sepformer_diffwave_fusion"],
+            "n_items": 2,
+            "metric_delta": [-30.0, -2.0],
+            "mos_delta": [-0.1, 0.2],
+            "mos_delta_ci95_low": np.nan,
+            "mos_delta_ci95_high": np.nan,
+            "p_holm": np.nan,
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = plot_gap(gaps, "acr", "mos", tmp_path / "gap.png")
+    assert path is not None and image.imread(path).shape[0] > 100
