@@ -150,7 +150,9 @@ class GriffinLimStart:
 
     @torch.inference_mode()
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
-        """(B, n_mels, frames) log-mel -> (B, frames * hop_length) waveform."""
+        """(B, n_mels, frames) log-mel -> (B, frames * hop_length) waveform, on the mel's device."""
+        self.inverse_mel.to(mel.device)  # their filter bank and window follow the mel (a no-op once there)
+        self.griffin_lim.to(mel.device)
         magnitude = self.inverse_mel(mel.float().exp())
         wav = self.griffin_lim(magnitude)
         length = mel.shape[-1] * self.hop_length
