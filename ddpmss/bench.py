@@ -140,6 +140,7 @@ def bench_models(label: str, settings: Settings, runs: int, durations: tuple[flo
     separator = Separator.from_settings(settings)
     ours_threads = torch.get_num_threads()
     stock = StockPath(separator)
+    from_noise = _from_noise_sampler(separator) if separator.sampler.start is not None else None
     result: dict = {"models": separator.models.describe(), "stock_threads": stock_threads, "ours_threads": ours_threads}
     for seconds in durations:
         mix = synthetic_mixture(seconds)
@@ -160,8 +161,8 @@ def bench_models(label: str, settings: Settings, runs: int, durations: tuple[flo
             "fusion_s": stages.get("fusion"),
             "peak_rss_mib": {"stock": round(stock_mem, 1), "ours": round(ours_mem, 1)},
         }
-        if separator.sampler.start is not None:  # shallow: also our sampler doing the stock path's steps
-            same, _ = _median_time(lambda m=mix: _vocode_from_noise(separator, m), runs)
+        if from_noise is not None:  # shallow: also our sampler doing the stock path's steps
+            same, _ = _median_time(lambda m=mix: _vocode(separator, from_noise, m), runs)
             result[f"{seconds}s"]["vocoder_all_steps_from_noise"] = _pair(stock_voc, same, seconds)
         print(
             f"[{label} {seconds}s] all three: stock {stock_all:.2f}s ours {ours_all:.2f}s "
@@ -180,10 +181,10 @@ def sampling_line(sampler: FastDiffWave) -> str:
     return f"shallow: the last {sampler.taken} of {steps} steps, from a Griffin-Lim start"
 
 
-def _vocode_from_noise(separator: Separator, mix: np.ndarray) -> None:
-    """Our sampler through every step of the model's schedule from pure noise (what the stock path does),
-    on two sources of the mixture's length: the like-for-like vocoder time of a shallow model."""
-    sampler = model_sampler(
+def _from_noise_sampler(separator: Separator) -> FastDiffWave:
+    """Our sampler through every step of the model's schedule from pure noise (what the stock path does):
+    the like-for-like vocoder of a shallow model."""
+    return model_sampler(
         separator.vocoder.hparams,
         separator.sampler.fp32_net,
         separator.vocoder.hparams.diffusion,
@@ -191,6 +192,10 @@ def _vocode_from_noise(separator: Separator, mix: np.ndarray) -> None:
         schedule=separator.sampler.schedule,
         shallow_steps=0,
     )
+
+
+def _vocode(separator: Separator, sampler: FastDiffWave, mix: np.ndarray) -> None:
+    """`sampler` on two sources of the mixture's length, from their mel, as the pipeline's vocoder stage."""
     wav = torch.from_numpy(np.stack([mix, mix]).astype(np.float32)).to(separator.device)
     with torch.inference_mode():
         sampler(separator.mel.mel(resample(wav, 16000, separator.mel.sample_rate)), separator.mel.hop_length)

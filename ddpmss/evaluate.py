@@ -32,7 +32,7 @@ from ddpmss.metrics import METRIC_NAMES, dnsmos, score_many, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
 from ddpmss.training.loop import read_wav
-from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, GriffinLimStart
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, model_start
 
 # re-synthesis metrics of `evaluate_vocoder(..., all_metrics=True)`: SI-SDR means nothing for a
 # vocoder that does not keep the waveform's phase
@@ -95,9 +95,7 @@ class GriffinLimOnly:
     schedule: list[float] = []
 
     def __init__(self, separator: Separator) -> None:
-        self.start = GriffinLimStart(
-            separator.mel, int(getattr(separator.vocoder.hparams, "griffin_lim_iterations", 32))
-        )
+        self.start = model_start(separator.vocoder.hparams)
 
     def __call__(self, mel: torch.Tensor, hop_length: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.start(mel)

@@ -68,17 +68,19 @@ def model_sampler(
     `shallow_steps`, shallow diffusion from a Griffin-Lim start of `griffin_lim_iterations` (default 32).
     `shallow_steps` overrides the model's count; 0 samples every step from pure noise."""
     steps = _hparam(hparams, "shallow_steps") if shallow_steps is None else shallow_steps
-    start = None
-    if steps:
-        start = GriffinLimStart(MelConfig.from_hparams(hparams), int(_hparam(hparams, "griffin_lim_iterations") or 32))
     return FastDiffWave(
         diffwave,
         diffusion,
         schedule or model_fast_schedule(hparams),
         precision,
-        start=start,
+        start=model_start(hparams) if steps else None,
         shallow_steps=int(steps) if steps else None,
     )
+
+
+def model_start(hparams: object) -> "GriffinLimStart":
+    """The Griffin-Lim start of a vocoder's mel, with its `griffin_lim_iterations` (default 32)."""
+    return GriffinLimStart(MelConfig.from_hparams(hparams), int(_hparam(hparams, "griffin_lim_iterations") or 32))
 
 
 @dataclass(frozen=True)
