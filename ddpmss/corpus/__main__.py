@@ -1,4 +1,4 @@
-"""Command line for the offline corpus: `python -m ddpmss.corpus {generate,real,examples,pack}`.
+"""Command line for the offline corpus: `python -m ddpmss.corpus {generate,real,examples,pack,describe}`.
 
 See docs/corpus.md.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ddpmss.corpus.augment import Augmentation
+from ddpmss.corpus.describe import describe_lists
 from ddpmss.corpus.examples import make_examples
 from ddpmss.corpus.generate import generate_corpus
 from ddpmss.corpus.pack import pack_subset
@@ -20,7 +21,7 @@ from ddpmss.corpus.real import make_real_corpus
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`generate`, `real`, `examples` and `pack` subcommands (see docs/corpus.md)."""
+    """`generate`, `real`, `examples`, `pack` and `describe` subcommands (see docs/corpus.md)."""
     parser = argparse.ArgumentParser(
         prog="python -m ddpmss.corpus",
         description="Offline speech corpus: TTS and real 2-speaker mixtures in the LibriMix layout.",
@@ -61,6 +62,14 @@ def main(argv: list[str] | None = None) -> None:
     pack.add_argument("--out", type=Path, required=True)
     pack.add_argument("--train-per-voice", type=int, default=45)
     pack.add_argument("--val-per-voice", type=int, default=3)
+    describe = commands.add_parser("describe", help="channel profile of the sources of mixture lists")
+    describe.add_argument("lists", nargs="*", type=Path, help="LibriMix mixture lists (CSV) or folders")
+    describe.add_argument(
+        "--with-channel", action="store_true", help="profile each source after a random recording channel"
+    )
+    describe.add_argument(
+        "--dev-recordings", action="store_true", help="also profile the real recordings kept for this check"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # resampling is light; leave the cores to the synthesizers
@@ -81,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "real":
         made = make_real_corpus(args.out)
         print(", ".join(f"{n} real mixtures at {rate} Hz" for rate, n in made.items()))
+    elif args.command == "describe":
+        print(describe_lists(args.lists, args.with_channel, args.dev_recordings))
     elif args.command == "pack":
         counts = pack_subset(args.corpus, args.out, args.train_per_voice, args.val_per_voice)
         print(", ".join(f"{name}: {n}" for name, n in counts.items()))

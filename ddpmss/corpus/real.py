@@ -56,6 +56,13 @@ REAL_PAIRS = (
     ("codec2-forig", "codec2-kristoff"),
 )
 REAL_PACKAGES = "codec2-examples and pocketsphinx-testdata"
+# Real recordings of speakers in no pair above (codec2-examples' other originals and two amateur-radio
+# recordings): used only to check that the recording-channel augmentation covers real channels
+# (`python -m ddpmss.corpus describe --dev-recordings`), never to train or to score a model.
+DEV_CLIPS = tuple(
+    RealClip(name, CODEC2_RAW / f"{name}.raw", 8000, f"codec2-{name}")
+    for name in ("morig", "big_dog", "mmt1", "cq_ref", "vk5qi")
+)
 
 
 def load_clip(clip: RealClip) -> np.ndarray:

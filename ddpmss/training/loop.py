@@ -130,11 +130,14 @@ def dynamic_mixtures(
     batch: int,
     rng: np.random.Generator,
     max_gain_db: float = 5.0,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> Iterator[torch.Tensor]:
     """Endless batches of 2-speaker mixtures made on the fly from clean utterances (dynamic mixing,
     as SpeechBrain's WSJ0-2mix recipes): two different speakers, random crops of `length` samples,
-    then the corpus's LibriMix 'min' mixing (ddpmss.corpus.mixing.mix_pair) with a relative gain drawn from
-    [-max_gain_db, max_gain_db] dB. Every batch is new, so the model never sees a mixture twice.
+    each passed through `augment` when given (e.g. a recording channel, ddpmss.corpus.channel; the
+    target keeps it), then the corpus's LibriMix 'min' mixing (ddpmss.corpus.mixing.mix_pair) with a
+    relative gain drawn from [-max_gain_db, max_gain_db] dB. Every batch is new, so the model never
+    sees a mixture twice.
 
     A batch is (batch, 3, length): mixture, source 1, source 2 (zero-padded when the shorter crop ends).
     """
@@ -149,6 +152,8 @@ def dynamic_mixtures(
             if speakers[a] == speakers[b]:
                 continue
             s1, s2 = (_random_crop(utterances[i][0], length, rng) for i in (a, b))
+            if augment is not None:
+                s1, s2 = augment(s1, rng), augment(s2, rng)
             mix = np.stack(mix_pair(s1, s2, float(rng.uniform(-max_gain_db, max_gain_db)), length))
             items.append(np.pad(mix, [(0, 0), (0, length - mix.shape[-1])]))
         yield torch.from_numpy(np.stack(items))

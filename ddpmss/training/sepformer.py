@@ -5,7 +5,8 @@
         --val corpus/wav8k/min/metadata/mixture_val_mix_clean.csv --out runs/sepformer
 
 `--train` may also be a clean utterance list (corpus/utterances/clean_train.csv): then every batch is
-mixed on the fly from it (dynamic mixing), the same mixing rule as the corpus's mixtures.
+mixed on the fly from it (dynamic mixing), the same mixing rule as the corpus's mixtures, after a
+share `channel_share` of the sources went through a random recording channel (ddpmss.corpus.channel).
 Loss: PIT negative SI-SDR. Writes `<out>/model/` (hyperparams.yaml + encoder/masknet/decoder.ckpt),
 keeping the weights with the best validation SI-SDRi, a CSV log and a resumable checkpoint.
 """
@@ -19,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from ddpmss.checkpoints import HPARAMS_DIR, save_model_dir
+from ddpmss.corpus.channel import ChannelAugmentation, random_channel
 from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import match_permutation, si_sdr
 from ddpmss.training.loop import (
@@ -85,7 +87,14 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     rng = np.random.default_rng(config["seed"])
     length = int(config["segment_s"] * sr)
     if is_clean_list(train_csv):
-        batches = dynamic_mixtures(*read_clean_list(train_csv, sr), length, config["batch_size"], rng)
+        channel = ChannelAugmentation(share=config["channel_share"])
+        batches = dynamic_mixtures(
+            *read_clean_list(train_csv, sr),
+            length,
+            config["batch_size"],
+            rng,
+            augment=lambda x, rng: random_channel(x, sr, rng, channel),
+        )
     else:
         batches = random_segments(load_split(train_csv, sr), length, config["batch_size"], rng)
     fit(
