@@ -125,6 +125,7 @@ def test_channel_profile_measures_the_bands_and_the_quiet_frames():
     assert channel_profile(gated, SR).floor_db == pytest.approx(10 * np.log10(1e-4 / 1.5), abs=1.0)
 
 
+@pytest.mark.slow
 def test_describe_command_profiles_each_lists_sources(tmp_path: Path):
     t = np.arange(SR) / SR
     for name, x in (
