@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> None:
         made = make_real_corpus(args.out)
         print(", ".join(f"{n} real mixtures at {rate} Hz" for rate, n in made.items()))
     elif args.command == "describe":
-        print(describe_lists(args.lists, args.with_channel, args.dev_recordings))
+        if not args.lists and not args.dev_recordings:
+            parser.error("describe needs at least one mixture list, or --dev-recordings.")
+        try:
+            print(describe_lists(args.lists, args.with_channel, args.dev_recordings))
+        except ValueError as exc:  # read_mixture_list's one sentence naming the list
+            parser.error(str(exc))
     elif args.command == "pack":
         counts = pack_subset(args.corpus, args.out, args.train_per_voice, args.val_per_voice)
         print(", ".join(f"{name}: {n}" for name, n in counts.items()))

@@ -146,3 +146,13 @@ def test_describe_command_profiles_each_lists_sources(tmp_path: Path):
     assert "energy below 150 Hz" in header and rule.startswith("|---")
     # one source all below 150 Hz, one all above 2500 Hz: medians 50 %, ranges 0-100 %
     assert row.startswith(f"| {tmp_path.name} | 2 | 50.0% [0.0%, 100.0%] | 50.0% [0.0%, 100.0%] |")
+
+
+@pytest.mark.slow
+def test_describe_command_names_a_missing_list_in_one_sentence(tmp_path: Path):
+    missing = tmp_path / "nowhere.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "ddpmss.corpus", "describe", str(missing)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith(f"The mixture list '{missing}' does not exist.")
