@@ -1,4 +1,4 @@
-"""Command line: `python -m ddpmss separate | score | train-fusion | bench`.
+"""Command line: `python -m ddpmss separate | score | fusion-evidence | train-fusion | bench`.
 
 Errors a user can fix (bad audio, unavailable models) print one sentence and exit with status 2.
 """
@@ -91,6 +91,16 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(json.dumps(_json_ready({k: result[k] for k in keys} | {"reasons": result["reasons"]})))
 
 
+def cmd_fusion_evidence(args: argparse.Namespace) -> None:
+    from ddpmss.fusion_evidence import branch_evidence
+
+    ref, sr = load_audio(args.reference)
+    s, _ = load_audio(args.sepformer_estimate, target_sr=sr)
+    d, _ = load_audio(args.diffwave_estimate, target_sr=sr)
+    evidence = branch_evidence(s, d, ref, sr)
+    print(json.dumps({k: round(v, 4) for k, v in vars(evidence).items()}))
+
+
 def cmd_train_fusion(args: argparse.Namespace) -> None:
     from ddpmss.pipelines import Separator
     from ddpmss.training.fusion import train_fusion
@@ -144,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("estimate")
     p.add_argument("reference")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "fusion-evidence",
+        help="print as JSON what a DiffWave estimate could add to the SepFormer estimate of the same talker "
+        "(phase coherence with the reference, magnitude closeness, an oracle's SI-SDR gain)",
+    )
+    p.add_argument("sepformer_estimate")
+    p.add_argument("diffwave_estimate")
+    p.add_argument("reference")
+    p.set_defaults(func=cmd_fusion_evidence)
 
     p = sub.add_parser("train-fusion", help="train the fusion network on LibriMix-format data")
     p.add_argument("--train", required=True, help="LibriMix CSV or folder with mix/ s1/ s2/")

@@ -6,13 +6,13 @@
 
 Per pipeline: mean SI-SDR, SI-SDRi, PESQ (NB/WB), STOI, ESTOI, DNSMOS (SIG/BAK/OVRL), and the fusion's
 D-energy share (with --ablation, also the fusion with DiffWave's input zeroed, or swapped between the two
-talkers); with --clean, the
-vocoder's re-synthesis of clean speech from its own mel (STOI,
-ESTOI, PESQ, DNSMOS), sampled as the pipeline does (`--vocoder-schedule fast`: the model's own 6-step
-schedule, shallow from a Griffin-Lim start where the model says so), every step of its own schedule from
-pure noise (`noise`), the DiffWave paper's 6-step schedule from noise (`paper`), every step of its
-training noise schedule (`full`, a diagnostic of what the fast schedule costs), or the Griffin-Lim start
-alone, with no DiffWave step (`griffin-lim`, what the shallow sampler starts from).
+talkers, and the evidence of what DiffWave's estimate could add to SepFormer's: `ddpmss.fusion_evidence`);
+with --clean, the vocoder's re-synthesis of clean speech from its own mel (STOI, ESTOI, PESQ, DNSMOS),
+sampled as the pipeline does (`--vocoder-schedule fast`: the model's own 6-step schedule, shallow from a
+Griffin-Lim start where the model says so), every step of its own schedule from pure noise (`noise`), the
+DiffWave paper's 6-step schedule from noise (`paper`), every step of its training noise schedule (`full`, a
+diagnostic of what the fast schedule costs), or the Griffin-Lim start alone, with no DiffWave step
+(`griffin-lim`, what the shallow sampler starts from).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from ddpmss.corpus.librimix import read_mixture_list
+from ddpmss.fusion_evidence import branch_evidence, mean_evidence
 from ddpmss.metrics import METRIC_NAMES, dnsmos, score_many, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.settings import PIPELINES, Settings
@@ -54,9 +55,10 @@ def evaluate_mixtures(
     estimates (`SeparationResult.talker_order`).
 
     `ablation`: also score the fusion with DiffWave's input replaced (`ABLATIONS`): zeroed, and swapped between
-    the two talkers; if the fusion ignores DiffWave, both score as the fusion does."""
+    the two talkers; if the fusion ignores DiffWave, both score as the fusion does. It also measures what D
+    could offer S at all (`ddpmss.fusion_evidence`: phase coherence, magnitude closeness, an oracle)."""
     sr = separator.settings.output_sr
-    jobs, owners, shares = [], [], []
+    jobs, owners, shares, evidence = [], [], [], []
     for entry in tqdm(read_mixture_list(mixtures)[:limit], desc="separating", leave=False):
         mixture = read_wav(entry.mixture_path, sr)
         refs = np.stack([read_wav(p, sr)[: len(mixture)] for p in entry.source_paths])
@@ -68,6 +70,10 @@ def evaluate_mixtures(
             for name, stand_in in ABLATIONS.items():
                 fused, _ = separator.run_fusion(s_out, stand_in(d_out), mixture, sr)
                 outputs[name] = fused[result.talker_order(refs)]
+            evidence += [
+                branch_evidence(s, d, ref, sr)
+                for s, d, ref in zip(outputs["sepformer"], outputs["sepformer_diffwave"], refs)
+            ]
         for name, estimates in outputs.items():
             for estimate, ref in zip(estimates, refs):
                 jobs.append((estimate, ref, sr, mixture, True))
@@ -79,6 +85,8 @@ def evaluate_mixtures(
         rows = [s for s, owner in zip(scores, owners) if owner == name]
         summary[name] = {m: _mean([r[m] for r in rows]) for m in METRIC_NAMES}
     summary["sepformer_diffwave_fusion"]["d_energy_share"] = _mean(shares)
+    if ablation:
+        summary["sepformer_diffwave_fusion"]["d_evidence"] = mean_evidence(evidence)
     return summary
 
 
