@@ -8,6 +8,9 @@ Design (lessons from the original fusion and from Separate-And-Diffuse, docs/pip
 - It predicts complex per-bin weights: Y = (1 + a) S + b D + g X, with the last layer zero-initialised,
   so before training the output is exactly S (it can never start worse than SepFormer). Giving it the
   mixture lets it repair SepFormer's errors, not only choose between S and D.
+- With `rephase_d`, a fourth term c |D| e^{i angle S}: D's magnitude under S's phase. D keeps no phase of the
+  talker's, so any b D adds error to an SI-SDR-trained output; D's magnitudes can still be closer to the
+  talker's than S's (`ddpmss.fusion_evidence`), and this term lets the network use them.
 - It reports the share of output energy that comes from D, to show whether D is used at all.
 """
 
@@ -64,9 +67,11 @@ class FusionNet(nn.Module):
         channels: int = 32,
         layers: int = 4,
         max_lag_ms: float = 20.0,
+        rephase_d: bool = False,
     ) -> None:
         super().__init__()
         self.sample_rate = sample_rate
+        self.rephase_d = rephase_d
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.max_lag = int(round(max_lag_ms * 1e-3 * sample_rate))
@@ -80,7 +85,7 @@ class FusionNet(nn.Module):
                 nn.PReLU(channels),
             ]
         self.body = nn.Sequential(*blocks)
-        self.head = nn.Conv2d(channels, 6, 1)
+        self.head = nn.Conv2d(channels, 8 if rephase_d else 6, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
@@ -115,6 +120,8 @@ class FusionNet(nn.Module):
         beta = torch.complex(w[:, 2], w[:, 3])
         gamma = torch.complex(w[:, 4], w[:, 5])
         part_s, part_d, part_x = alpha * S, beta * D, gamma * X
+        if self.rephase_d:
+            part_d = part_d + torch.complex(w[:, 6], w[:, 7]) * D.abs() * torch.exp(1j * torch.angle(S))
         fused = part_s + part_d + part_x
         y = torch.istft(fused, self.n_fft, self.hop_length, window=self.window, length=length) * scale
         energy = [p.abs().pow(2).sum(dim=(1, 2)) for p in (part_s, part_d, part_x)]

@@ -48,3 +48,21 @@ def test_gradients_reach_the_weights() -> None:
     y, _ = net(s, d, x)
     (y - x).pow(2).mean().backward()
     assert net.head.weight.grad.abs().sum() > 0
+
+
+def test_the_rephased_term_is_ds_magnitude_under_ss_phase() -> None:
+    """With `rephase_d` the network starts as the identity too; its fourth weight adds |D| with S's phase."""
+    torch.manual_seed(0)
+    net = FusionNet(channels=4, layers=3, rephase_d=True)
+    s, d, x = (torch.randn(1, 8000) * 0.1 for _ in range(3))
+    with torch.no_grad():
+        y, info = net(s, d, x)
+        torch.testing.assert_close(y, s, atol=1e-5, rtol=0)
+        assert float(info["d_share"][0]) == 0
+        net.head.bias[6] = 1.0  # c = 1: Y = S + |D| e^{i angle S}
+        y, info = net(s, d, x)
+    aligned, _ = align_to(s, d, net.max_lag, net.envelope_width)
+    S, D = (torch.stft(v, 512, 128, window=torch.hann_window(512), return_complex=True) for v in (s, aligned))
+    expected = torch.istft(S + D.abs() * torch.exp(1j * torch.angle(S)), 512, 128, window=torch.hann_window(512))
+    torch.testing.assert_close(y[:, : expected.shape[-1]], expected, atol=1e-4, rtol=0)
+    assert 0.2 < float(info["d_share"][0]) < 0.8

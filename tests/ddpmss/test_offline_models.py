@@ -51,3 +51,23 @@ def test_offline_models_separate_an_example_of_unseen_voices(tmp_path) -> None:
     # yet stays intelligible (STOI above the 0.71 the from-noise sampler gave on the held-out voices)
     for estimate, ref in zip(result.aligned(refs)["sepformer_diffwave"], refs):
         assert si_sdr(estimate, ref) < -10.0 and stoi_score(estimate, ref, sr, extended=False)[0] > 0.75
+
+
+def test_the_shipped_fusion_reads_diffwaves_estimate(tmp_path) -> None:
+    """Stage 7 (MODEL_CARD.md): the fusion beats SepFormer, and the other talker's DiffWave estimate in place
+    of the right one pulls it away from the talker: it uses D's content, not only S and the mixture."""
+    separator = Separator.from_settings(Settings(models="offline", device="cpu", cache_dir=tmp_path))
+    folder = EXAMPLES_DIR / "tts_unseen_voices_1"
+    mixture, sr = load_audio(folder / "mix.wav", target_sr=16000)
+    refs = np.stack([load_audio(folder / f"s{i}.wav", target_sr=16000)[0][: len(mixture)] for i in (1, 2)])
+    result = separator.separate(mixture, sr)
+    order = result.talker_order(refs)
+    s, d = result.outputs["sepformer"], result.outputs["sepformer_diffwave"]
+    swapped, _ = separator.run_fusion(s, d[::-1].copy(), mixture, sr)
+
+    def mean_si_sdr(estimates: np.ndarray) -> float:
+        return float(np.mean([si_sdr(estimates[o], ref) for o, ref in zip(order, refs)]))
+
+    fused = mean_si_sdr(result.outputs["sepformer_diffwave_fusion"])
+    assert fused > mean_si_sdr(s)
+    assert fused - mean_si_sdr(swapped) > 5.0
