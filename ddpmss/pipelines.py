@@ -228,12 +228,14 @@ class Separator:
         self, sources: np.ndarray, sr: int, on_step: Callable[[int, int, int], None] | None = None
     ) -> np.ndarray:
         """Re-synthesise (2, T) sources from their mel spectrograms, both in one batch; returns (2, T_voc).
-        `on_step(source, step, steps)` is called before each step (FastDiffWave)."""
+        `on_step(source, step, steps)` is called before each step (FastDiffWave). The noise comes from
+        `settings.vocoder_seed`, so the same sources give the same output."""
         wav = torch.from_numpy(np.asarray(resample(np.asarray(sources, np.float32), sr, self.mel.sample_rate)))
         wav = wav.to(self.device)
+        generator = torch.Generator(device=self.device).manual_seed(self.settings.vocoder_seed)
         with torch.inference_mode():
             mel = self.mel.mel(wav)
-            audio = self.sampler(mel, self.mel.hop_length, on_step=on_step)
+            audio = self.sampler(mel, self.mel.hop_length, generator, on_step=on_step)
         return audio[:, : wav.shape[-1]].float().cpu().numpy()
 
     def run_fusion(self, s: np.ndarray, d: np.ndarray, mixture: np.ndarray, sr: int) -> tuple[np.ndarray, list[float]]:

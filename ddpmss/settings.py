@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # how many of those steps a shallow sampler takes from its Griffin-Lim start (DDPMSS_SHALLOW_STEPS); None =
     # the model's own `shallow_steps`, 0 = every step from pure noise (`ddpmss.vocoder.model_sampler`)
     shallow_steps: int | None = Field(default=None, ge=0)
+    # the seed of the vocoder's noise, drawn anew from it for every mixture: the same mixture and models give
+    # the same outputs, so stimuli and evaluations can be made again (the stock code draws unseeded noise)
+    vocoder_seed: int = 0
 
     @classmethod
     def from_env(cls, **flags: object) -> Settings:

@@ -62,6 +62,16 @@ def test_sepformer_and_vocoder_run_once(tiny_separator: Separator, speechlike, m
     assert calls == {"sepformer": 1, "vocoder": 1}
 
 
+def test_the_vocoder_noise_comes_from_the_seed_setting(tiny_settings: Settings, speechlike) -> None:
+    """The same mixture gives the same DiffWave output (stimuli can be made again); another seed another one."""
+    a, b, sr = speechlike
+    first, again = (Separator.from_settings(tiny_settings) for _ in range(2))
+    other = Separator.from_settings(tiny_settings.model_copy(update={"vocoder_seed": 1}))
+    d = [sep.separate(a + b, sr).outputs["sepformer_diffwave"] for sep in (first, first, again, other)]
+    assert np.array_equal(d[0], d[1]) and np.array_equal(d[0], d[2])
+    assert not np.allclose(d[0], d[3])
+
+
 def test_untrained_fusion_is_identity_on_sepformer(tiny_separator: Separator, speechlike) -> None:
     a, b, sr = speechlike
     out = tiny_separator.separate(a + b, sr).outputs
