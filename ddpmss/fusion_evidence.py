@@ -61,7 +61,8 @@ def branch_evidence(s: np.ndarray, d: np.ndarray, ref: np.ndarray, sr: int) -> B
     def level(X: torch.Tensor) -> torch.Tensor:
         return 20 * torch.log10(X.abs().clamp_min(floor))
 
-    d_closer = (level(D) - level(R)).abs() < (level(S) - level(R)).abs()
+    ref_level = level(R)
+    d_closer = (level(D) - ref_level).abs() < (level(S) - ref_level).abs()
     weight = R.abs().pow(2)
     oracle = torch.where(d_closer, D.abs(), S.abs()) * torch.exp(1j * torch.angle(S))
     y = torch.istft(oracle, n_fft, n_fft // 4, window=window, length=n)
