@@ -30,6 +30,7 @@ from ddpmss.training.loop import (
     training_cli,
     warm_start,
 )
+from ddpmss.vocoder import MelConfig, model_sampler, model_start
 from tests.support.paths import ROOT
 from tests.support.tiny_models import TINY_DIFFWAVE, TINY_SEPFORMER
 
@@ -208,6 +209,49 @@ def test_vocoder_training_logs_resynthesis_stoi(tmp_path: Path, speechlike) -> N
     saved = instantiate((folder / "hyperparams.yaml").read_text())
     warm_start(saved, folder)  # the saved folder loads back into the same architecture
     assert saved["diffwave"].residual_layers[0].dilated_conv.conv.out_channels == 2 * TINY_DIFFWAVE["residual_channels"]
+
+
+SHALLOW = {"fast_schedule": [0.0001, 0.000457, 0.00209, 0.00956, 0.0437, 0.2], "shallow_steps": 1}
+
+
+def test_shallow_stft_objective_trains_the_step_the_sampler_takes(speechlike) -> None:
+    hparams = instantiate(model_hparams("diffwave", {**TINY_DIFFWAVE, **SHALLOW}))
+    net = hparams["diffwave"]
+    torch.nn.init.normal_(net.output_projection.conv.weight, std=0.5)  # a network whose step does something
+    mel_config = MelConfig.from_hparams(hparams)
+    clean = torch.from_numpy(speechlike[0][: 40 * mel_config.hop_length])[None]
+    mel = mel_config.mel(clean)[..., :40]
+    sampled = model_sampler(hparams, net, hparams["diffusion"])(
+        mel, mel_config.hop_length, torch.Generator().manual_seed(3)
+    )
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        trained = train_vocoder.shallow_step(hparams)(model_start(hparams)(mel), mel, noise)
+    assert torch.allclose(trained.clamp(-1, 1), sampled, atol=1e-5)
+    assert (trained - model_start(hparams)(mel)).abs().max() > 1e-3  # the network moved the start
+
+    start = model_start(hparams)(mel)
+    loss = train_vocoder.shallow_stft_loss(hparams)(torch.stack([clean, start], dim=1))
+    loss.backward()
+    assert torch.isfinite(loss) and net.output_projection.conv.weight.grad.abs().sum() > 0
+
+
+def test_shallow_stft_training_scores_its_starting_weights_first(tmp_path: Path, speechlike) -> None:
+    clean = str(_clean_list(tmp_path / "clean", speechlike))
+    init = write_random_model(tmp_path / "init", "diffwave", **TINY_DIFFWAVE, **SHALLOW)
+    overrides = {"steps": 2, "eval_every": 2, "batch_size": 2, "segment_frames": 8, "val_items": 2, "threads": 1}
+    config = load_config(
+        HPARAMS_DIR / "train_diffwave_small.yaml",
+        {**TINY_DIFFWAVE, **SHALLOW, **overrides, "objective": "shallow_stft", "score_key": "val_ovrl"},
+    )
+    config["init"] = str(init)
+    train_vocoder.train(config, clean, clean, tmp_path / "run")
+    with open(tmp_path / "run" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["0", "2"]  # the starting weights are scored first
+    assert all(1.0 <= float(r["val_ovrl"]) <= 5.0 and 0.0 <= float(r["val_stoi"]) <= 1.0 for r in rows)
+    with pytest.raises(ValueError, match="shallow_steps: 1"):
+        train_vocoder.shallow_step(instantiate(model_hparams("diffwave", TINY_DIFFWAVE)))
 
 
 def test_training_cli_overrides_any_config_key_and_refuses_unknown_ones(tmp_path: Path, capsys) -> None:
