@@ -30,6 +30,7 @@ import torch
 from auraloss.freq import MultiResolutionSTFTLoss
 from tqdm import tqdm
 
+from ddpmss.audio import resample
 from ddpmss.checkpoints import HPARAMS_DIR, save_model_dir
 from ddpmss.metrics import dnsmos, single_thread_dnsmos, stoi_score
 from ddpmss.training.loop import fit, random_segments, read_clean_list, start_run, training_cli
@@ -63,6 +64,16 @@ def with_griffin_lim_starts(hparams: dict, items: list[np.ndarray]) -> list[np.n
         estimate = start(mel_config.mel(torch.from_numpy(item)))[:, : item.shape[-1]].numpy()
         stacked.append(np.concatenate([item, np.pad(estimate, [(0, 0), (0, item.shape[-1] - estimate.shape[-1])])]))
     return stacked
+
+
+def narrowband(items: list[np.ndarray], share: float, rate: int, sr: int, seed: int) -> list[np.ndarray]:
+    """A seeded `share` of the utterances resampled to `rate` and back: the band-limited speech the pipeline
+    gives the vocoder when the separator runs at a lower rate than it (SepFormer at 8 kHz)."""
+    picked = np.random.default_rng(seed).random(len(items)) < share
+    return [
+        np.asarray(resample(resample(x, sr, rate), rate, sr))[..., : x.shape[-1]] if p else x
+        for x, p in zip(items, picked)
+    ]
 
 
 def shallow_step(hparams: dict) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -129,6 +140,7 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     objective = config.get("objective", "noise")
     if objective == "shallow_stft":
         loss_fn = shallow_stft_loss(hparams)
+        train_items = narrowband(train_items, config["narrowband_share"], config["narrowband_rate"], sr, config["seed"])
         train_items = with_griffin_lim_starts(hparams, train_items)
     elif objective == "noise":
         loss_fn = noise_loss(hparams, config.get("train_max_step"))

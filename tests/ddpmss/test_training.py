@@ -254,6 +254,17 @@ def test_shallow_stft_training_scores_its_starting_weights_first(tmp_path: Path,
         train_vocoder.shallow_step(instantiate(model_hparams("diffwave", TINY_DIFFWAVE)))
 
 
+def test_narrowband_share_is_seeded_and_holds_nothing_above_the_lower_rate() -> None:
+    rng = np.random.default_rng(1)
+    items = [rng.standard_normal((1, 16000)).astype(np.float32) for _ in range(40)]
+    first, again = (train_vocoder.narrowband(items, 0.5, 8000, 16000, seed=0) for _ in range(2))
+    changed = [i for i, (x, y) in enumerate(zip(items, first)) if x is not y]
+    assert changed == [i for i, (x, y) in enumerate(zip(items, again)) if x is not y] and 10 < len(changed) < 30
+    spectrum = np.abs(np.fft.rfft(first[changed[0]][0]))  # 1 Hz bins
+    assert first[changed[0]].shape == items[changed[0]].shape
+    assert spectrum[4300:].mean() < 0.05 * spectrum[:3700].mean()
+
+
 def test_training_cli_overrides_any_config_key_and_refuses_unknown_ones(tmp_path: Path, capsys) -> None:
     seen = {}
 
