@@ -236,6 +236,7 @@ def test_shallow_stft_objective_trains_the_step_the_sampler_takes(speechlike) ->
     assert torch.isfinite(loss) and net.output_projection.conv.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_shallow_stft_training_scores_its_starting_weights_first(tmp_path: Path, speechlike) -> None:
     clean = str(_clean_list(tmp_path / "clean", speechlike))
     init = write_random_model(tmp_path / "init", "diffwave", **TINY_DIFFWAVE, **SHALLOW)
