@@ -61,8 +61,9 @@ def with_griffin_lim_starts(hparams: dict, items: list[np.ndarray]) -> list[np.n
     mel_config, start = MelConfig.from_hparams(hparams), model_start(hparams)
     stacked = []
     for item in tqdm(items, desc="Griffin-Lim starts", leave=False):
+        # the start spans every mel frame, so at least the utterance: cut to its length
         estimate = start(mel_config.mel(torch.from_numpy(item)))[:, : item.shape[-1]].numpy()
-        stacked.append(np.concatenate([item, np.pad(estimate, [(0, 0), (0, item.shape[-1] - estimate.shape[-1])])]))
+        stacked.append(np.concatenate([item, estimate]))
     return stacked
 
 
