@@ -36,9 +36,11 @@ class CacheStats:
 
 
 def cache_key(entry: MixtureEntry, separator: Separator) -> str:
-    """Identifies one mixture file (path, size, mtime) under one pair of frozen models."""
+    """Identifies one mixture file (path, size, mtime) under one pair of frozen models, by their sources and
+    their weights' checksums (a model retrained in the same folder must not reuse the old outputs)."""
     stat = entry.mixture_path.stat()
-    text = f"{entry.mixture_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{separator.models}"
+    weights = [separator.checksums.get(role) for role in ("sepformer", "vocoder")]
+    text = f"{entry.mixture_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{separator.models}|{weights}"
     return hashlib.sha1(text.encode()).hexdigest()
 
 

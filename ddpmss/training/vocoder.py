@@ -13,7 +13,9 @@ Two objectives (`objective` in the config):
   speech by a multi-resolution STFT loss (spectral convergence and log magnitude, Yamamoto et al. 2020),
   which sees magnitudes only. The step thus learns to do better than its start without being shown the
   waveform's phase, which the mel does not hold: the output's SI-SDR stays collapsed, as the published
-  vocoder's does.
+  vocoder's does. With `pipeline_train` (a LibriMix list of training mixtures), the step is also trained
+  where the pipeline uses it: on the mel of SepFormer's estimate of each source, against that clean source
+  (scaled as SI-SDR scales it), so the condition it learns is the one it meets in pipeline 2.
 
 The mel settings and the sampling (`fast_schedule`, `shallow_steps`) are stored in the saved hyperparams.yaml
 so the pipeline reads them from the model. Validation: re-synthesis of held-out clean speech, sampled so,
@@ -30,45 +32,74 @@ import torch
 from auraloss.freq import MultiResolutionSTFTLoss
 from tqdm import tqdm
 
-from ddpmss.audio import resample
+from ddpmss.audio import fit_length, resample
 from ddpmss.checkpoints import HPARAMS_DIR, save_model_dir
-from ddpmss.metrics import dnsmos, single_thread_dnsmos, stoi_score
-from ddpmss.training.loop import fit, random_segments, read_clean_list, start_run, training_cli
+from ddpmss.corpus.librimix import read_mixture_list
+from ddpmss.metrics import dnsmos, match_permutation, single_thread_dnsmos, stoi_score
+from ddpmss.pipelines import Separator
+from ddpmss.settings import Settings
+from ddpmss.training.loop import fit, random_segments, read_clean_list, read_wav, start_run, training_cli
 from ddpmss.vocoder import MelConfig, fast_schedule_steps, model_fast_schedule, model_sampler, model_start
 
 
 @torch.inference_mode()
-def evaluate(hparams: dict, mel_config: MelConfig, items: list[np.ndarray], device: str = "cpu") -> dict[str, float]:
-    """Mean STOI and DNSMOS OVRL of re-synthesis, sampled as the saved model will be (`model_sampler`: the
-    DiffWave paper's 6-step schedule unless the config names its own `fast_schedule` and `shallow_steps`),
-    against the clean utterances."""
+def evaluate(
+    hparams: dict, mel_config: MelConfig, items: list[np.ndarray], device: str = "cpu", prefix: str = "val"
+) -> dict[str, float]:
+    """Mean STOI and DNSMOS OVRL of the vocoder's output from the mel of each (2, T) [target, input] item
+    against its target, sampled as the saved model will be (`model_sampler`: the DiffWave paper's 6-step
+    schedule unless the config names its own `fast_schedule` and `shallow_steps`). For re-synthesis the
+    input is the target itself; for pipeline items, SepFormer's estimate of it."""
     sampler = model_sampler(hparams, hparams["diffwave"], hparams["diffusion"])
     stoi, ovrl = [], []
     generator = torch.Generator(device).manual_seed(0)
     sr = mel_config.sample_rate
     for item in items:
-        wav = torch.from_numpy(item).to(device)
+        wav = torch.from_numpy(item[1:]).to(device)
         audio = sampler(mel_config.mel(wav), mel_config.hop_length, generator)[0, : wav.shape[-1]].cpu().numpy()
         stoi.append(stoi_score(audio, item[0], sr, extended=False)[0])
         ovrl.append(dnsmos(audio, sr, single_thread_dnsmos())["dnsmos_ovrl"])
-    return {"val_stoi": float(np.nanmean(stoi)), "val_ovrl": float(np.mean(ovrl))}
+    return {f"{prefix}_stoi": float(np.nanmean(stoi)), f"{prefix}_ovrl": float(np.mean(ovrl))}
+
+
+def sepformer_pairs(mixture_csv: str, separator: Separator, sr: int, limit: int | None = None) -> list[np.ndarray]:
+    """SepFormer's estimates of the (first `limit`) mixtures of a LibriMix list, resampled to the vocoder's rate
+    `sr` as the pipeline resamples them: per source a (2, T) [target, estimate] pair, the target being the clean
+    source the estimate matches (by SI-SDR) scaled as SI-SDR scales it, so the estimate's level is kept."""
+    pairs = []
+    for entry in tqdm(read_mixture_list(mixture_csv)[:limit], desc="SepFormer estimates", leave=False):
+        mixture = read_wav(entry.mixture_path, sr)
+        refs = np.stack([read_wav(p, sr)[: len(mixture)] for p in entry.source_paths])
+        estimates = fit_length(
+            np.asarray(resample(separator.run_sepformer(mixture, sr), separator.sep_sr, sr)), len(mixture)
+        )
+        for ref, est in zip(refs, estimates[list(match_permutation(estimates, refs))]):
+            scale = float(est @ ref) / max(float(ref @ ref), 1e-8)
+            pairs.append(np.stack([scale * ref, est]).astype(np.float32))
+    return pairs
+
+
+def pipeline_separator(config: dict, device: str) -> Separator:
+    """The frozen separator whose SepFormer makes the pipeline items (`pipeline_models`, as `--models` takes)."""
+    return Separator.from_settings(Settings(models=config["pipeline_models"], device=device, threads=config["threads"]))
 
 
 @torch.inference_mode()
 def with_griffin_lim_starts(hparams: dict, items: list[np.ndarray]) -> list[np.ndarray]:
-    """Each (1, T) utterance stacked with the Griffin-Lim start of its own mel: (2, T) arrays, so that a random
-    crop takes the same stretch of both. The start is made from the whole utterance, as the sampler makes it."""
+    """Each (2, T) [target, input] item stacked with the Griffin-Lim start of its input's mel: (3, T) arrays, so
+    that a random crop takes the same stretch of all three. The start is made from the whole input, as the
+    sampler makes it."""
     mel_config, start = MelConfig.from_hparams(hparams), model_start(hparams)
     stacked = []
     for item in tqdm(items, desc="Griffin-Lim starts", leave=False):
-        # the start spans every mel frame, so at least the utterance: cut to its length
-        estimate = start(mel_config.mel(torch.from_numpy(item)))[:, : item.shape[-1]].numpy()
+        # the start spans every mel frame, so at least the input: cut to its length
+        estimate = start(mel_config.mel(torch.from_numpy(item[1:])))[:, : item.shape[-1]].numpy()
         stacked.append(np.concatenate([item, estimate]))
     return stacked
 
 
 def narrowband(items: list[np.ndarray], share: float, rate: int, sr: int, seed: int) -> list[np.ndarray]:
-    """A seeded `share` of the utterances resampled to `rate` and back: the band-limited speech the pipeline
+    """A seeded `share` of the (C, T) items resampled to `rate` and back: the band-limited speech the pipeline
     gives the vocoder when the separator runs at a lower rate than it (SepFormer at 8 kHz)."""
     picked = np.random.default_rng(seed).random(len(items)) < share
     return [
@@ -98,15 +129,16 @@ def shallow_step(hparams: dict) -> Callable[[torch.Tensor, torch.Tensor, torch.T
 
 
 def shallow_stft_loss(hparams: dict) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The loss of the `shallow_stft` objective on (B, 2, T) batches of (clean, Griffin-Lim start)."""
+    """The loss of the `shallow_stft` objective on (B, 3, T) batches of (target, input, Griffin-Lim start of the
+    input's mel): the step's estimate from the input's mel against the target."""
     mel_config = MelConfig.from_hparams(hparams)
     estimate = shallow_step(hparams)
     stft_loss = MultiResolutionSTFTLoss()
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
-        clean, start = batch[:, 0], batch[:, 1]
-        mel = mel_config.mel(clean)[..., : clean.shape[-1] // mel_config.hop_length]
-        return stft_loss(estimate(start, mel, torch.randn_like(start)).unsqueeze(1), clean.unsqueeze(1))
+        target, heard, start = batch[:, 0], batch[:, 1], batch[:, 2]
+        mel = mel_config.mel(heard)[..., : heard.shape[-1] // mel_config.hop_length]
+        return stft_loss(estimate(start, mel, torch.randn_like(start)).unsqueeze(1), target.unsqueeze(1))
 
     return loss_fn
 
@@ -137,11 +169,19 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     train_items, _ = read_clean_list(train_csv, sr, config.get("train_items"))
     val_items, _ = read_clean_list(val_csv, sr)
     # evenly spaced over the list, which is ordered by voice, so that every engine's voices are heard
-    val_items = val_items[:: max(1, len(val_items) // config["val_items"])][: config["val_items"]]
+    val_items = [np.concatenate([x, x]) for x in val_items[:: max(1, len(val_items) // config["val_items"])]]
+    val_items = val_items[: config["val_items"]]
+    validations = [lambda: evaluate(hparams, mel_config, val_items, device)]
     objective = config.get("objective", "noise")
     if objective == "shallow_stft":
         loss_fn = shallow_stft_loss(hparams)
+        train_items = [np.concatenate([x, x]) for x in train_items]
         train_items = narrowband(train_items, config["narrowband_share"], config["narrowband_rate"], sr, config["seed"])
+        if config.get("pipeline_train"):
+            separator = pipeline_separator(config, device)
+            train_items += sepformer_pairs(config["pipeline_train"], separator, sr, config.get("pipeline_items"))
+            pipeline_val = sepformer_pairs(config["pipeline_val"], separator, sr)
+            validations.append(lambda: evaluate(hparams, mel_config, pipeline_val, device, prefix="val_pipeline"))
         train_items = with_griffin_lim_starts(hparams, train_items)
     elif objective == "noise":
         loss_fn = noise_loss(hparams, config.get("train_max_step"))
@@ -159,7 +199,7 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
         rng=rng,
         batches=random_segments(train_items, segment, config["batch_size"], rng),
         loss_fn=loss_fn,
-        evaluate=lambda: evaluate(hparams, mel_config, val_items, device),
+        evaluate=lambda: {key: value for validate in validations for key, value in validate().items()},
         save_best=lambda: save_model_dir(out / "model", text, hparams),
         out=out,
         config=config,

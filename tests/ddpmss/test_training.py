@@ -3,6 +3,7 @@ budget, and the SepFormer and DiffWave scripts end to end with tiny models."""
 
 from __future__ import annotations
 
+import copy
 import csv
 from pathlib import Path
 
@@ -11,22 +12,25 @@ import pytest
 import soundfile as sf
 import torch
 
+from ddpmss.audio import resample
 from ddpmss.checkpoints import (
     HPARAMS_DIR,
     instantiate,
     model_hparams,
     write_random_model,
 )
+from ddpmss.corpus.librimix import read_mixture_list
 from ddpmss.metrics import si_sdr
 from ddpmss.training import sepformer as train_sepformer
 from ddpmss.training import vocoder as train_vocoder
-from ddpmss.training.fusion import train_fusion
+from ddpmss.training.fusion import cache_key, train_fusion
 from ddpmss.training.loop import (
     dynamic_mixtures,
     fit,
     is_clean_list,
     load_config,
     pit_neg_si_sdr,
+    read_wav,
     training_cli,
     warm_start,
 )
@@ -62,6 +66,15 @@ def _config(tmp_path: Path, steps: int) -> dict:
             "cache_dir": str(tmp_path / "cache"),
         },
     )
+
+
+def test_fusion_cache_key_follows_the_frozen_weights(tmp_path: Path, tiny_separator, speechlike) -> None:
+    entry = read_mixture_list(_folder_dataset(tmp_path / "data", speechlike, n=1))[0]
+    retrained = copy.copy(tiny_separator)  # the same model folders, other weights in them
+    retrained.checksums = {**tiny_separator.checksums, "vocoder": "0" * 64}
+    assert cache_key(entry, retrained) != cache_key(entry, tiny_separator)
+    retrained.checksums = {**tiny_separator.checksums, "fusion": "0" * 64}  # the model being trained: no matter
+    assert cache_key(entry, retrained) == cache_key(entry, tiny_separator)
 
 
 def test_pit_loss_is_permutation_invariant() -> None:
@@ -231,28 +244,47 @@ def test_shallow_stft_objective_trains_the_step_the_sampler_takes(speechlike) ->
     assert torch.allclose(trained.clamp(-1, 1), sampled, atol=1e-5)
     assert (trained - start).abs().max() > 1e-3  # the network moved the start
 
-    loss = train_vocoder.shallow_stft_loss(hparams)(torch.stack([clean, start], dim=1))
+    loss = train_vocoder.shallow_stft_loss(hparams)(torch.stack([clean, clean, start], dim=1))
     loss.backward()
     assert torch.isfinite(loss) and net.output_projection.conv.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.slow
-def test_shallow_stft_training_scores_its_starting_weights_first(tmp_path: Path, speechlike) -> None:
+def test_shallow_stft_training_scores_its_starting_weights_first(tmp_path: Path, speechlike, tiny_models) -> None:
     clean = str(_clean_list(tmp_path / "clean", speechlike))
+    mixtures = str(_folder_dataset(tmp_path / "mixtures", speechlike))
     init = write_random_model(tmp_path / "init", "diffwave", **TINY_DIFFWAVE, **SHALLOW)
     overrides = {"steps": 2, "eval_every": 2, "batch_size": 2, "segment_frames": 8, "val_items": 2, "threads": 1}
+    pipeline = {"pipeline_train": mixtures, "pipeline_val": mixtures, "pipeline_models": str(tiny_models)}
     config = load_config(
         HPARAMS_DIR / "train_diffwave_small.yaml",
-        {**TINY_DIFFWAVE, **SHALLOW, **overrides, "objective": "shallow_stft", "score_key": "val_ovrl"},
+        {**TINY_DIFFWAVE, **SHALLOW, **overrides, **pipeline, "objective": "shallow_stft", "score_key": "val_ovrl"},
     )
     config["init"] = str(init)
     train_vocoder.train(config, clean, clean, tmp_path / "run")
     with open(tmp_path / "run" / "log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["step"] for r in rows] == ["0", "2"]  # the starting weights are scored first
-    assert all(1.0 <= float(r["val_ovrl"]) <= 5.0 and 0.0 <= float(r["val_stoi"]) <= 1.0 for r in rows)
+    for prefix in ("val", "val_pipeline"):  # re-synthesis, and the step on SepFormer's estimates
+        assert all(1.0 <= float(r[f"{prefix}_ovrl"]) <= 5.0 and 0.0 <= float(r[f"{prefix}_stoi"]) <= 1.0 for r in rows)
     with pytest.raises(ValueError, match="shallow_steps: 1"):
         train_vocoder.shallow_step(instantiate(model_hparams("diffwave", TINY_DIFFWAVE)))
+
+
+def test_sepformer_pairs_hold_each_estimate_with_its_source_scaled_as_si_sdr_scales_it(
+    tmp_path: Path, speechlike, tiny_separator
+) -> None:
+    mixtures = _folder_dataset(tmp_path / "mixtures", speechlike, n=1)
+    pairs = train_vocoder.sepformer_pairs(str(mixtures), tiny_separator, 16000)
+    a, b, _ = speechlike
+    assert len(pairs) == 2 and all(p.shape == (2, len(a)) for p in pairs)
+    for (target, estimate), source in zip(pairs, (a, 0.5 * b)):
+        assert abs(np.corrcoef(target, source)[0, 1]) > 0.999  # the clean source, in the reference order
+        assert abs(float((estimate - target) @ target)) < 1e-3 * float(target @ target)  # its projection
+    # the estimates are the pipeline's: SepFormer at its rate, resampled to the vocoder's as run_vocoder does
+    mixture = read_wav(mixtures / "mix" / "m0.wav", 16000)
+    heard = resample(tiny_separator.run_sepformer(mixture, 16000), tiny_separator.sep_sr, 16000)[:, : len(a)]
+    assert {tuple(np.round(p[1][:50], 6)) for p in pairs} == {tuple(np.round(h[:50], 6)) for h in heard}
 
 
 def test_narrowband_share_is_seeded_and_holds_nothing_above_the_lower_rate() -> None:
