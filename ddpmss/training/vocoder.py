@@ -64,17 +64,12 @@ def evaluate(
 
 def sepformer_pairs(mixture_csv: str, separator: Separator, sr: int, limit: int | None = None) -> list[np.ndarray]:
     """SepFormer's estimates of the (first `limit`) mixtures of a LibriMix list, resampled to the vocoder's rate
-    `sr` as the pipeline resamples them: per source a (2, T) [target, estimate] pair. The target is the clean
-    source the estimate matches (by SI-SDR), scaled as SI-SDR scales it, so the estimate's level is kept, and
-    limited to the separator's band as the estimate is: a full-band target taught the step to invent the missing
-    band, as noise (model card, stage 9)."""
+    `sr` as the pipeline resamples them: per source a (2, T) [target, estimate] pair, the target being the clean
+    source the estimate matches (by SI-SDR) scaled as SI-SDR scales it, so the estimate's level is kept."""
     pairs = []
     for entry in tqdm(read_mixture_list(mixture_csv)[:limit], desc="SepFormer estimates", leave=False):
         mixture = read_wav(entry.mixture_path, sr)
         refs = np.stack([read_wav(p, sr)[: len(mixture)] for p in entry.source_paths])
-        refs = fit_length(
-            np.asarray(resample(resample(refs, sr, separator.sep_sr), separator.sep_sr, sr)), len(mixture)
-        )
         estimates = fit_length(
             np.asarray(resample(separator.run_sepformer(mixture, sr), separator.sep_sr, sr)), len(mixture)
         )
