@@ -110,6 +110,7 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
         config=config,
         score_key="val_si_sdri",
         desc="sepformer",
+        evaluate_first=bool(config.get("init")),  # a warm start keeps its starting weights unless beaten
         device=device,
     )
     return out / "model"

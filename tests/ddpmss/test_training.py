@@ -200,6 +200,22 @@ def test_sepformer_training_mixes_on_the_fly_and_stops_at_its_time_budget(tmp_pa
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 1
 
 
+def test_warm_started_sepformer_training_scores_its_starting_weights_first(tmp_path: Path, speechlike) -> None:
+    overrides = {"sample_rate": speechlike[2], "steps": 1, "eval_every": 1, "batch_size": 2, "segment_s": 0.5}
+    config = load_config(
+        HPARAMS_DIR / "train_sepformer_small.yaml", {**TINY_SEPFORMER, **overrides, "val_items": 1, "threads": 1}
+    )
+    config["init"] = str(write_random_model(tmp_path / "init", "sepformer", **TINY_SEPFORMER))
+    train_sepformer.train(
+        config,
+        str(_clean_list(tmp_path / "clean", speechlike)),
+        str(_mixture_list(tmp_path / "val", speechlike)),
+        tmp_path / "run",
+    )
+    with open(tmp_path / "run" / "log.csv") as f:
+        assert [r["step"] for r in csv.DictReader(f)] == ["0", "1"]
+
+
 def test_vocoder_training_logs_resynthesis_stoi(tmp_path: Path, speechlike) -> None:
     clean = str(_clean_list(tmp_path / "clean", speechlike))
     config = load_config(
