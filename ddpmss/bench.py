@@ -178,7 +178,8 @@ def sampling_line(sampler: FastDiffWave) -> str:
     steps = len(sampler.schedule)
     if sampler.start is None:
         return f"{steps} steps from noise"
-    return f"shallow: the last {sampler.taken} of {steps} steps, from a Griffin-Lim start"
+    phase = "PGHI" if sampler.start.phase == "pghi" else "Griffin-Lim"
+    return f"shallow: the last {sampler.taken} of {steps} steps, from a {phase} start"
 
 
 def _from_noise_sampler(separator: Separator) -> FastDiffWave:

@@ -9,10 +9,10 @@ D-energy share (with --ablation, also the fusion with DiffWave's input zeroed, o
 talkers, and the evidence of what DiffWave's estimate could add to SepFormer's: `ddpmss.fusion_evidence`);
 with --clean, the vocoder's re-synthesis of clean speech from its own mel (STOI, ESTOI, PESQ, DNSMOS),
 sampled as the pipeline does (`--vocoder-schedule fast`: the model's own 6-step schedule, shallow from a
-Griffin-Lim start where the model says so), every step of its own schedule from pure noise (`noise`), the
+start made from the mel alone where the model says so), every step of its own schedule from pure noise (`noise`), the
 DiffWave paper's 6-step schedule from noise (`paper`), every step of its training noise schedule (`full`, a
-diagnostic of what the fast schedule costs), or the Griffin-Lim start alone, with no DiffWave step
-(`griffin-lim`, what the shallow sampler starts from).
+diagnostic of what the fast schedule costs), or the shallow sampler's start alone, with no DiffWave step
+(`start`: PGHI or Griffin-Lim, as the model's `start_phase` says).
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ def schedule_sampler(separator: Separator, schedule: list[float]) -> FastDiffWav
     )
 
 
-class GriffinLimOnly:
-    """The shallow sampler's Griffin-Lim start with no DiffWave step, called like a sampler (a baseline)."""
+class StartOnly:
+    """The shallow sampler's start with no DiffWave step, called like a sampler (a baseline)."""
 
     schedule: list[float] = []
 
@@ -146,7 +146,7 @@ def evaluate_vocoder(
     summary = {
         "utterances": len(pairs),
         "voices": len({r.get("voice") for r in chosen}),
-        "sampling_steps": getattr(sampler, "taken", 0),  # 0: the Griffin-Lim start alone
+        "sampling_steps": getattr(sampler, "taken", 0),  # 0: the start alone
         "shallow": getattr(sampler, "start", None) is not None,
         "schedule": sampler.schedule,
         "seed": seed,
@@ -195,10 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clean", help="CSV of clean utterances (path column) for the vocoder STOI")
     parser.add_argument(
         "--vocoder-schedule",
-        choices=["fast", "noise", "paper", "full", "griffin-lim"],
+        choices=["fast", "noise", "paper", "full", "start"],
         default="fast",
         help="re-synthesis as the pipeline samples, with the model's own 6 steps from pure noise, the "
-        "DiffWave paper's 6 steps from noise, every training step, or the Griffin-Lim start alone",
+        "DiffWave paper's 6 steps from noise, every training step, or the shallow sampler's start alone",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the re-synthesis noise")
     parser.add_argument("--limit", type=int)
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
             "noise": lambda: schedule_sampler(separator, separator.sampler.schedule),
             "paper": lambda: schedule_sampler(separator, list(PAPER_FAST_SCHEDULE)),
             "full": lambda: full_schedule_sampler(separator),
-            "griffin-lim": lambda: GriffinLimOnly(separator),
+            "start": lambda: StartOnly(separator),
         }
         sampler = samplers[args.vocoder_schedule]
         report["vocoder_resynthesis"] = evaluate_vocoder(

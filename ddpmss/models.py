@@ -29,7 +29,7 @@ class ModelError(RuntimeError):
 # what the app and the CLI add to the offline models' names (MODEL_CARD.md has the figures)
 OFFLINE_NOTE = (
     " (small demo models trained on synthetic voices, not the published checkpoints; the demo DiffWave"
-    " refines a Griffin-Lim estimate of the mel in one step)"
+    " refines in one step a waveform estimated from the mel alone)"
 )
 
 

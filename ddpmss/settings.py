@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # the vocoder's 6-step noise schedule (a JSON list in DDPMSS_FAST_STEPS); None = the model's own
     # (`ddpmss.vocoder.model_fast_schedule`)
     fast_steps: tuple[float, ...] | None = None
-    # how many of those steps a shallow sampler takes from its Griffin-Lim start (DDPMSS_SHALLOW_STEPS); None =
+    # how many of those steps a shallow sampler takes from its mel-only start (DDPMSS_SHALLOW_STEPS); None =
     # the model's own `shallow_steps`, 0 = every step from pure noise (`ddpmss.vocoder.model_sampler`)
     shallow_steps: int | None = Field(default=None, ge=0)
     # the seed of the vocoder's noise, drawn anew from it for every mixture: the same mixture and models give

@@ -6,9 +6,10 @@ conditioner projection and the step embeddings. Here they are computed once per 
 noise the fp32 result equals the stock one (tests/ddpmss/test_vocoder.py checks it).
 
 A model may also be sampled by shallow diffusion (DiffSinger's mechanism, Liu et al. 2022): the reverse
-process starts from a Griffin-Lim estimate of the mel, noised to the level of one of the last fast steps,
-instead of from pure noise (`shallow_steps` in its hyperparams.yaml; `model_sampler` reads it). The
-estimate's phase is Griffin-Lim's own, not the input's, so the output keeps no waveform phase either.
+process starts from an estimate of the waveform made from the mel alone, noised to the level of one of the
+last fast steps, instead of from pure noise (`shallow_steps` in its hyperparams.yaml; `model_sampler` reads
+it). The estimate's phase is reconstructed from the mel's magnitudes (PGHI or Griffin-Lim), not the input's,
+so the output keeps no waveform phase either.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 from speechbrain.lobes.models.HifiGAN import mel_spectrogram
+
+from ddpmss.pghi import pghi_phase
 
 # Mel settings of the public `speechbrain/tts-diffwave-ljspeech` recipe; its hyperparams.yaml names
 # only n_mels and hop, so these are the fallback. Our own models store every value in their yaml.
@@ -46,6 +49,9 @@ LJSPEECH_MEL = {
 # `python -m ddpmss.training.schedule_search`, as `fast_schedule` in its hyperparams.yaml.
 PAPER_FAST_SCHEDULE = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)
 
+# How a shallow sampler's start gets its phase (`start_phase` in a model's hyperparams.yaml)
+START_PHASES = ("pghi", "griffin_lim")
+
 
 def _hparam(hparams: object, key: str) -> object:
     return hparams.get(key) if isinstance(hparams, dict) else getattr(hparams, key, None)
@@ -65,7 +71,7 @@ def model_sampler(
     shallow_steps: int | None = None,
 ) -> "FastDiffWave":
     """The sampler a vocoder's hyperparams ask for: its fast schedule (or `schedule`) and, when they name
-    `shallow_steps`, shallow diffusion from a Griffin-Lim start of `griffin_lim_iterations` (default 32).
+    `shallow_steps`, shallow diffusion from the start `model_start` reads from them.
     `shallow_steps` overrides the model's count; 0 samples every step from pure noise."""
     steps = _hparam(hparams, "shallow_steps") if shallow_steps is None else shallow_steps
     return FastDiffWave(
@@ -78,9 +84,14 @@ def model_sampler(
     )
 
 
-def model_start(hparams: object) -> "GriffinLimStart":
-    """The Griffin-Lim start of a vocoder's mel, with its `griffin_lim_iterations` (default 32)."""
-    return GriffinLimStart(MelConfig.from_hparams(hparams), int(_hparam(hparams, "griffin_lim_iterations") or 32))
+def model_start(hparams: object) -> MelInversionStart:
+    """The start of shallow sampling a vocoder's hyperparams name: the phase of `start_phase` (default
+    `griffin_lim`), Griffin-Lim's with `griffin_lim_iterations` (default 32)."""
+    return MelInversionStart(
+        MelConfig.from_hparams(hparams),
+        str(_hparam(hparams, "start_phase") or "griffin_lim"),
+        int(_hparam(hparams, "griffin_lim_iterations") or 32),
+    )
 
 
 @dataclass(frozen=True)
@@ -124,14 +135,18 @@ class MelConfig:
         )
 
 
-class GriffinLimStart:
-    """A waveform estimate from a log-mel spectrogram: torchaudio's least-squares inverse of the mel filter
-    bank, then Griffin-Lim from a zero phase (deterministic), the shallow sampler's starting point."""
+class MelInversionStart:
+    """A waveform estimate from a log-mel spectrogram, the shallow sampler's starting point: torchaudio's
+    least-squares inverse of the mel filter bank, then a phase for that magnitude, either by Phase Gradient
+    Heap Integration (`pghi`, `ddpmss.pghi`) or by Griffin-Lim from a zero phase (`griffin_lim`, `iterations`
+    of them). Both are deterministic, and neither knows the input's phase."""
 
-    def __init__(self, mel: MelConfig, iterations: int) -> None:
+    def __init__(self, mel: MelConfig, phase: str = "griffin_lim", iterations: int = 32) -> None:
         if mel.power != 1.0 or not mel.compression:
-            raise ValueError("A Griffin-Lim start needs a log-magnitude mel (spec_power 1, spec_compression).")
-        self.hop_length = mel.hop_length
+            raise ValueError("A mel inversion start needs a log-magnitude mel (spec_power 1, spec_compression).")
+        if phase not in START_PHASES:
+            raise ValueError(f"start_phase must be one of {', '.join(START_PHASES)}, not {phase!r}.")
+        self.phase, self.win_length, self.hop_length = phase, mel.win_length, mel.hop_length
         self.inverse_mel = torchaudio.transforms.InverseMelScale(
             mel.n_fft // 2 + 1,
             mel.n_mels,
@@ -156,9 +171,21 @@ class GriffinLimStart:
         self.inverse_mel.to(mel.device)  # their filter bank and window follow the mel (a no-op once there)
         self.griffin_lim.to(mel.device)
         magnitude = self.inverse_mel(mel.float().exp())
-        wav = self.griffin_lim(magnitude)
+        wav = self._pghi(magnitude) if self.phase == "pghi" else self.griffin_lim(magnitude)
         length = mel.shape[-1] * self.hop_length
         return F.pad(wav, (0, max(0, length - wav.shape[-1])))[..., :length]
+
+    def _pghi(self, magnitude: torch.Tensor) -> torch.Tensor:
+        phase = torch.stack(
+            [torch.from_numpy(pghi_phase(m.cpu().numpy(), self.win_length, self.hop_length)) for m in magnitude]
+        ).to(magnitude.device, torch.float32)
+        return torch.istft(
+            torch.polar(magnitude, phase),
+            self.griffin_lim.n_fft,
+            self.hop_length,
+            self.win_length,
+            self.griffin_lim.window,
+        )
 
 
 def fast_schedule_steps(diffusion: torch.nn.Module, schedule: list[float]) -> list[float]:
@@ -202,7 +229,7 @@ class FastDiffWave:
         schedule: list[float],
         precision: str = "fp32",
         max_slice: int = MAX_SLICE,
-        start: GriffinLimStart | None = None,
+        start: MelInversionStart | None = None,
         shallow_steps: int | None = None,
     ) -> None:
         """`start` and `shallow_steps`: shallow diffusion, the last `shallow_steps` steps of `schedule` from

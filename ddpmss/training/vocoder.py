@@ -8,14 +8,15 @@ Two objectives (`objective` in the config):
 - `noise`: the standard DiffWave objective, L1 between the added and the predicted noise at a random step
   (with `train_max_step`, a step below it only: the low-noise end a shallow sampler uses).
 - `shallow_stft`: the one step the shallow sampler takes (`shallow_steps: 1`), trained end to end. The
-  Griffin-Lim start of the utterance's mel is noised to the step's level exactly as the sampler does, the
-  network predicts the noise, and the clean estimate that prediction implies is compared with the clean
-  speech by a multi-resolution STFT loss (spectral convergence and log magnitude, Yamamoto et al. 2020),
-  which sees magnitudes only. The step thus learns to do better than its start without being shown the
-  waveform's phase, which the mel does not hold: the output's SI-SDR stays collapsed, as the published
-  vocoder's does. With `pipeline_train` (a LibriMix list of training mixtures), the step is also trained
-  where the pipeline uses it: on the mel of SepFormer's estimate of each source, against that clean source
-  (scaled as SI-SDR scales it), so the condition it learns is the one it meets in pipeline 2.
+  sampler's start from the utterance's mel (PGHI or Griffin-Lim, `start_phase`) is noised to the step's
+  level exactly as the sampler does, the network predicts the noise, and the clean estimate that prediction
+  implies is compared with the clean speech by a multi-resolution STFT loss (spectral convergence and log
+  magnitude, Yamamoto et al. 2020), which sees magnitudes only. The step thus learns to do better than its
+  start without being shown the waveform's phase, which the mel does not hold: the output's SI-SDR stays
+  collapsed, as the published vocoder's does. With `pipeline_train` (a LibriMix list of training mixtures),
+  the step is also trained where the pipeline uses it: on the mel of SepFormer's estimate of each source,
+  against that clean source (scaled as SI-SDR scales it), so the condition it learns is the one it meets in
+  pipeline 2; with `pipeline_val`, it is validated there.
 
 The mel settings and the sampling (`fast_schedule`, `shallow_steps`) are stored in the saved hyperparams.yaml
 so the pipeline reads them from the model. Validation: re-synthesis of held-out clean speech, sampled so,
@@ -85,13 +86,13 @@ def pipeline_separator(config: dict, device: str) -> Separator:
 
 
 @torch.inference_mode()
-def with_griffin_lim_starts(hparams: dict, items: list[np.ndarray]) -> list[np.ndarray]:
-    """Each (2, T) [target, input] item stacked with the Griffin-Lim start of its input's mel: (3, T) arrays, so
+def with_starts(hparams: dict, items: list[np.ndarray]) -> list[np.ndarray]:
+    """Each (2, T) [target, input] item stacked with the sampler's start from its input's mel: (3, T) arrays, so
     that a random crop takes the same stretch of all three. The start is made from the whole input, as the
     sampler makes it."""
     mel_config, start = MelConfig.from_hparams(hparams), model_start(hparams)
     stacked = []
-    for item in tqdm(items, desc="Griffin-Lim starts", leave=False):
+    for item in tqdm(items, desc="sampler starts", leave=False):
         # the start spans every mel frame, so at least the input: cut to its length
         estimate = start(mel_config.mel(torch.from_numpy(item[1:])))[:, : item.shape[-1]].numpy()
         stacked.append(np.concatenate([item, estimate]))
@@ -110,7 +111,7 @@ def narrowband(items: list[np.ndarray], share: float, rate: int, sr: int, seed: 
 
 def shallow_step(hparams: dict) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """The one step of the shallow sampler (`shallow_steps: 1`) as a differentiable function of (start, mel,
-    noise): (B, T) Griffin-Lim starts, their (B, n_mels, frames) mels and (B, T) standard noise -> the (B, T)
+    noise): (B, T) sampler starts, their (B, n_mels, frames) mels and (B, T) standard noise -> the (B, T)
     clean estimate, computed as `FastDiffWave` computes it (before its final clamp to [-1, 1])."""
     if hparams.get("shallow_steps") != 1:
         raise ValueError("The shallow_stft objective trains the one step of a shallow sampler: set shallow_steps: 1.")
@@ -129,8 +130,8 @@ def shallow_step(hparams: dict) -> Callable[[torch.Tensor, torch.Tensor, torch.T
 
 
 def shallow_stft_loss(hparams: dict) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The loss of the `shallow_stft` objective on (B, 3, T) batches of (target, input, Griffin-Lim start of the
-    input's mel): the step's estimate from the input's mel against the target."""
+    """The loss of the `shallow_stft` objective on (B, 3, T) batches of (target, input, the sampler's start
+    from the input's mel): the step's estimate from the input's mel against the target."""
     mel_config = MelConfig.from_hparams(hparams)
     estimate = shallow_step(hparams)
     stft_loss = MultiResolutionSTFTLoss()
@@ -177,12 +178,15 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
         loss_fn = shallow_stft_loss(hparams)
         train_items = [np.concatenate([x, x]) for x in train_items]
         train_items = narrowband(train_items, config["narrowband_share"], config["narrowband_rate"], sr, config["seed"])
+        separator = (
+            pipeline_separator(config, device) if config.get("pipeline_train") or config.get("pipeline_val") else None
+        )
         if config.get("pipeline_train"):
-            separator = pipeline_separator(config, device)
             train_items += sepformer_pairs(config["pipeline_train"], separator, sr, config.get("pipeline_items"))
+        if config.get("pipeline_val"):
             pipeline_val = sepformer_pairs(config["pipeline_val"], separator, sr)
             validations.append(lambda: evaluate(hparams, mel_config, pipeline_val, device, prefix="val_pipeline"))
-        train_items = with_griffin_lim_starts(hparams, train_items)
+        train_items = with_starts(hparams, train_items)
     elif objective == "noise":
         loss_fn = noise_loss(hparams, config.get("train_max_step"))
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ddpmss.evaluate import ABLATIONS, GriffinLimOnly, evaluate_mixtures, evaluate_vocoder, full_schedule_sampler
+from ddpmss.evaluate import ABLATIONS, StartOnly, evaluate_mixtures, evaluate_vocoder, full_schedule_sampler
 from ddpmss.pipelines import Separator
 from ddpmss.settings import Settings
 from ddpmss.training.schedule_search import candidate_schedules, search
@@ -152,12 +152,12 @@ def test_vocoder_score_is_reproducible_by_its_seed(tmp_path: Path, tiny_models: 
     assert other != first  # another seed draws other noise
 
 
-def test_the_griffin_lim_start_alone_is_scored_as_a_baseline(tmp_path: Path, tiny_models: Path, monkeypatch) -> None:
-    """`--vocoder-schedule griffin-lim`: the shallow sampler's start with no DiffWave step, reported as 0 steps;
+def test_the_samplers_start_alone_is_scored_as_a_baseline(tmp_path: Path, tiny_models: Path, monkeypatch) -> None:
+    """`--vocoder-schedule start`: the shallow sampler's start with no DiffWave step, reported as 0 steps;
     it does not depend on the noise seed (the start is deterministic) and, from real speech, is intelligible."""
     monkeypatch.setenv("DDPMSS_CACHE_DIR", str(tmp_path / "cache"))
     separator = Separator.from_settings(Settings.from_env(models=str(tiny_models), device="cpu"))
     clean = tmp_path / "clean.csv"
     clean.write_text(f"path,voice\n{EXAMPLES / 'tts_unseen_voices_1'}/s1.wav,a\n")
-    first, other = (evaluate_vocoder(separator, str(clean), 1, GriffinLimOnly(separator), seed=s) for s in (0, 1))
+    first, other = (evaluate_vocoder(separator, str(clean), 1, StartOnly(separator), seed=s) for s in (0, 1))
     assert first["sampling_steps"] == 0 and first["shallow"] and first["stoi"] == other["stoi"] > 0.7

@@ -10,7 +10,7 @@ from ddpmss.audio import load_audio
 from ddpmss.metrics import match_permutation, si_sdr, stoi_score
 from ddpmss.pipelines import Separator
 from ddpmss.settings import EXAMPLES_DIR, OFFLINE_MODELS_DIR, PIPELINES, Settings
-from ddpmss.vocoder import PAPER_FAST_SCHEDULE, GriffinLimStart, model_fast_schedule
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE, MelInversionStart, model_fast_schedule
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +32,10 @@ def test_offline_models_separate_an_example_of_unseen_voices(tmp_path) -> None:
     separator = Separator.from_settings(Settings(models="offline", device="cpu", cache_dir=tmp_path))
     assert separator.models.offline and "demo models" in separator.models.describe()
     # the shipped vocoder samples with the schedule chosen for it (MODEL_CARD.md), not the paper's, and
-    # shallow: its last step only, from a Griffin-Lim start
+    # shallow: its last step only, from a start whose phase PGHI makes (stage 10)
     assert separator.sampler.schedule == model_fast_schedule(separator.vocoder.hparams) != list(PAPER_FAST_SCHEDULE)
-    assert isinstance(separator.sampler.start, GriffinLimStart) and separator.sampler.taken == 1
+    assert isinstance(separator.sampler.start, MelInversionStart) and separator.sampler.taken == 1
+    assert separator.sampler.start.phase == "pghi"
     folder = EXAMPLES_DIR / "tts_unseen_voices_1"
     mixture, sr = load_audio(folder / "mix.wav", target_sr=16000)
     refs = np.stack([load_audio(folder / f"s{i}.wav", target_sr=16000)[0][: len(mixture)] for i in (1, 2)])

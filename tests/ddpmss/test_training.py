@@ -266,12 +266,18 @@ def test_shallow_stft_objective_trains_the_step_the_sampler_takes(speechlike) ->
 
 
 @pytest.mark.slow
-def test_shallow_stft_training_scores_its_starting_weights_first(tmp_path: Path, speechlike, tiny_models) -> None:
+@pytest.mark.parametrize("train_on_estimates", [True, False])
+def test_shallow_stft_training_scores_its_starting_weights_first(
+    tmp_path: Path, speechlike, tiny_models, train_on_estimates: bool
+) -> None:
+    """A warm-started step is scored before it trains, in re-synthesis and through the pipeline (`pipeline_val`),
+    whether or not it also trains on SepFormer's estimates (`pipeline_train`)."""
     clean = str(_clean_list(tmp_path / "clean", speechlike))
     mixtures = str(_folder_dataset(tmp_path / "mixtures", speechlike))
     init = write_random_model(tmp_path / "init", "diffwave", **TINY_DIFFWAVE, **SHALLOW)
     overrides = {"steps": 2, "eval_every": 2, "batch_size": 2, "segment_frames": 8, "val_items": 2, "threads": 1}
-    pipeline = {"pipeline_train": mixtures, "pipeline_val": mixtures, "pipeline_models": str(tiny_models)}
+    pipeline = {"pipeline_train": mixtures if train_on_estimates else None, "pipeline_val": mixtures}
+    pipeline["pipeline_models"] = str(tiny_models)
     config = load_config(
         HPARAMS_DIR / "train_diffwave_small.yaml",
         {**TINY_DIFFWAVE, **SHALLOW, **overrides, **pipeline, "objective": "shallow_stft", "score_key": "val_ovrl"},

@@ -12,7 +12,7 @@ from ddpmss import vocoder as vocoder_module
 from ddpmss.checkpoints import write_random_model
 from ddpmss.metrics import si_sdr
 from ddpmss.training.loop import read_wav
-from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, GriffinLimStart, MelConfig, model_sampler
+from ddpmss.vocoder import PAPER_FAST_SCHEDULE, FastDiffWave, MelConfig, MelInversionStart, model_sampler
 from tests.support.tiny_models import TINY_DIFFWAVE
 
 SCHEDULE = list(PAPER_FAST_SCHEDULE)
@@ -75,20 +75,22 @@ def test_time_slices_and_unhoisted_conditioners_change_nothing(
 SPEECH_MEL = MelConfig(16000, 1024, 1024, 256, 80, 0.0, 8000.0, 1.0, "slaney", "slaney", True)
 
 
-def test_griffin_lim_start_keeps_the_spectrum_and_not_the_phase() -> None:
-    """The shallow sampler's start, from real speech: its log-mel is close to the input's (a white noise of
-    the same level is more than 5 times further), its waveform is not the input's (no phase is kept: SI-SDR far below
-    0 dB), and it is the same at every call."""
+@pytest.mark.parametrize("phase", ["pghi", "griffin_lim"])
+def test_the_start_keeps_the_spectrum_and_not_the_phase(phase: str) -> None:
+    """The shallow sampler's start, from real speech, with either phase: its log-mel is close to the input's (a
+    white noise of the same level is more than 3 times further: 3.7 with PGHI, whose one pass is less consistent
+    with the magnitude than Griffin-Lim's 32 iterations), its waveform is not the input's (no phase is kept:
+    SI-SDR far below 0 dB), and it is the same at every call."""
     wav = torch.from_numpy(read_wav(ROOT / "examples" / "real_16k" / "s1.wav", 16000)).unsqueeze(0)
     mel = SPEECH_MEL.mel(wav)
-    start = GriffinLimStart(SPEECH_MEL, 32)(mel)
+    start = MelInversionStart(SPEECH_MEL, phase)(mel)
     assert start.shape == (1, mel.shape[-1] * 256)
     loud = mel > mel.max() - 6  # the bins within 6 nepers (52 dB) of the loudest
     error = (SPEECH_MEL.mel(start[:, : wav.shape[-1]]) - mel)[loud].abs().mean()
     noise_error = (SPEECH_MEL.mel(torch.randn_like(wav) * wav.std()) - mel)[loud].abs().mean()
-    assert error < 0.3 and noise_error > 5 * error
+    assert error < 0.4 and noise_error > 3 * error
     assert si_sdr(start[0, : wav.shape[-1]].numpy(), wav[0].numpy()) < -10.0
-    assert torch.equal(start, GriffinLimStart(SPEECH_MEL, 32)(mel))
+    assert torch.equal(start, MelInversionStart(SPEECH_MEL, phase)(mel))
 
 
 def test_shallow_sampling_takes_the_last_steps_from_the_noised_start(vocoder: DiffWaveVocoder) -> None:
@@ -97,7 +99,7 @@ def test_shallow_sampling_takes_the_last_steps_from_the_noised_start(vocoder: Di
     mel_config = MelConfig.from_hparams(vocoder.hparams)
     mel = mel_config.mel(torch.randn(1, 8000) * 0.1)
     net, diffusion = vocoder.mods.diffwave, vocoder.hparams.diffusion
-    start = GriffinLimStart(mel_config, 8)
+    start = MelInversionStart(mel_config, "griffin_lim", 8)
     seen: list[tuple[int, int]] = []
     two = FastDiffWave(net, diffusion, SCHEDULE, start=start, shallow_steps=2)
     two(mel, 256, torch.Generator().manual_seed(0), on_step=lambda source, step, steps: seen.append((step, steps)))
@@ -118,13 +120,18 @@ def test_shallow_sampling_takes_the_last_steps_from_the_noised_start(vocoder: Di
 
 def test_the_model_says_how_it_is_sampled(vocoder: DiffWaveVocoder) -> None:
     """`model_sampler`: from pure noise on the paper's schedule without sampling keys (the public
-    checkpoint), shallow from Griffin-Lim when the hyperparams name `shallow_steps` (0 overrides it: from
-    noise); a bad count is refused."""
+    checkpoint), shallow when the hyperparams name `shallow_steps` (0 overrides it: from noise), from Griffin-Lim
+    unless they name `start_phase: pghi`; a bad count or phase is refused."""
     net, diffusion = vocoder.mods.diffwave, vocoder.hparams.diffusion
     plain = model_sampler(dict(TINY_DIFFWAVE), net, diffusion)
     assert plain.start is None and plain.taken == 6 and plain.schedule == SCHEDULE
     shallow = model_sampler({**TINY_DIFFWAVE, "shallow_steps": 2}, net, diffusion)
-    assert isinstance(shallow.start, GriffinLimStart) and shallow.taken == 2
+    assert isinstance(shallow.start, MelInversionStart) and shallow.taken == 2
+    assert shallow.start.phase == "griffin_lim"  # without start_phase, as models saved before PGHI
+    pghi = model_sampler({**TINY_DIFFWAVE, "shallow_steps": 1, "start_phase": "pghi"}, net, diffusion)
+    assert pghi.start.phase == "pghi"
+    with pytest.raises(ValueError, match="start_phase must be one of pghi, griffin_lim"):
+        model_sampler({**TINY_DIFFWAVE, "shallow_steps": 1, "start_phase": "zero"}, net, diffusion)
     assert model_sampler({**TINY_DIFFWAVE, "shallow_steps": 2}, net, diffusion, shallow_steps=0).start is None
     with pytest.raises(ValueError, match="1 to 6 steps"):
         FastDiffWave(net, diffusion, SCHEDULE, start=shallow.start, shallow_steps=7)
