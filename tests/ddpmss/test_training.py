@@ -34,7 +34,7 @@ from ddpmss.training.loop import (
     training_cli,
     warm_start,
 )
-from ddpmss.vocoder import MelConfig, model_sampler, model_start
+from ddpmss.vocoder import MelConfig, MelInversionStart, model_sampler, model_start
 from tests.support.paths import ROOT
 from tests.support.tiny_models import TINY_DIFFWAVE, TINY_SEPFORMER
 
@@ -75,6 +75,13 @@ def test_fusion_cache_key_follows_the_frozen_weights(tmp_path: Path, tiny_separa
     assert cache_key(entry, retrained) != cache_key(entry, tiny_separator)
     retrained.checksums = {**tiny_separator.checksums, "fusion": "0" * 64}  # the model being trained: no matter
     assert cache_key(entry, retrained) == cache_key(entry, tiny_separator)
+    keys = set()
+    for phase in ("pghi", "griffin_lim"):  # the same weights sampled from another start make another D
+        resampled = copy.copy(tiny_separator)
+        resampled.sampler = copy.copy(tiny_separator.sampler)
+        resampled.sampler.start, resampled.sampler.taken = MelInversionStart(tiny_separator.mel, phase), 1
+        keys.add(cache_key(entry, resampled))
+    assert len(keys) == 2 and cache_key(entry, tiny_separator) not in keys
 
 
 def test_pit_loss_is_permutation_invariant() -> None:
