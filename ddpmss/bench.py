@@ -179,7 +179,7 @@ def sampling_line(sampler: FastDiffWave) -> str:
     if sampler.start is None:
         return f"{steps} steps from noise"
     phase = "PGHI" if sampler.start.phase == "pghi" else "Griffin-Lim"
-    return f"shallow: the last {sampler.taken} of {steps} steps, from a {phase} start"
+    return f"shallow: the last {sampler.taken} of {steps} steps, from a {phase} start (hop {sampler.start.hop_length})"
 
 
 def _from_noise_sampler(separator: Separator) -> FastDiffWave:

@@ -38,11 +38,11 @@ class CacheStats:
 def cache_key(entry: MixtureEntry, separator: Separator) -> str:
     """Identifies one mixture file (path, size, mtime) under one pair of frozen models, by their sources, their
     weights' checksums (a model retrained in the same folder must not reuse the old outputs) and how the vocoder
-    samples (its schedule, steps, start phase, precision and seed change D as much as its weights do)."""
+    samples (its schedule, steps, start, precision and seed change D as much as its weights do)."""
     stat = entry.mixture_path.stat()
     weights = [separator.checksums.get(role) for role in ("sepformer", "vocoder")]
     sampler = separator.sampler
-    start = sampler.start.phase if sampler.start is not None else "noise"
+    start = sampler.start.key() if sampler.start is not None else "noise"
     sampling = f"{sampler.schedule}|{sampler.taken}|{start}|{sampler.precision}|{separator.settings.vocoder_seed}"
     text = f"{entry.mixture_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{separator.models}|{weights}|{sampling}"
     return hashlib.sha1(text.encode()).hexdigest()

@@ -76,12 +76,14 @@ def test_fusion_cache_key_follows_the_frozen_weights(tmp_path: Path, tiny_separa
     retrained.checksums = {**tiny_separator.checksums, "fusion": "0" * 64}  # the model being trained: no matter
     assert cache_key(entry, retrained) == cache_key(entry, tiny_separator)
     keys = set()
-    for phase in ("pghi", "griffin_lim"):  # the same weights sampled from another start make another D
+    # the same weights sampled from another start (phase, or the hop it is made at) make another D
+    for phase, hop in (("pghi", 256), ("griffin_lim", 256), ("pghi", 64)):
         resampled = copy.copy(tiny_separator)
         resampled.sampler = copy.copy(tiny_separator.sampler)
-        resampled.sampler.start, resampled.sampler.taken = MelInversionStart(tiny_separator.mel, phase), 1
+        start = MelInversionStart(tiny_separator.mel, phase, hop_length=hop)
+        resampled.sampler.start, resampled.sampler.taken = start, 1
         keys.add(cache_key(entry, resampled))
-    assert len(keys) == 2 and cache_key(entry, tiny_separator) not in keys
+    assert len(keys) == 3 and cache_key(entry, tiny_separator) not in keys
 
 
 def test_pit_loss_is_permutation_invariant() -> None:

@@ -75,22 +75,32 @@ def test_time_slices_and_unhoisted_conditioners_change_nothing(
 SPEECH_MEL = MelConfig(16000, 1024, 1024, 256, 80, 0.0, 8000.0, 1.0, "slaney", "slaney", True)
 
 
-@pytest.mark.parametrize("phase", ["pghi", "griffin_lim"])
-def test_the_start_keeps_the_spectrum_and_not_the_phase(phase: str) -> None:
-    """The shallow sampler's start, from real speech, with either phase: its log-mel is close to the input's (a
-    white noise of the same level is more than 3 times further: 3.7 with PGHI, whose one pass is less consistent
-    with the magnitude than Griffin-Lim's 32 iterations), its waveform is not the input's (no phase is kept:
-    SI-SDR far below 0 dB), and it is the same at every call."""
+@pytest.mark.parametrize(("phase", "hop", "limit"), [("pghi", 256, 0.4), ("pghi", 64, 0.5), ("griffin_lim", 256, 0.4)])
+def test_the_start_keeps_the_spectrum_and_not_the_phase(phase: str, hop: int, limit: float) -> None:
+    """The shallow sampler's start, from real speech, with either phase and at the mel's hop or a quarter of
+    it: its log-mel is close to the input's (mean error over the loud bins 0.13 for Griffin-Lim's 32
+    iterations, 0.34 for PGHI's one pass, 0.42 for PGHI at hop 64, whose magnitude is interpolated between the
+    mel's frames; a white noise of the same level is at 1.28), its waveform is not the input's (no phase is
+    kept: SI-SDR far below 0 dB), and it is the same at every call."""
     wav = torch.from_numpy(read_wav(ROOT / "examples" / "real_16k" / "s1.wav", 16000)).unsqueeze(0)
     mel = SPEECH_MEL.mel(wav)
-    start = MelInversionStart(SPEECH_MEL, phase)(mel)
+    start = MelInversionStart(SPEECH_MEL, phase, hop_length=hop)(mel)
     assert start.shape == (1, mel.shape[-1] * 256)
     loud = mel > mel.max() - 6  # the bins within 6 nepers (52 dB) of the loudest
     error = (SPEECH_MEL.mel(start[:, : wav.shape[-1]]) - mel)[loud].abs().mean()
     noise_error = (SPEECH_MEL.mel(torch.randn_like(wav) * wav.std()) - mel)[loud].abs().mean()
-    assert error < 0.4 and noise_error > 3 * error
+    assert error < limit and noise_error > 2.5 * error
     assert si_sdr(start[0, : wav.shape[-1]].numpy(), wav[0].numpy()) < -10.0
-    assert torch.equal(start, MelInversionStart(SPEECH_MEL, phase)(mel))
+    assert torch.equal(start, MelInversionStart(SPEECH_MEL, phase, hop_length=hop)(mel))
+
+
+def test_the_start_hop_divides_the_mel_hop() -> None:
+    """The start's STFT hop defaults to the mel's and must divide it (frames are interpolated in between);
+    it is part of what a cache of outputs made from the start must key on."""
+    assert MelInversionStart(SPEECH_MEL, "pghi").key() == "pghi/256"
+    assert MelInversionStart(SPEECH_MEL, "pghi", hop_length=64).key() == "pghi/64"
+    with pytest.raises(ValueError, match=r"start_hop_length must divide the mel's hop \(256\), not 100"):
+        MelInversionStart(SPEECH_MEL, "pghi", hop_length=100)
 
 
 def test_shallow_sampling_takes_the_last_steps_from_the_noised_start(vocoder: DiffWaveVocoder) -> None:
@@ -121,15 +131,19 @@ def test_shallow_sampling_takes_the_last_steps_from_the_noised_start(vocoder: Di
 def test_the_model_says_how_it_is_sampled(vocoder: DiffWaveVocoder) -> None:
     """`model_sampler`: from pure noise on the paper's schedule without sampling keys (the public
     checkpoint), shallow when the hyperparams name `shallow_steps` (0 overrides it: from noise), from Griffin-Lim
-    unless they name `start_phase: pghi`; a bad count or phase is refused."""
+    unless they name `start_phase: pghi`, at the mel's hop unless they name `start_hop_length`; a bad count or
+    phase is refused."""
     net, diffusion = vocoder.mods.diffwave, vocoder.hparams.diffusion
     plain = model_sampler(dict(TINY_DIFFWAVE), net, diffusion)
     assert plain.start is None and plain.taken == 6 and plain.schedule == SCHEDULE
     shallow = model_sampler({**TINY_DIFFWAVE, "shallow_steps": 2}, net, diffusion)
     assert isinstance(shallow.start, MelInversionStart) and shallow.taken == 2
     assert shallow.start.phase == "griffin_lim"  # without start_phase, as models saved before PGHI
-    pghi = model_sampler({**TINY_DIFFWAVE, "shallow_steps": 1, "start_phase": "pghi"}, net, diffusion)
-    assert pghi.start.phase == "pghi"
+    assert shallow.start.hop_length == 256  # without start_hop_length: the mel's hop
+    pghi = model_sampler(
+        {**TINY_DIFFWAVE, "shallow_steps": 1, "start_phase": "pghi", "start_hop_length": 64}, net, diffusion
+    )
+    assert pghi.start.phase == "pghi" and pghi.start.hop_length == 64
     with pytest.raises(ValueError, match="start_phase must be one of pghi, griffin_lim"):
         model_sampler({**TINY_DIFFWAVE, "shallow_steps": 1, "start_phase": "zero"}, net, diffusion)
     assert model_sampler({**TINY_DIFFWAVE, "shallow_steps": 2}, net, diffusion, shallow_steps=0).start is None
