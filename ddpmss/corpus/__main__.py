@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         _print_summary(summary)
     elif args.command == "real":
-        made = make_real_corpus(args.out)
-        print(", ".join(f"{n} real mixtures at {rate} Hz" for rate, n in made.items()))
+        for split, made in make_real_corpus(args.out).items():
+            print(f"{split}: " + ", ".join(f"{n} mixtures at {rate} Hz" for rate, n in made.items()))
     elif args.command == "describe":
         if not args.lists and not args.dev_recordings:
             parser.error("describe needs at least one mixture list, or --dev-recordings.")

@@ -1,7 +1,9 @@
-"""Real recorded speech from Debian packages (codec2-examples, pocketsphinx-testdata), mixed in split 'real'."""
+"""Real recorded speech from Debian packages (codec2-examples, pocketsphinx-testdata), mixed in split 'real'
+(held out: the figures a model card reports) and split 'real_dev' (other speakers: for choosing weights)."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,12 +59,15 @@ REAL_PAIRS = (
 )
 REAL_PACKAGES = "codec2-examples and pocketsphinx-testdata"
 # Real recordings of speakers in no pair above (codec2-examples' other originals and two amateur-radio
-# recordings): used only to check that the recording-channel augmentation covers real channels
-# (`python -m ddpmss.corpus describe --dev-recordings`), never to train or to score a model.
+# recordings): mixed in split 'real_dev', every pair of them, to choose weights on real speech (validation)
+# and to check that the recording-channel augmentation covers real channels (`python -m ddpmss.corpus describe
+# --dev-recordings`); never to train a model, and never for the held-out figures, which are split 'real''s.
 DEV_CLIPS = tuple(
     RealClip(name, CODEC2_RAW / f"{name}.raw", 8000, f"codec2-{name}")
     for name in ("morig", "big_dog", "mmt1", "cq_ref", "vk5qi")
 )
+DEV_PAIRS = tuple(itertools.combinations([clip.name for clip in DEV_CLIPS], 2))
+ALL_CLIPS = {**CLIPS, **{clip.name: clip for clip in DEV_CLIPS}}
 
 
 def load_clip(clip: RealClip) -> np.ndarray:
@@ -74,23 +79,34 @@ def load_clip(clip: RealClip) -> np.ndarray:
     return trim_silence(audio[int(clip.start_s * clip.sample_rate) :], clip.sample_rate)
 
 
-def make_real_corpus(out: Path, seed: int = 0, max_seconds: float = 6.0) -> dict[int, int]:
-    """Mix the real recordings into split 'real': all pairs at 8 kHz, 16 kHz-native pairs also at
-    16 kHz (8 kHz material is never upsampled into the 16 kHz set). Returns mixtures per rate.
-    """
-    pairs = [(a, b) for a, b in REAL_PAIRS if CLIPS[a].path.exists() and CLIPS[b].path.exists()]
-    if not pairs:
+def make_real_corpus(out: Path, seed: int = 0, max_seconds: float = 6.0) -> dict[str, dict[int, int]]:
+    """Mix the real recordings into split 'real' (REAL_PAIRS) and split 'real_dev' (DEV_PAIRS), each pair at
+    8 kHz and, where both recordings are natively 16 kHz, also at 16 kHz (8 kHz material is never upsampled
+    into the 16 kHz set). Returns mixtures per split and rate."""
+    if not any(ALL_CLIPS[a].path.exists() and ALL_CLIPS[b].path.exists() for a, b in REAL_PAIRS):
         raise ValueError(f"No real recordings found: install the Debian packages {REAL_PACKAGES}.")
+    return {
+        "real": _mix_split(out, "real", REAL_PAIRS, seed, max_seconds),
+        "real_dev": _mix_split(out, "real_dev", DEV_PAIRS, seed + 1, max_seconds),
+    }
+
+
+def _mix_split(
+    out: Path, split: str, pairs: tuple[tuple[str, str], ...], seed: int, max_seconds: float
+) -> dict[int, int]:
+    """Write one split's mixtures of the installed pairs, their gains drawn from `seed`; mixtures per rate."""
+    pairs = [(a, b) for a, b in pairs if ALL_CLIPS[a].path.exists() and ALL_CLIPS[b].path.exists()]
     gains = np.random.default_rng(seed).uniform(-GAIN_RANGE_DB, GAIN_RANGE_DB, size=len(pairs))
     plans = [MixturePlan(f"{a}_{b}", (a, b), float(g)) for (a, b), g in zip(pairs, gains)]
     made = {}
     for rate in (8000, 16000):
-        chosen = [p for p in plans if min(CLIPS[s].sample_rate for s in p.sources) >= rate]
-        write_mixtures(chosen, _load_clip_by_name, out, "real", [rate], max_seconds)
+        chosen = [p for p in plans if min(ALL_CLIPS[s].sample_rate for s in p.sources) >= rate]
+        if chosen:
+            write_mixtures(chosen, _load_clip_by_name, out, split, [rate], max_seconds)
         made[rate] = len(chosen)
     return made
 
 
 def _load_clip_by_name(name: str) -> tuple[np.ndarray, int]:
-    clip = CLIPS[name]
+    clip = ALL_CLIPS[name]
     return load_clip(clip), clip.sample_rate

@@ -163,12 +163,21 @@ def test_mix_pair_is_exact_and_peak_safe():
 
 
 @pytest.mark.skipif(
-    not all(clip.path.exists() for clip in real.CLIPS.values()),
+    not all(clip.path.exists() for clip in real.ALL_CLIPS.values()),
     reason=f"the Debian packages {real.REAL_PACKAGES} are not installed",
 )
 def test_real_corpus_keeps_8k_material_out_of_the_16k_set(tmp_path):
+    """The held-out split 'real' and the validation split 'real_dev' share no speaker, and 8 kHz recordings
+    are never upsampled into the 16 kHz set."""
     made = real.make_real_corpus(tmp_path)
-    assert made == {8000: 6, 16000: 4}
+    assert made == {"real": {8000: 6, 16000: 4}, "real_dev": {8000: 10, 16000: 0}}
+    speakers = {}
+    for split in made:
+        rows = _rows(tmp_path / "wav8k" / "min" / "metadata" / f"mixture_{split}_mix_clean.csv")
+        pairs = real.REAL_PAIRS if split == "real" else real.DEV_PAIRS
+        assert {r["mixture_ID"] for r in rows} == {f"{a}_{b}" for a, b in pairs}
+        speakers[split] = {real.ALL_CLIPS[name].speaker for pair in pairs for name in pair}
+    assert len(speakers["real_dev"]) == 5 and not speakers["real"] & speakers["real_dev"]
     rows16 = _rows(tmp_path / "wav16k" / "min" / "metadata" / "mixture_real_mix_clean.csv")
     assert not any("codec2-hts" in r["mixture_ID"] for r in rows16)
     for row in rows16:
