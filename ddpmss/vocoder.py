@@ -148,8 +148,8 @@ class MelInversionStart:
 
     `hop_length` (a divisor of the mel's hop; default the mel's hop): the hop of the STFT the phase is made
     for. A finer hop than the mel's interpolates the log magnitude between the mel's frames; PGHI's phase is
-    far more consistent on a more redundant STFT (Průša et al. 2017 measure it improving up to redundancy 16
-    and more), which is heard as a less phasey start (MODEL_CARD.md, stage 11)."""
+    more consistent on a more redundant STFT (Průša et al. 2017; tests/ddpmss/test_pghi.py measures it), which
+    is heard as a less phasey start (MODEL_CARD.md, stage 11)."""
 
     def __init__(
         self, mel: MelConfig, phase: str = "griffin_lim", iterations: int = 32, hop_length: int | None = None
@@ -183,7 +183,7 @@ class MelInversionStart:
 
     @torch.inference_mode()
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
-        """(B, n_mels, frames) log-mel -> (B, frames * hop_length) waveform, on the mel's device."""
+        """(B, n_mels, frames) log-mel -> (B, frames * the mel's hop) waveform, on the mel's device."""
         self.inverse_mel.to(mel.device)  # their filter bank and window follow the mel (a no-op once there)
         self.griffin_lim.to(mel.device)
         magnitude = self._finer(self.inverse_mel(mel.float().exp()))
