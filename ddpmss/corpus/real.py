@@ -83,7 +83,7 @@ def make_real_corpus(out: Path, seed: int = 0, max_seconds: float = 6.0) -> dict
     """Mix the real recordings into split 'real' (REAL_PAIRS) and split 'real_dev' (DEV_PAIRS), each pair at
     8 kHz and, where both recordings are natively 16 kHz, also at 16 kHz (8 kHz material is never upsampled
     into the 16 kHz set). Returns mixtures per split and rate."""
-    if not any(ALL_CLIPS[a].path.exists() and ALL_CLIPS[b].path.exists() for a, b in REAL_PAIRS):
+    if not _installed(REAL_PAIRS):
         raise ValueError(f"No real recordings found: install the Debian packages {REAL_PACKAGES}.")
     return {
         "real": _mix_split(out, "real", REAL_PAIRS, seed, max_seconds),
@@ -95,7 +95,7 @@ def _mix_split(
     out: Path, split: str, pairs: tuple[tuple[str, str], ...], seed: int, max_seconds: float
 ) -> dict[int, int]:
     """Write one split's mixtures of the installed pairs, their gains drawn from `seed`; mixtures per rate."""
-    pairs = [(a, b) for a, b in pairs if ALL_CLIPS[a].path.exists() and ALL_CLIPS[b].path.exists()]
+    pairs = _installed(pairs)
     gains = np.random.default_rng(seed).uniform(-GAIN_RANGE_DB, GAIN_RANGE_DB, size=len(pairs))
     plans = [MixturePlan(f"{a}_{b}", (a, b), float(g)) for (a, b), g in zip(pairs, gains)]
     made = {}
@@ -105,6 +105,11 @@ def _mix_split(
             write_mixtures(chosen, _load_clip_by_name, out, split, [rate], max_seconds)
         made[rate] = len(chosen)
     return made
+
+
+def _installed(pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """The pairs both of whose recordings are installed."""
+    return [(a, b) for a, b in pairs if ALL_CLIPS[a].path.exists() and ALL_CLIPS[b].path.exists()]
 
 
 def _load_clip_by_name(name: str) -> tuple[np.ndarray, int]:
