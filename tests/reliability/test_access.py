@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
 PARTICIPANTS = ("jane.doe@example.org", "PROLIFIC-5f2c9a1b7e", "Erika Mustermann")
 RATER_ID = re.compile(r"^r_[A-Za-z0-9_-]{16}$")
+SESSION_ID = re.compile(r"^s_[A-Za-z0-9_-]{16}$")
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +244,10 @@ def test_rater_ids_are_pseudonymous_and_exports_hold_no_personal_data(
     assert tuple(rows[0]) == RATINGS_COLUMNS and len(rows) == 6
     assert {r["rater_id"] for r in rows} == {t.rater_id for t in app.tabs}
     assert all(RATER_ID.match(r["rater_id"]) for r in rows)
+    assert all(SESSION_ID.match(r["session_id"]) for r in rows)
     text = out.read_text(encoding="utf-8")
+    for row in rows:  # random tokens, checked above; a fragment like "doe" may occur in one by chance
+        text = text.replace(row["rater_id"], "").replace(row["session_id"], "")
     personal = [*PARTICIPANTS, "jane", "doe", "Erika", "PROLIFIC", "127.0.0.1", "reliability-probe", USER_AGENT]
     assert not any(p.lower() in text.lower() for p in personal)
 
