@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -22,6 +23,9 @@ from tqdm import tqdm
 from ddpmss.audio import resample
 from ddpmss.checkpoints import architecture_values, instantiate, model_hparams
 from ddpmss.files import atomic_path
+
+if TYPE_CHECKING:
+    from ddpmss.training.pairs import TalkerPairs
 
 
 def seed_everything(seed: int) -> None:
@@ -125,7 +129,7 @@ def random_segments(
 
 def dynamic_mixtures(
     utterances: list[np.ndarray],
-    speakers: list[str],
+    pairs: TalkerPairs,
     length: int,
     batch: int,
     rng: np.random.Generator,
@@ -133,7 +137,8 @@ def dynamic_mixtures(
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> Iterator[torch.Tensor]:
     """Endless batches of 2-speaker mixtures made on the fly from clean utterances (dynamic mixing,
-    as SpeechBrain's WSJ0-2mix recipes): two different speakers, random crops of `length` samples,
+    as SpeechBrain's WSJ0-2mix recipes): two utterances of different speakers drawn by `pairs`
+    (ddpmss.training.pairs: a share of them close in pitch), random crops of `length` samples,
     each passed through `augment` when given (e.g. a recording channel, ddpmss.corpus.channel; the
     target keeps it), then the corpus's LibriMix 'min' mixing (ddpmss.corpus.mixing.mix_pair) with a
     relative gain drawn from [-max_gain_db, max_gain_db] dB. Every batch is new, so the model never
@@ -143,14 +148,10 @@ def dynamic_mixtures(
     """
     from ddpmss.corpus.mixing import mix_pair
 
-    if len(set(speakers)) < 2:
-        raise ValueError("Dynamic mixing needs utterances of at least two speakers.")
     while True:
         items = []
         while len(items) < batch:
-            a, b = rng.integers(0, len(utterances), size=2)
-            if speakers[a] == speakers[b]:
-                continue
+            a, b = pairs.draw(rng)
             s1, s2 = (_random_crop(utterances[i][0], length, rng) for i in (a, b))
             if augment is not None:
                 s1, s2 = augment(s1, rng), augment(s2, rng)

@@ -6,7 +6,8 @@
 
 `--train` may also be a clean utterance list (corpus/utterances/clean_train.csv): then every batch is
 mixed on the fly from it (dynamic mixing), the same mixing rule as the corpus's mixtures, after a
-share `channel_share` of the sources went through a random recording channel (ddpmss.corpus.channel).
+share `channel_share` of the sources went through a random recording channel (ddpmss.corpus.channel),
+a share `close_pitch_share` of the pairs drawn close in pitch (ddpmss.training.pairs).
 Loss: PIT negative SI-SDR. Writes `<out>/model/` (hyperparams.yaml + encoder/masknet/decoder.ckpt),
 keeping the weights with the best validation SI-SDRi, a CSV log and a resumable checkpoint.
 """
@@ -34,6 +35,7 @@ from ddpmss.training.loop import (
     start_run,
     training_cli,
 )
+from ddpmss.training.pairs import TalkerPairs, pitch_semitones
 
 
 class SepFormer(torch.nn.Module):
@@ -88,8 +90,17 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     length = int(config["segment_s"] * sr)
     if is_clean_list(train_csv):
         channel = ChannelAugmentation(share=config["channel_share"])
+        utterances, speakers = read_clean_list(train_csv, sr)
+        close_share = config["close_pitch_share"]
+        pairs = TalkerPairs(
+            speakers,
+            pitch_semitones(utterances, sr) if close_share > 0 else None,
+            close_share,
+            config["close_pitch_semitones"],
+        )
         batches = dynamic_mixtures(
-            *read_clean_list(train_csv, sr),
+            utterances,
+            pairs,
             length,
             config["batch_size"],
             rng,

@@ -21,8 +21,10 @@ from ddpmss.corpus.channel import (
     draw_channel,
     random_channel,
 )
+from ddpmss.corpus.describe import describe_lists
 from ddpmss.corpus.mixing import MIX_PEAK
 from ddpmss.training.loop import dynamic_mixtures
+from ddpmss.training.pairs import TalkerPairs
 from tests.support.paths import ROOT
 
 SR = 8000
@@ -100,7 +102,7 @@ def test_dynamic_mixtures_apply_the_channel_to_the_targets_and_still_never_clip(
     config = ChannelAugmentation(share=1.0, noise_db=(-20.0, -20.0))
     batches = dynamic_mixtures(
         utterances,
-        ["A", "B"],
+        TalkerPairs(["A", "B"]),
         SR,
         8,
         np.random.default_rng(0),
@@ -146,6 +148,17 @@ def test_describe_command_profiles_each_lists_sources(tmp_path: Path):
     assert "energy below 150 Hz" in header and rule.startswith("|---")
     # one source all below 150 Hz, one all above 2500 Hz: medians 50 %, ranges 0-100 %
     assert row.startswith(f"| {tmp_path.name} | 2 | 50.0% [0.0%, 100.0%] | 50.0% [0.0%, 100.0%] |")
+
+
+def test_describe_gives_the_talkers_pitch_distance(tmp_path: Path):
+    t = np.arange(SR) / SR
+    for name, x in (("s1", np.sin(2 * np.pi * 100 * t)), ("s2", np.sin(2 * np.pi * 150 * t))):
+        (tmp_path / name).mkdir()
+        sf.write(tmp_path / name / "m0.wav", (0.4 * x).astype(np.float32), SR)
+    (tmp_path / "mix").mkdir()
+    sf.write(tmp_path / "mix" / "m0.wav", (0.4 * np.sin(2 * np.pi * 100 * t)).astype(np.float32), SR)
+    row = describe_lists([tmp_path]).splitlines()[2]
+    assert row.endswith(f"| {12 * np.log2(1.5):.1f} [7.0, 7.0] | 0% |")  # a fifth apart: not a close pair
 
 
 @pytest.mark.slow

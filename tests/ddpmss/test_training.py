@@ -34,6 +34,7 @@ from ddpmss.training.loop import (
     training_cli,
     warm_start,
 )
+from ddpmss.training.pairs import TalkerPairs
 from ddpmss.vocoder import MelConfig, MelInversionStart, model_sampler, model_start
 from tests.support.paths import ROOT
 from tests.support.tiny_models import TINY_DIFFWAVE, TINY_SEPFORMER
@@ -164,7 +165,7 @@ def test_dynamic_mixtures_follow_the_corpus_mixing_rule(tmp_path: Path, speechli
     sr, t = 8000, np.arange(12000) / 8000
     tones = {200: "A", 300: "A", 1000: "B"}  # two utterances of speaker A, one of B, told apart by pitch
     utterances = [np.sin(2 * np.pi * f * t).astype(np.float32)[None] for f in tones]
-    batch = next(dynamic_mixtures(utterances, list(tones.values()), sr, 16, np.random.default_rng(0)))
+    batch = next(dynamic_mixtures(utterances, TalkerPairs(list(tones.values())), sr, 16, np.random.default_rng(0)))
     assert batch.shape == (16, 3, sr)
     for mix, s1, s2 in batch.numpy():
         np.testing.assert_allclose(mix, s1 + s2, atol=1e-6)
@@ -173,7 +174,7 @@ def test_dynamic_mixtures_follow_the_corpus_mixing_rule(tmp_path: Path, speechli
         pitches = [np.argmax(np.abs(np.fft.rfft(x))) * sr / len(x) for x in (s1, s2)]
         assert sorted(tones[round(f)] for f in pitches) == ["A", "B"]  # always two different speakers
     with pytest.raises(ValueError, match="two speakers"):
-        next(dynamic_mixtures(utterances[:2], ["A", "A"], sr, 2, np.random.default_rng(0)))
+        TalkerPairs(["A", "A"])
     assert is_clean_list(_clean_list(tmp_path, speechlike))
     assert not is_clean_list(_mixture_list(tmp_path / "mixtures", speechlike))
 

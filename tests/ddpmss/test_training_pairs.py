@@ -1,0 +1,53 @@
+"""Dynamic mixing's talker pairs: always two speakers, a share of them close in pitch, reproducible by seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ddpmss.training.pairs import TalkerPairs, pitch_semitones
+
+SPEAKERS = ["a", "a", "b", "b", "c", "d"]
+SEMITONES = np.array([0.0, 10.0, 0.5, 20.0, 30.0, np.nan])  # only a's first and b's first are close
+
+
+def test_pitch_semitones_reads_the_median_f0_and_marks_silence():
+    sr = 8000
+    t = np.arange(sr) / sr
+    tones = [(0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32)[None] for f in (100.0, 200.0, 150.0)]
+    values = pitch_semitones([*tones, np.zeros((1, sr), np.float32)], sr)
+    np.testing.assert_allclose(values[:3], [0.0, 12.0, 12 * np.log2(1.5)], atol=0.1)
+    assert np.isnan(values[3])
+
+
+def test_close_pairs_are_within_the_limit_and_of_two_speakers():
+    pairs = TalkerPairs(SPEAKERS, SEMITONES, close_share=1.0, close_semitones=2.0)
+    rng = np.random.default_rng(0)
+    drawn = {pairs.draw(rng) for _ in range(200)}
+    assert drawn == {(0, 2), (2, 0)}  # the one close pair of different speakers, either way round
+
+
+def test_the_close_share_is_kept_and_other_pairs_are_any_two_speakers():
+    pairs = TalkerPairs(SPEAKERS, SEMITONES, close_share=0.3)
+    rng = np.random.default_rng(1)
+    drawn = [pairs.draw(rng) for _ in range(4000)]
+    assert all(SPEAKERS[a] != SPEAKERS[b] for a, b in drawn)
+    close = np.mean([{a, b} == {0, 2} for a, b in drawn])
+    random_close = 2 / 26  # ordered pairs of different speakers: 36 - 10 of the same speaker
+    assert close == pytest.approx(0.3 + 0.7 * random_close, abs=0.03)
+    again = np.random.default_rng(1)
+    assert drawn == [pairs.draw(again) for _ in range(4000)]  # the same seed, the same pairs
+
+
+def test_without_pitches_the_draws_are_plain_random_pairs():
+    rng_a, rng_b = np.random.default_rng(2), np.random.default_rng(2)
+    plain = TalkerPairs(SPEAKERS)
+    switched_off = TalkerPairs(SPEAKERS, SEMITONES, close_share=0.0)
+    assert [plain.draw(rng_a) for _ in range(50)] == [switched_off.draw(rng_b) for _ in range(50)]
+
+
+def test_bad_speaker_lists_are_refused_in_one_sentence():
+    with pytest.raises(ValueError, match="two speakers"):
+        TalkerPairs(["a", "a"])
+    with pytest.raises(ValueError, match="within 1 semitones"):
+        TalkerPairs(["a", "b"], np.array([0.0, 5.0]), close_share=0.5, close_semitones=1.0)
