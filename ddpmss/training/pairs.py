@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -86,6 +87,11 @@ def si_sdri_by_pitch_distance(
     from ddpmss.metrics import match_permutation, si_sdr
 
     semitones = pitch_semitones(utterances, sr)
+    names = np.array(speakers)
+    distances = np.abs(semitones[:, None] - semitones[None, :])[names[:, None] != names[None, :]]
+    for name, found in ((CLOSE, distances < CLOSE_SEMITONES), (FAR, distances > FAR_SEMITONES)):
+        if not found.any():
+            raise ValueError(f"The utterances hold no {name} of different speakers.")
     pairs, rng = TalkerPairs(speakers), np.random.default_rng(seed)
     gains: dict[str, list[float]] = {CLOSE: [], FAR: []}
     length = int(length_s * sr)
@@ -113,12 +119,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=120, help="mixtures per pitch-distance bin")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if not Path(args.utterances).is_file():
+        parser.error(f"The utterance list '{args.utterances}' does not exist.")
     separator = Separator.from_settings(Settings(models=args.models))
     sr = separator.sep_sr
     utterances, speakers = read_clean_list(args.utterances, sr)
-    gains = si_sdri_by_pitch_distance(
-        lambda mix: separator.run_sepformer(mix, sr), utterances, speakers, sr, args.n, args.seed
-    )
+    try:
+        gains = si_sdri_by_pitch_distance(
+            lambda mix: separator.run_sepformer(mix, sr), utterances, speakers, sr, args.n, args.seed
+        )
+    except ValueError as exc:
+        parser.error(f"{args.utterances}: {exc}")
     for name, values in gains.items():
         print(f"{name}: SI-SDRi {np.mean(values):.2f} dB (sd {np.std(values):.2f}) over {len(values)} mixtures")
 

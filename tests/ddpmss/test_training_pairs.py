@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 
-from ddpmss.training.pairs import TalkerPairs, pitch_semitones
+from ddpmss.training.pairs import CLOSE, FAR, TalkerPairs, pitch_semitones
+from tests.support.reliability import run_module
 
 SPEAKERS = ["a", "a", "b", "b", "c", "d"]
 SEMITONES = np.array([0.0, 10.0, 0.5, 20.0, 30.0, np.nan])  # only a's first and b's first are close
@@ -51,3 +55,32 @@ def test_bad_speaker_lists_are_refused_in_one_sentence():
         TalkerPairs(["a", "a"])
     with pytest.raises(ValueError, match="within 1 semitones"):
         TalkerPairs(["a", "b"], np.array([0.0, 5.0]), close_share=0.5, close_semitones=1.0)
+
+
+def _tone_list(root: Path, pitches: dict[str, float]) -> Path:
+    """One 2 s voiced utterance (a pulse-like harmonic tone) per speaker, listed as the corpus's clean_*.csv."""
+    sr, t = 8000, np.arange(16000) / 8000
+    rows = ["path,voice,speaker"]
+    for speaker, f0 in pitches.items():
+        x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))
+        sf.write(root / f"{speaker}.wav", (0.2 * x).astype(np.float32), sr)
+        rows.append(f"{speaker}.wav,{speaker},{speaker}")
+    (root / "clean.csv").write_text("\n".join(rows) + "\n")
+    return root / "clean.csv"
+
+
+@pytest.mark.slow
+def test_the_pairs_command_scores_close_and_far_pairs(tmp_path: Path, tiny_models: Path):
+    utterances = _tone_list(tmp_path, {"A": 100.0, "B": 110.0, "C": 200.0, "D": 320.0})
+    done = run_module(
+        "ddpmss.training.pairs", "--models", str(tiny_models), "--utterances", str(utterances), "--n", "2"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "SI-SDRi" in line]
+    assert [line.split(":")[0] for line in lines] == [CLOSE, FAR]
+    assert all(line.endswith("over 2 mixtures") for line in lines)
+
+    only_far = _tone_list(tmp_path, {"A": 100.0, "C": 200.0})
+    done = run_module("ddpmss.training.pairs", "--models", str(tiny_models), "--utterances", str(only_far))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith(f"The utterances hold no {CLOSE} of different speakers.")
