@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -23,9 +22,6 @@ from tqdm import tqdm
 from ddpmss.audio import resample
 from ddpmss.checkpoints import architecture_values, instantiate, model_hparams
 from ddpmss.files import atomic_path
-
-if TYPE_CHECKING:
-    from ddpmss.training.pairs import TalkerPairs
 
 
 def seed_everything(seed: int) -> None:
@@ -129,7 +125,7 @@ def random_segments(
 
 def dynamic_mixtures(
     utterances: list[np.ndarray],
-    pairs: TalkerPairs,
+    draw_pair: Callable[[np.random.Generator], tuple[int, int]],
     length: int,
     batch: int,
     rng: np.random.Generator,
@@ -137,8 +133,8 @@ def dynamic_mixtures(
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> Iterator[torch.Tensor]:
     """Endless batches of 2-speaker mixtures made on the fly from clean utterances (dynamic mixing,
-    as SpeechBrain's WSJ0-2mix recipes): two utterances of different speakers drawn by `pairs`
-    (ddpmss.training.pairs: a share of them close in pitch), random crops of `length` samples,
+    as SpeechBrain's WSJ0-2mix recipes): two utterances of different speakers drawn by `draw_pair`
+    (ddpmss.training.pairs.TalkerPairs.draw: a share of them close in pitch), random crops of `length` samples,
     each passed through `augment` when given (e.g. a recording channel, ddpmss.corpus.channel; the
     target keeps it), then the corpus's LibriMix 'min' mixing (ddpmss.corpus.mixing.mix_pair) with a
     relative gain drawn from [-max_gain_db, max_gain_db] dB. Every batch is new, so the model never
@@ -151,7 +147,7 @@ def dynamic_mixtures(
     while True:
         items = []
         while len(items) < batch:
-            a, b = pairs.draw(rng)
+            a, b = draw_pair(rng)
             s1, s2 = (_random_crop(utterances[i][0], length, rng) for i in (a, b))
             if augment is not None:
                 s1, s2 = augment(s1, rng), augment(s2, rng)

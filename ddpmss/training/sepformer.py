@@ -100,7 +100,7 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
         )
         batches = dynamic_mixtures(
             utterances,
-            pairs,
+            pairs.draw,
             length,
             config["batch_size"],
             rng,

@@ -102,7 +102,7 @@ def test_dynamic_mixtures_apply_the_channel_to_the_targets_and_still_never_clip(
     config = ChannelAugmentation(share=1.0, noise_db=(-20.0, -20.0))
     batches = dynamic_mixtures(
         utterances,
-        TalkerPairs(["A", "B"]),
+        TalkerPairs(["A", "B"]).draw,
         SR,
         8,
         np.random.default_rng(0),

@@ -165,7 +165,7 @@ def test_dynamic_mixtures_follow_the_corpus_mixing_rule(tmp_path: Path, speechli
     sr, t = 8000, np.arange(12000) / 8000
     tones = {200: "A", 300: "A", 1000: "B"}  # two utterances of speaker A, one of B, told apart by pitch
     utterances = [np.sin(2 * np.pi * f * t).astype(np.float32)[None] for f in tones]
-    batch = next(dynamic_mixtures(utterances, TalkerPairs(list(tones.values())), sr, 16, np.random.default_rng(0)))
+    batch = next(dynamic_mixtures(utterances, TalkerPairs(list(tones.values())).draw, sr, 16, np.random.default_rng(0)))
     assert batch.shape == (16, 3, sr)
     for mix, s1, s2 in batch.numpy():
         np.testing.assert_allclose(mix, s1 + s2, atol=1e-6)
