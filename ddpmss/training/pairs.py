@@ -35,6 +35,14 @@ def pitch_semitones(utterances: list[np.ndarray], sr: int) -> np.ndarray:
         return np.where(hz > 0, 12 * np.log2(np.maximum(hz, 1e-9) / 100.0), np.nan)
 
 
+def pitch_distances(semitones: np.ndarray, speakers: list[str]) -> np.ndarray:
+    """(n, n) pitch distances in semitones between utterances; NaN for a speaker's own utterances and for
+    unvoiced ones, so that no comparison with a limit holds for them."""
+    names = np.array(speakers)
+    distances = np.abs(semitones[:, None] - semitones[None, :])
+    return np.where(names[:, None] != names[None, :], distances, np.nan)
+
+
 class TalkerPairs:
     """Draws index pairs (a, b) of utterances of different speakers; with `semitones` given, a share
     `close_share` of the draws pairs utterances whose median pitch is within `close_semitones`."""
@@ -52,9 +60,7 @@ class TalkerPairs:
         self.close_share = close_share if semitones is not None else 0.0
         self.partners: list[np.ndarray] = []
         if self.close_share > 0:
-            names = np.array(speakers)
-            near = np.abs(semitones[:, None] - semitones[None, :]) < close_semitones  # NaN compares False
-            near &= names[:, None] != names[None, :]
+            near = pitch_distances(semitones, speakers) < close_semitones
             self.partners = [np.flatnonzero(row) for row in near]
             if not any(len(p) for p in self.partners):
                 raise ValueError(f"No two speakers' utterances are within {close_semitones:g} semitones in pitch.")
@@ -87,8 +93,7 @@ def si_sdri_by_pitch_distance(
     from ddpmss.metrics import match_permutation, si_sdr
 
     semitones = pitch_semitones(utterances, sr)
-    names = np.array(speakers)
-    distances = np.abs(semitones[:, None] - semitones[None, :])[names[:, None] != names[None, :]]
+    distances = pitch_distances(semitones, speakers)
     for name, found in ((CLOSE, distances < CLOSE_SEMITONES), (FAR, distances > FAR_SEMITONES)):
         if not found.any():
             raise ValueError(f"The utterances hold no {name} of different speakers.")
