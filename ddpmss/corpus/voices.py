@@ -17,6 +17,10 @@ import numpy as np
 
 from ddpmss.audio import load_audio
 
+# Engines that make speech by rule (formant synthesis) rather than from recordings of a person: every
+# other engine here joins recorded units (flite, festival's diphones, mbrola) or is a statistical voice
+# trained on one speaker's recordings (festival's HTS voices, pico).
+RULE_BASED_ENGINES = frozenset({"espeak-ng"})
 CACHE_SR = 16000  # synthesized utterances are cached at this rate; mixtures use rates up to it
 EDGE_SILENCE_S = 0.1  # silence kept before and after speech
 TTS_PEAK = 0.9  # peak level of a synthesized utterance

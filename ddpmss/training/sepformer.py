@@ -7,7 +7,8 @@
 `--train` may also be a clean utterance list (corpus/utterances/clean_train.csv): then every batch is
 mixed on the fly from it (dynamic mixing), the same mixing rule as the corpus's mixtures, after a
 share `channel_share` of the sources went through a random recording channel (ddpmss.corpus.channel),
-a share `close_pitch_share` of the pairs drawn close in pitch (ddpmss.training.pairs).
+a share `close_pitch_share` of the pairs drawn close in pitch and a share `recorded_pair_share` of two
+voices made from recordings of a person (ddpmss.training.pairs).
 Loss: PIT negative SI-SDR. Writes `<out>/model/` (hyperparams.yaml + encoder/masknet/decoder.ckpt),
 keeping the weights with the best validation SI-SDRi, a CSV log and a resumable checkpoint.
 """
@@ -35,7 +36,7 @@ from ddpmss.training.loop import (
     start_run,
     training_cli,
 )
-from ddpmss.training.pairs import TalkerPairs, pitch_semitones
+from ddpmss.training.pairs import TalkerPairs, pitch_semitones, recorded_voices
 
 
 class SepFormer(torch.nn.Module):
@@ -91,12 +92,14 @@ def train(config: dict, train_csv: str, val_csv: str, out: Path) -> Path:
     if is_clean_list(train_csv):
         channel = ChannelAugmentation(share=config["channel_share"])
         utterances, speakers = read_clean_list(train_csv, sr)
-        close_share = config["close_pitch_share"]
+        close_share, recorded_share = config["close_pitch_share"], config["recorded_pair_share"]
         pairs = TalkerPairs(
             speakers,
             pitch_semitones(utterances, sr) if close_share > 0 else None,
             close_share,
             config["close_pitch_semitones"],
+            recorded_voices(train_csv) if recorded_share > 0 else None,
+            recorded_share,
         )
         batches = dynamic_mixtures(
             utterances,

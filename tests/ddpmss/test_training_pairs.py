@@ -1,4 +1,5 @@
-"""Dynamic mixing's talker pairs: always two speakers, a share of them close in pitch, reproducible by seed."""
+"""Dynamic mixing's talker pairs: always two speakers, shares of them close in pitch or of two recorded voices,
+reproducible by seed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ddpmss.training.pairs import CLOSE, FAR, TalkerPairs, pitch_semitones
+from ddpmss.training.pairs import (
+    CLOSE,
+    FAR,
+    MIXED_PAIR,
+    RECORDED_PAIR,
+    RULE_BASED_PAIR,
+    TalkerPairs,
+    pitch_semitones,
+    recorded_voices,
+)
 from tests.support.reliability import run_module
 
 SPEAKERS = ["a", "a", "b", "b", "c", "d"]
@@ -50,21 +60,60 @@ def test_without_pitches_the_draws_are_plain_random_pairs():
     assert [plain.draw(rng_a) for _ in range(50)] == [switched_off.draw(rng_b) for _ in range(50)]
 
 
+RECORDED = np.array([True, True, False, True, False, True])  # recorded voices of speakers a, b and d
+
+
+def test_recorded_pairs_are_two_recorded_voices_of_two_speakers_and_keep_their_share():
+    rng = np.random.default_rng(3)
+    only = TalkerPairs(SPEAKERS, recorded=RECORDED, recorded_share=1.0)
+    drawn = [only.draw(rng) for _ in range(500)]
+    assert all(RECORDED[a] and RECORDED[b] and SPEAKERS[a] != SPEAKERS[b] for a, b in drawn)
+    assert {SPEAKERS[i] for pair in drawn for i in pair} == {"a", "b", "d"}
+
+    shared = TalkerPairs(SPEAKERS, SEMITONES, close_share=0.2, recorded=RECORDED, recorded_share=0.5)
+    drawn = [shared.draw(rng) for _ in range(4000)]
+    assert all(SPEAKERS[a] != SPEAKERS[b] for a, b in drawn)
+    both = np.mean([RECORDED[a] and RECORDED[b] for a, b in drawn])
+    # the close pair (0, 2) holds a rule-based voice; random pairs: 10 of the 26 ordered ones are recorded
+    assert both == pytest.approx(0.5 + 0.3 * 10 / 26, abs=0.03)
+
+
+def test_a_recorded_share_of_zero_draws_the_pairs_drawn_before():
+    rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
+    close = TalkerPairs(SPEAKERS, SEMITONES, close_share=0.3)
+    with_zero = TalkerPairs(SPEAKERS, SEMITONES, close_share=0.3, recorded=RECORDED, recorded_share=0.0)
+    assert [close.draw(rng_a) for _ in range(200)] == [with_zero.draw(rng_b) for _ in range(200)]
+
+
+def test_recorded_voices_are_read_from_the_engine_column(tmp_path: Path):
+    listed = tmp_path / "clean.csv"
+    listed.write_text("path,speaker,engine\na.wav,a,espeak-ng\nb.wav,b,festival\nc.wav,c,flite\n")
+    assert recorded_voices(listed).tolist() == [False, True, True]
+    unnamed = tmp_path / "plain.csv"
+    unnamed.write_text("path,speaker\na.wav,a\n")
+    with pytest.raises(ValueError, match="plain.csv has no engine column"):
+        recorded_voices(unnamed)
+
+
 def test_bad_speaker_lists_are_refused_in_one_sentence():
     with pytest.raises(ValueError, match="two speakers"):
         TalkerPairs(["a", "a"])
     with pytest.raises(ValueError, match="within 1 semitones"):
         TalkerPairs(["a", "b"], np.array([0.0, 5.0]), close_share=0.5, close_semitones=1.0)
+    with pytest.raises(ValueError, match="Fewer than two speakers"):
+        TalkerPairs(["a", "a", "b"], recorded=np.array([True, True, False]), recorded_share=0.5)
 
 
-def _tone_list(root: Path, pitches: dict[str, float]) -> Path:
-    """One 2 s voiced utterance (a pulse-like harmonic tone) per speaker, listed as the corpus's clean_*.csv."""
+def _tone_list(root: Path, pitches: dict[str, float], engines: str = "AB") -> Path:
+    """One 2 s voiced utterance (a pulse-like harmonic tone) per speaker, listed as the corpus's clean_*.csv;
+    the speakers named in `engines` are espeak-ng voices, the others festival's."""
     sr, t = 8000, np.arange(16000) / 8000
-    rows = ["path,voice,speaker"]
+    rows = ["path,voice,speaker,engine"]
     for speaker, f0 in pitches.items():
         x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))
         sf.write(root / f"{speaker}.wav", (0.2 * x).astype(np.float32), sr)
-        rows.append(f"{speaker}.wav,{speaker},{speaker}")
+        engine = "espeak-ng" if speaker in engines else "festival"
+        rows.append(f"{speaker}.wav,{speaker},{speaker},{engine}")
     (root / "clean.csv").write_text("\n".join(rows) + "\n")
     return root / "clean.csv"
 
@@ -77,7 +126,7 @@ def test_the_pairs_command_scores_close_and_far_pairs(tmp_path: Path, tiny_model
     )
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if "SI-SDRi" in line]
-    assert [line.split(":")[0] for line in lines] == [CLOSE, FAR]
+    assert [line.split(":")[0] for line in lines] == [CLOSE, FAR, RULE_BASED_PAIR, MIXED_PAIR, RECORDED_PAIR]
     assert all(line.endswith("over 2 mixtures") for line in lines)
 
     only_far = _tone_list(tmp_path, {"A": 100.0, "C": 200.0})
