@@ -4,7 +4,8 @@
         --mixtures corpus/wav16k/min/metadata/mixture_test_unseen_voices_mix_clean.csv \
         --clean corpus/utterances/clean_test_unseen_voices.csv --limit 50 --out results.json
 
-Per pipeline: mean SI-SDR, SI-SDRi, PESQ (NB/WB), STOI, ESTOI, DNSMOS (SIG/BAK/OVRL), and the fusion's
+Per pipeline: mean SI-SDR, SI-SDRi (with the 95% confidence interval of its mean over mixtures), PESQ (NB/WB),
+STOI, ESTOI, DNSMOS (SIG/BAK/OVRL), and the fusion's
 D-energy share (with --ablation, also the fusion with DiffWave's input zeroed, or swapped between the two
 talkers, and the evidence of what DiffWave's estimate could add to SepFormer's: `ddpmss.fusion_evidence`);
 with --clean, the vocoder's re-synthesis of clean speech from its own mel (STOI, ESTOI, PESQ, DNSMOS),
@@ -58,8 +59,8 @@ def evaluate_mixtures(
     the two talkers; if the fusion ignores DiffWave, both score as the fusion does. It also measures what D
     could offer S at all (`ddpmss.fusion_evidence`: phase coherence, magnitude closeness, an oracle)."""
     sr = separator.settings.output_sr
-    jobs, owners, shares, evidence = [], [], [], []
-    for entry in tqdm(read_mixture_list(mixtures)[:limit], desc="separating", leave=False):
+    jobs, owners, mixture_of, shares, evidence = [], [], [], [], []
+    for index, entry in enumerate(tqdm(read_mixture_list(mixtures)[:limit], desc="separating", leave=False)):
         mixture = read_wav(entry.mixture_path, sr)
         refs = np.stack([read_wav(p, sr)[: len(mixture)] for p in entry.source_paths])
         result = separator.separate(mixture, sr)
@@ -78,12 +79,16 @@ def evaluate_mixtures(
             for estimate, ref in zip(estimates, refs):
                 jobs.append((estimate, ref, sr, mixture, True))
                 owners.append(name)
+                mixture_of.append(index)
     scores = score_many(jobs, workers)
     names = (*PIPELINES, *ABLATIONS) if ablation else PIPELINES
     summary: dict = {"mixtures": len(jobs) // (2 * len(names))}
     for name in names:
-        rows = [s for s, owner in zip(scores, owners) if owner == name]
-        summary[name] = {m: _mean([r[m] for r in rows]) for m in METRIC_NAMES}
+        rows = [(s, i) for s, owner, i in zip(scores, owners, mixture_of) if owner == name]
+        summary[name] = {m: _mean([r[m] for r, _ in rows]) for m in METRIC_NAMES}
+        # over mixtures, not talkers: the two talkers of one mixture are not independent
+        per_mixture = [_mean([r["si_sdr_i"] for r, i in rows if i == index]) for index in dict.fromkeys(mixture_of)]
+        summary[name]["si_sdr_i_ci95"] = _ci95(per_mixture)
     summary["sepformer_diffwave_fusion"]["d_energy_share"] = _mean(shares)
     if ablation:
         summary["sepformer_diffwave_fusion"]["d_evidence"] = mean_evidence(evidence)

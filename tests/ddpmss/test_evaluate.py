@@ -78,6 +78,8 @@ def test_evaluate_reports_every_pipeline_and_a_voice_balanced_vocoder_score(tmp_
     assert all(isinstance(scores[name]["si_sdr"], float) for name in ABLATIONS)
     for pipeline in ("sepformer", "sepformer_diffwave", "sepformer_diffwave_fusion"):
         assert isinstance(scores[pipeline]["si_sdr_i"], float)
+        low, high = scores[pipeline]["si_sdr_i_ci95"]  # over the 2 mixtures
+        assert low <= scores[pipeline]["si_sdr_i"] <= high
     assert 0.0 <= scores["sepformer_diffwave_fusion"]["d_energy_share"] <= 1.0
     # --limit 2 over a list grouped by voice takes one utterance of each voice, not two of the first
     assert report["vocoder_resynthesis"]["utterances"] == 2 and report["vocoder_resynthesis"]["voices"] == 2
