@@ -1,5 +1,6 @@
-"""Real recorded speech from Debian packages (codec2-examples, pocketsphinx-testdata), mixed in split 'real'
-(held out: the figures a model card reports) and split 'real_dev' (other speakers: for choosing weights)."""
+"""Real recorded speech from Debian packages (codec2-examples, pocketsphinx-testdata, alsa-utils), mixed in
+split 'real' (held out: the figures a model card reports) and split 'real_dev' (other speakers: for choosing
+weights)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,23 @@ from ddpmss.corpus.voices import trim_silence
 CODEC2_RAW = Path("/usr/share/codec2/raw")
 POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
 LIBRIVOX = POCKETSPHINX_DATA / "librivox" / "sense_and_sensibility_01_austen_64kb-{}.wav"
+# alsa-utils' speaker-test prompts: one voice (median F0 about 190 Hz) naming each loudspeaker, 48 kHz, about
+# 1.4 s each; joined in this order into one recording, each trimmed and followed by PART_GAP_S of silence.
+ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
+ALSA_PROMPTS = tuple(
+    f"{name}.wav"
+    for name in (
+        "Front_Left",
+        "Front_Center",
+        "Front_Right",
+        "Side_Left",
+        "Side_Right",
+        "Rear_Left",
+        "Rear_Center",
+        "Rear_Right",
+    )
+)
+PART_GAP_S = 0.15
 
 
 @dataclass(frozen=True)
@@ -27,6 +45,12 @@ class RealClip:
     sample_rate: int
     speaker: str
     start_s: float = 0.0
+    parts: tuple[str, ...] = ()  # files under `path` (then a folder), joined in order: short takes of one speaker
+
+    @property
+    def files(self) -> list[Path]:
+        """The recordings the clip is made of."""
+        return [self.path / part for part in self.parts] if self.parts else [self.path]
 
 
 CODEC2_16K = CODEC2_RAW / "speech_orig_16k.wav"
@@ -45,6 +69,7 @@ CLIPS = {
         RealClip("codec2-hts1a", CODEC2_RAW / "hts1a.raw", 8000, "codec2-hts1"),
         RealClip("codec2-forig", CODEC2_RAW / "forig.raw", 8000, "codec2-forig"),
         RealClip("codec2-kristoff", CODEC2_RAW / "kristoff.raw", 8000, "codec2-kristoff"),
+        RealClip("alsa-prompts", ALSA_SOUNDS, 48000, "alsa-prompts", parts=ALSA_PROMPTS),
     )
 }
 
@@ -56,8 +81,13 @@ REAL_PAIRS = (
     ("ps-cards-005", "librivox-0890"),
     ("codec2-hts2a", "codec2-hts1a"),
     ("codec2-forig", "codec2-kristoff"),
+    # added 2026-12-08 (the alsa-utils voice with each 16 kHz speaker; the gains above are unchanged)
+    ("alsa-prompts", "codec2-speech16k-a"),
+    ("alsa-prompts", "librivox-0920"),
+    ("alsa-prompts", "ps-goforward"),
+    ("alsa-prompts", "ps-cards-005"),
 )
-REAL_PACKAGES = "codec2-examples and pocketsphinx-testdata"
+REAL_PACKAGES = "codec2-examples, pocketsphinx-testdata and alsa-utils"
 # Real recordings of speakers in no pair above (codec2-examples' other originals and two amateur-radio
 # recordings): mixed in split 'real_dev', every pair of them, to choose weights on real speech (validation)
 # and to check that the recording-channel augmentation covers real channels (`python -m ddpmss.corpus describe
@@ -71,12 +101,23 @@ ALL_CLIPS = {**CLIPS, **{clip.name: clip for clip in DEV_CLIPS}}
 
 
 def load_clip(clip: RealClip) -> np.ndarray:
-    """A real clip as float32 at its native rate, starting at start_s, edge silence trimmed."""
-    if clip.path.suffix == ".raw":
-        audio = np.fromfile(clip.path, dtype="<i2").astype(np.float32) / 32768
+    """A real clip as float32 at its native rate, starting at start_s, edge silence trimmed (a clip of
+    several parts: each part trimmed, then joined with PART_GAP_S of silence after each)."""
+    if clip.parts:
+        gap = np.zeros(int(PART_GAP_S * clip.sample_rate), np.float32)
+        parts = [trim_silence(_read_recording(path), clip.sample_rate) for path in clip.files]
+        audio = np.concatenate([x for part in parts for x in (part, gap)])
     else:
-        audio, _ = load_audio(clip.path, max_seconds=None)
+        audio = _read_recording(clip.path)
     return trim_silence(audio[int(clip.start_s * clip.sample_rate) :], clip.sample_rate)
+
+
+def _read_recording(path: Path) -> np.ndarray:
+    """One recording as float32 mono at its own rate (.raw: headerless 16-bit little-endian)."""
+    if path.suffix == ".raw":
+        return np.fromfile(path, dtype="<i2").astype(np.float32) / 32768
+    audio, _ = load_audio(path, max_seconds=None)
+    return audio
 
 
 def make_real_corpus(out: Path, seed: int = 0, max_seconds: float = 6.0) -> dict[str, dict[int, int]]:
@@ -109,7 +150,7 @@ def _mix_split(
 
 def _installed(pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     """The pairs both of whose recordings are installed."""
-    return [(a, b) for a, b in pairs if ALL_CLIPS[a].path.exists() and ALL_CLIPS[b].path.exists()]
+    return [(a, b) for a, b in pairs if all(f.exists() for name in (a, b) for f in ALL_CLIPS[name].files)]
 
 
 def _load_clip_by_name(name: str) -> tuple[np.ndarray, int]:

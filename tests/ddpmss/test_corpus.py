@@ -162,15 +162,33 @@ def test_mix_pair_is_exact_and_peak_safe():
     assert 10 * np.log10(np.sum(s1**2) / np.sum(s2**2)) == pytest.approx(4.0, abs=1e-3)
 
 
+def test_a_clip_of_several_takes_joins_them_trimmed_with_a_short_gap(tmp_path):
+    """alsa-utils' voice comes as short takes: each is trimmed to 0.1 s of silence around its speech and the
+    takes are joined with PART_GAP_S of silence, so two 0.5 s bursts make one 1.55 s recording."""
+    sr = 8000
+    burst = np.concatenate(
+        [np.zeros(sr // 2), 0.5 * np.sin(2 * np.pi * 200 * np.arange(sr // 2) / sr), np.zeros(sr // 2)]
+    )
+    for name in ("one.wav", "two.wav"):
+        sf.write(tmp_path / name, burst.astype(np.float32), sr)
+    clip = real.RealClip("takes", tmp_path, sr, "someone", parts=("one.wav", "two.wav"))
+    assert clip.files == [tmp_path / "one.wav", tmp_path / "two.wav"]
+    joined = real.load_clip(clip)
+    assert len(joined) == int((0.1 + 0.5 + 0.1 + real.PART_GAP_S + 0.1 + 0.5 + 0.1) * sr)
+    loud = np.flatnonzero(np.abs(joined) > 0.1)
+    gap = np.diff(loud).max() / sr  # the silence between the two bursts
+    assert gap == pytest.approx(0.1 + real.PART_GAP_S + 0.1, abs=0.01)
+
+
 @pytest.mark.skipif(
-    not all(clip.path.exists() for clip in real.ALL_CLIPS.values()),
+    not all(f.exists() for clip in real.ALL_CLIPS.values() for f in clip.files),
     reason=f"the Debian packages {real.REAL_PACKAGES} are not installed",
 )
 def test_real_corpus_keeps_8k_material_out_of_the_16k_set(tmp_path):
     """The held-out split 'real' and the validation split 'real_dev' share no speaker, and 8 kHz recordings
     are never upsampled into the 16 kHz set."""
     made = real.make_real_corpus(tmp_path)
-    assert made == {"real": {8000: 6, 16000: 4}, "real_dev": {8000: 10, 16000: 0}}
+    assert made == {"real": {8000: 10, 16000: 8}, "real_dev": {8000: 10, 16000: 0}}
     speakers = {}
     for split in made:
         rows = _rows(tmp_path / "wav8k" / "min" / "metadata" / f"mixture_{split}_mix_clean.csv")
