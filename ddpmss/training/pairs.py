@@ -13,7 +13,8 @@ Likewise by how the voices make speech: espeak-ng's rule-based voices are most o
 and the separator does worst on pairs of two voices built from recordings (festival, flite), the kind
 of pair closest to a real mixture; `recorded_share` of the pairs are drawn among those.
 
-    python -m ddpmss.training.pairs --models offline --utterances corpus_voc/utterances/clean_val.csv"""
+    python -m ddpmss.training.pairs --models offline --utterances corpus_voc/utterances/clean_val.csv
+"""
 
 from __future__ import annotations
 
