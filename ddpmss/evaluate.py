@@ -84,11 +84,14 @@ def evaluate_mixtures(
     names = (*PIPELINES, *ABLATIONS) if ablation else PIPELINES
     summary: dict = {"mixtures": len(jobs) // (2 * len(names))}
     for name in names:
-        rows = [(s, i) for s, owner, i in zip(scores, owners, mixture_of) if owner == name]
-        summary[name] = {m: _mean([r[m] for r, _ in rows]) for m in METRIC_NAMES}
+        rows = [s for s, owner in zip(scores, owners) if owner == name]
+        summary[name] = {m: _mean([r[m] for r in rows]) for m in METRIC_NAMES}
         # over mixtures, not talkers: the two talkers of one mixture are not independent
-        per_mixture = [_mean([r["si_sdr_i"] for r, i in rows if i == index]) for index in dict.fromkeys(mixture_of)]
-        summary[name]["si_sdr_i_ci95"] = _ci95(per_mixture)
+        by_mixture: dict[int, list[float]] = {}
+        for row, owner, index in zip(scores, owners, mixture_of):
+            if owner == name:
+                by_mixture.setdefault(index, []).append(row["si_sdr_i"])
+        summary[name]["si_sdr_i_ci95"] = _ci95([_mean(values) for values in by_mixture.values()])
     summary["sepformer_diffwave_fusion"]["d_energy_share"] = _mean(shares)
     if ablation:
         summary["sepformer_diffwave_fusion"]["d_evidence"] = mean_evidence(evidence)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -164,9 +164,9 @@ def si_sdri_by_bin(
     return gains
 
 
-def _speaker_pairs(speakers: list[str]) -> list[tuple[int, int]]:
-    """Every index pair (a < b) of utterances of different speakers."""
-    return [(a, b) for a in range(len(speakers)) for b in range(a + 1, len(speakers)) if speakers[a] != speakers[b]]
+def _speaker_pairs(speakers: list[str]) -> Iterator[tuple[int, int]]:
+    """Every index pair (a < b) of utterances of different speakers, lazily (a search stops at the first)."""
+    return ((a, b) for a in range(len(speakers)) for b in range(a + 1, len(speakers)) if speakers[a] != speakers[b])
 
 
 def main(argv: list[str] | None = None) -> None:
